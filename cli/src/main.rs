@@ -1,0 +1,4 @@
+//! llama-tool: verify, download, convert, quantize and check LLaMA checkpoints.
+fn main() {
+    println!("llama-tool");
+}

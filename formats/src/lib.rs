@@ -1,0 +1,15 @@
+//! llama-formats: the bottom layer of llama-tool.
+//!
+//! Readers and writers for LLaMA checkpoints that never execute code and never load a whole
+//! model: torch `.pth` (zip + an allow-listed pickle machine), safetensors, GGUF and
+//! SentencePiece `tokenizer.model`; the LLaMA layout (Meta / Hugging Face / GGUF naming,
+//! split axes, rotary permutation); merge and reshard; ggml quantization.
+//!
+//! Data flows one way: reader -> [`tensor::TensorView`] stream -> transform -> writer.
+
+pub mod cast;
+pub mod dtype;
+pub mod tensor;
+
+pub use dtype::DType;
+pub use tensor::{TensorInfo, TensorView};

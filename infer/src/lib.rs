@@ -1,0 +1,1 @@
+//! llama-infer: LLaMA forward pass and logits comparison.

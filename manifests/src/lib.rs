@@ -1,0 +1,1 @@
+//! llama-manifests: checksum manifests, verification, download.
