@@ -1,4 +1,74 @@
 //! llama-tool: verify, download, convert, quantize and check LLaMA checkpoints.
-fn main() {
-    println!("llama-tool");
+//!
+//! This binary only parses arguments, calls the libraries and presents results. Exit codes:
+//! 0 success; 1 a check failed (verification mismatch, logits over threshold); 2 usage error
+//! or bad input (unreadable, malformed or hostile file, network failure).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod progress;
+
+/// Exit code: a verification or comparison failed.
+pub const EXIT_FAIL: u8 = 1;
+/// Exit code: usage error or bad input.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "llama-tool", version, about = "Verify, download, convert, quantize and check LLaMA checkpoints", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a checkpoint holds: format, size, params, tokenizer, tensors.
+    Inspect(cmd::inspect::Args),
+    /// Write a synthetic Meta-layout checkpoint with deterministic random weights.
+    Synth(cmd::synth::Args),
+    /// Verify files against md5 checklists, SHA256SUMS, b3sum lists or llama-tool manifests.
+    Verify(cmd::verify::Args),
+    /// Write a checksum manifest of a folder.
+    Manifest(cmd::manifest::Args),
+    /// Download a release (signed-URL template) or every file of a manifest, resumably.
+    Download(cmd::download::Args),
+    /// Convert a checkpoint to GGUF, Hugging Face safetensors or Meta .pth shards.
+    Convert(cmd::convert::Args),
+    /// Reshard a Meta checkpoint to another model-parallel count (same as convert --to pth).
+    Reshard(cmd::convert::ReshardArgs),
+    /// Quantize a float GGUF to a ggml type or llama.cpp preset.
+    Quantize(cmd::quantize::Args),
+    /// Print or save next-token logits of a model for a prompt.
+    Logits(cmd::logits::Args),
+    /// Compare the logits of two checkpoints (KL divergence, top-1 agreement, max error).
+    Check(cmd::check::Args),
+    /// Run the whole pipeline on a generated tiny model (no downloads).
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Manifest(a) => cmd::manifest::run(a),
+        Command::Download(a) => cmd::download::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Reshard(a) => cmd::convert::run_reshard(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
+        Command::Logits(a) => cmd::logits::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("llama-tool: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }

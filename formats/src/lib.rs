@@ -7,6 +7,7 @@
 //!
 //! Data flows one way: reader -> [`tensor::TensorView`] stream -> transform -> writer.
 
+pub mod atomic;
 pub mod cast;
 pub mod dtype;
 pub mod tensor;

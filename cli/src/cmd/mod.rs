@@ -1,0 +1,11 @@
+//! One module per command: parse, call a library, present.
+pub mod check;
+pub mod convert;
+pub mod demo;
+pub mod download;
+pub mod inspect;
+pub mod logits;
+pub mod manifest;
+pub mod quantize;
+pub mod synth;
+pub mod verify;
