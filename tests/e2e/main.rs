@@ -1,0 +1,5 @@
+//! End-to-end tests of the `llama-tool` binary. One module per area; shared helpers in
+//! `common`. Interop tests need the cached venv (`scripts/setup-venv.sh`) named by
+//! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
+
+mod common;
