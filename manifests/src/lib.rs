@@ -14,6 +14,7 @@
 pub mod checksums;
 pub mod digest;
 pub mod discover;
+pub mod download;
 pub mod json;
 pub mod tensors;
 pub mod verify;
