@@ -3,3 +3,6 @@
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
 mod common;
+mod download;
+mod manifest;
+mod verify;

@@ -204,6 +204,17 @@ fn try_once(
         {
             return Err(TryError::Retry(format!("{url}: HTTP {s}")));
         }
+        s if s.is_redirection() => {
+            let loc = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            return Err(TryError::Fatal(format!(
+                "{url}: HTTP {s} to {} not followed (only http:// and https:// redirects are)",
+                redact(loc)
+            )));
+        }
         s => return Err(TryError::Fatal(format!("{url}: HTTP {s}"))),
     }
     let declared_end = resp.content_length().map(|n| st.have.saturating_add(n));

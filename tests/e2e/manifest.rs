@@ -1,0 +1,100 @@
+//! `llama-tool manifest`: our lists pass `md5sum -c` / `sha256sum -c`; our JSON manifest
+//! verifies chunk by chunk and catches damage.
+
+use std::fs;
+
+use crate::common::{code, run, stderr, stdout};
+use crate::verify::{coreutils, release_folder};
+
+#[test]
+fn our_checklist_and_sha256sums_pass_coreutils() {
+    let (_t, root) = release_folder();
+    let m = root.join("13B");
+    fs::remove_file(m.join("checklist.chk")).unwrap();
+    let chk = m.join("checklist.chk");
+    let o = run([
+        "manifest".as_ref(),
+        m.as_os_str(),
+        "--format".as_ref(),
+        "chk".as_ref(),
+        "-o".as_ref(),
+        chk.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (c, out) = coreutils(&m, "md5sum", &["-c", "checklist.chk"]);
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(out.matches(": OK").count(), 3, "{out}");
+    let o = run([
+        "manifest".as_ref(),
+        m.as_os_str(),
+        "--format".as_ref(),
+        "sha256sums".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    fs::write(m.join("SHA256SUMS"), stdout(&o)).unwrap();
+    let (c, out) = coreutils(&m, "sha256sum", &["--strict", "-c", "SHA256SUMS"]);
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(out.matches(": OK").count(), 3, "{out}");
+    // And the whole tree verifies with both lists in place.
+    assert_eq!(code(&run(["verify".as_ref(), root.as_os_str()])), 0);
+}
+
+#[test]
+fn json_manifest_verifies_by_chunks_and_catches_damage() {
+    let (_t, root) = release_folder();
+    for f in ["13B/checklist.chk", "tokenizer_checklist.chk"] {
+        fs::remove_file(root.join(f)).unwrap();
+    }
+    let out = root.join("llama.manifest.json");
+    let o = run([
+        "manifest".as_ref(),
+        root.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--chunk-size".as_ref(),
+        "65536".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["format"], "llama-tool-manifest");
+    let shard = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "13B/consolidated.01.pth")
+        .unwrap();
+    assert_eq!(shard["size"], 650_001);
+    assert_eq!(shard["chunks"].as_array().unwrap().len(), 10);
+    let (_, md5) = coreutils(&root.join("13B"), "md5sum", &["consolidated.01.pth"]);
+    assert_eq!(shard["md5"].as_str().unwrap(), &md5[..32]);
+    assert_eq!(code(&run(["verify".as_ref(), root.as_os_str()])), 0);
+
+    let p = root.join("13B/consolidated.01.pth");
+    let mut b = fs::read(&p).unwrap();
+    b[5 * 65536 + 7] ^= 0x80;
+    fs::write(&p, &b).unwrap();
+    let o = run(["verify".as_ref(), root.as_os_str()]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("chunk 5"), "{}", stdout(&o));
+    b.truncate(1000);
+    fs::write(&p, &b).unwrap();
+    let o = run(["verify".as_ref(), root.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["summary"]["size"], 1);
+}
+
+#[test]
+fn garbage_json_manifest_is_exit_2_with_line() {
+    let (_t, root) = release_folder();
+    fs::write(
+        root.join("bad.manifest.json"),
+        "{\n  \"format\": \"llama-tool-manifest\",\n  \"version\": 1,\n  oops\n}\n",
+    )
+    .unwrap();
+    let o = run(["verify".as_ref(), root.as_os_str()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("line 4"), "{}", stderr(&o));
+}
