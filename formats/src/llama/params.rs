@@ -90,8 +90,8 @@ impl MetaParams {
         if p.dim == 0
             || p.n_layers == 0
             || p.n_heads == 0
-            || p.dim % p.n_heads != 0
-            || (p.dim / p.n_heads) % 2 != 0
+            || !p.dim.is_multiple_of(p.n_heads)
+            || !(p.dim / p.n_heads).is_multiple_of(2)
         {
             return bad(format!(
                 "dim {} must be a positive multiple of 2 * n_heads ({})",
@@ -99,7 +99,7 @@ impl MetaParams {
             ));
         }
         if let Some(kv) = p.n_kv_heads {
-            if kv == 0 || p.n_heads % kv != 0 {
+            if kv == 0 || !p.n_heads.is_multiple_of(kv) {
                 return bad(format!("n_kv_heads {kv} must divide n_heads {}", p.n_heads));
             }
         }
@@ -191,10 +191,10 @@ impl ModelParams {
     pub fn check(&self, path: &Path) -> Result<(), ParamsError> {
         let ok = self.dim > 0
             && self.n_heads > 0
-            && self.dim % self.n_heads == 0
-            && self.head_dim() % 2 == 0
+            && self.dim.is_multiple_of(self.n_heads)
+            && self.head_dim().is_multiple_of(2)
             && self.n_kv_heads > 0
-            && self.n_heads % self.n_kv_heads == 0
+            && self.n_heads.is_multiple_of(self.n_kv_heads)
             && self.n_layers > 0
             && self.n_layers <= 1 << 12
             && self.dim <= 1 << 20

@@ -18,9 +18,9 @@ fn meta_row_for_hf_row(r: usize, head_dim: usize) -> usize {
 pub fn permute_rows(data: &[u8], rows: usize, n_heads: usize, to_hf: bool) -> Option<Vec<u8>> {
     if rows == 0
         || n_heads == 0
-        || rows % n_heads != 0
-        || (rows / n_heads) % 2 != 0
-        || data.len() % rows != 0
+        || !rows.is_multiple_of(n_heads)
+        || !(rows / n_heads).is_multiple_of(2)
+        || !data.len().is_multiple_of(rows)
     {
         return None;
     }
