@@ -5,6 +5,7 @@
 //!
 //! Shapes are exposed in numpy order (outermost first); the file stores the reverse.
 
+mod parse;
 mod reader;
 mod value;
 mod writer;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::reader::parse;
+use super::parse::parse;
 use super::*;
 use crate::dtype::DType;
 use crate::tensor::TensorInfo;
