@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod cast;
 pub mod dtype;
 pub mod gguf;
+pub mod safetensors;
 pub mod tensor;
 
 pub use dtype::DType;

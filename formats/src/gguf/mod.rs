@@ -15,7 +15,6 @@ mod tests;
 
 use std::path::PathBuf;
 
-#[allow(unused_imports)]
 pub(crate) use reader::release_range;
 pub use reader::{GgufFile, GgufTensor};
 pub use value::{GgufArray, GgufValue, GgufValueType};
