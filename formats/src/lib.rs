@@ -10,8 +10,10 @@
 pub mod atomic;
 pub mod cast;
 pub mod dtype;
+pub mod gguf;
 pub mod llama;
 pub mod merge;
+pub mod safetensors;
 pub mod tensor;
 
 pub use dtype::DType;
