@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod llama;
 pub mod merge;
 pub mod safetensors;
+pub mod sentencepiece;
 pub mod tensor;
 
 pub use dtype::DType;
