@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod cast;
 pub mod dtype;
 pub mod gguf;
+pub mod gguf_llama;
 pub mod llama;
 pub mod merge;
 pub mod safetensors;
