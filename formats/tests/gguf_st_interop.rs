@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use llama_formats::gguf::{GgufArray, GgufFile, GgufValue, GgufWriter};
+use llama_formats::gguf::{GgufArray, GgufFile, GgufSplit, GgufValue, GgufWriter};
 use llama_formats::safetensors::{
     dtype_to_st_name, SafetensorsFile, SafetensorsFolder, SafetensorsWriter,
 };
@@ -145,6 +145,44 @@ fn gguf_written_by_gguf_py_reads_identically_and_rewrites_byte_for_byte() {
             "alignment {align}: bytes differ from gguf-py's"
         );
     }
+}
+
+#[test]
+fn gguf_split_by_gguf_py_reads_identically() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sp.gguf");
+    let mut want = script(&py, &["gguf-write-split", p.to_str().unwrap()]);
+    let n_files = want["files"].take();
+    assert!(n_files.as_u64() > Some(1), "gguf-py did not split");
+    // Open through the middle shard: every file is found from any one.
+    let mid = dir
+        .path()
+        .join(format!("sp-00002-of-{:05}.gguf", n_files.as_u64().unwrap()));
+    let s = GgufSplit::open(&mid).unwrap();
+    assert_eq!(Some(s.files().len() as u64), n_files.as_u64());
+    let md: Vec<Value> = s
+        .metadata()
+        .iter()
+        .map(|(k, v)| json!([k, gguf_value(v)]))
+        .collect();
+    let ts: Vec<Value> = s
+        .tensors()
+        .map(|(f, t)| gguf_tensor(&t.info, &f.view(t).unwrap().data()))
+        .collect();
+    let f0 = &s.files()[0];
+    let got = json!({"version": f0.version(), "alignment": f0.alignment(), "metadata": md,
+                     "tensors": ts, "files": null});
+    assert_eq!(got, want);
+
+    // A missing shard is one error naming it.
+    std::fs::remove_file(
+        dir.path()
+            .join(format!("sp-00001-of-{:05}.gguf", n_files.as_u64().unwrap())),
+    )
+    .unwrap();
+    let e = GgufSplit::open(&mid).unwrap_err().to_string();
+    assert!(e.contains("sp-00001-of-") && !e.contains('\n'), "{e}");
 }
 
 fn our_gguf_metadata() -> Vec<(String, GgufValue)> {

@@ -13,6 +13,8 @@ data is lowercase hex. Deterministic: fixed seeds, no clocks.
 
   gguf-write OUT ALIGN     write with GGUFWriter, describe what was asked for
   gguf-describe IN         read with GGUFReader
+  gguf-write-split OUT     GGUFWriter with split_max_tensors=2; describe the shards read back
+                           with GGUFReader (first shard's metadata, every shard's tensors)
   st-write OUT             write with safetensors.torch.save_file, describe what was asked for
   st-describe PATH         read a file (or a folder's index + shards) with safe_open
   hf-write DIR             tiny LlamaForCausalLM.save_pretrained sharded; describe its state_dict
@@ -96,9 +98,10 @@ def gguf_tensors():
     ]
 
 
-def gguf_write(out, align):
+def gguf_write(out, align, split_max_tensors=0):
     import gguf
-    w = gguf.GGUFWriter(out, "llama")
+    from pathlib import Path
+    w = gguf.GGUFWriter(Path(out), "llama", split_max_tensors=split_max_tensors)
     md = [["general.architecture", {"t": "STRING", "v": "llama"}]]
     for i, (k, vt, v, st) in enumerate(gguf_spec()):
         w.add_key_value(k, v, vt, sub_type=st)
@@ -116,6 +119,18 @@ def gguf_write(out, align):
     w.write_tensors_to_file()
     w.close()
     return {"version": 3, "alignment": align, "metadata": md, "tensors": tensors}
+
+
+def gguf_write_split(out):
+    import glob
+    gguf_write(out, 32, split_max_tensors=2)
+    stem = out[: -len(".gguf")]
+    files = sorted(glob.glob(glob.escape(stem) + "-*-of-*.gguf"))
+    d = gguf_describe(files[0])
+    d["files"] = len(files)
+    for f in files[1:]:
+        d["tensors"] += gguf_describe(f)["tensors"]
+    return d
 
 
 def walk(parts, i, vtype):
@@ -237,6 +252,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "gguf-write":
         d = gguf_write(args[0], int(args[1]))
+    elif cmd == "gguf-write-split":
+        d = gguf_write_split(args[0])
     elif cmd == "gguf-describe":
         d = gguf_describe(args[0])
     elif cmd == "st-write":
