@@ -10,7 +10,7 @@ use std::process::Command;
 
 use llama_formats::gguf::{GgufArray, GgufFile, GgufSplit, GgufValue, GgufWriter};
 use llama_formats::safetensors::{
-    dtype_to_st_name, SafetensorsFile, SafetensorsFolder, SafetensorsWriter,
+    dtype_to_st_name, index_json, SafetensorsFile, SafetensorsFolder, SafetensorsWriter,
 };
 use llama_formats::{DType, TensorInfo};
 use serde_json::{json, Value};
@@ -394,4 +394,18 @@ fn sharded_folder_from_transformers_reads_identically() {
     let meta = f.shards()[0].metadata();
     assert_eq!(describe_st(&f.tensors(), data, meta), want);
     assert_eq!(script(&py, &["st-describe", d.to_str().unwrap()]), want);
+
+    // Our index text for the same placement is transformers' byte for byte.
+    let mut map = BTreeMap::new();
+    let (mut size, mut params) = (0, 0);
+    for s in f.shards() {
+        for t in s.tensors() {
+            let file = s.path().file_name().unwrap().to_string_lossy().into_owned();
+            map.insert(t.name.clone(), file);
+            size += t.n_bytes().unwrap();
+            params += t.n_elements().unwrap();
+        }
+    }
+    let theirs = std::fs::read_to_string(d.join("model.safetensors.index.json")).unwrap();
+    assert_eq!(index_json(&map, size, Some(params)), theirs);
 }
