@@ -7,6 +7,7 @@
 
 mod parse;
 mod reader;
+mod split;
 mod value;
 mod writer;
 
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 pub(crate) use reader::release_range;
 pub use reader::{GgufFile, GgufTensor};
+pub use split::GgufSplit;
 pub use value::{GgufArray, GgufValue, GgufValueType};
 pub use writer::GgufWriter;
 
@@ -182,6 +184,27 @@ pub enum GgufError {
     /// `start_tensor` or `finish` while a tensor is still open.
     #[error("tensor {0:?} was not ended")]
     TensorNotEnded(String),
+    /// A file of a split model whose name does not follow `NAME-00001-of-0000N.gguf`.
+    #[error("{}: split.count is {count} but the file name does not follow NAME-00001-of-{count:05}.gguf", path.display())]
+    SplitName { path: PathBuf, count: u64 },
+    /// A split file whose `split.no` / `split.count` disagree with its place.
+    #[error("{}: {key} is {found}, expected {expected}", path.display())]
+    SplitMismatch {
+        path: PathBuf,
+        key: String,
+        expected: u64,
+        found: String,
+    },
+    /// The same tensor in two files of a split model.
+    #[error("{}: tensor {name:?} is also in an earlier file of the split", path.display())]
+    SplitDuplicateTensor { path: PathBuf, name: String },
+    /// `split.tensors.count` disagrees with the tensors found.
+    #[error("{}: split.tensors.count is {expected} but the files hold {found} tensors", path.display())]
+    SplitTensorCount {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
     /// `finish` before every declared tensor was written.
     #[error("{remaining} declared tensors were not written, starting with {next:?}")]
     Unwritten { next: String, remaining: usize },

@@ -471,6 +471,14 @@ fn open_view_and_release_through_a_file() {
         &*f.view(q).unwrap().data(),
         &(100u8..134).collect::<Vec<_>>()[..]
     );
+    std::fs::write(dir.path().join("empty.gguf"), b"").unwrap();
+    let e = GgufFile::open(&dir.path().join("empty.gguf")).unwrap_err();
+    assert!(
+        matches!(e.problem(), Some(GgufProblem::Truncated { .. })),
+        "{e}"
+    );
+    let e = GgufFile::open(dir.path()).unwrap_err();
+    assert!(matches!(e, GgufError::Io { .. }), "{e}");
     let e = GgufFile::open(&dir.path().join("missing.gguf")).unwrap_err();
     assert!(e.to_string().contains("missing.gguf"));
 }

@@ -183,3 +183,22 @@ impl SafetensorsFolder {
         }
     }
 }
+
+/// The text of a `model.safetensors.index.json` as transformers' `save_pretrained` writes
+/// it (`json.dumps(index, indent=2, sort_keys=True) + "\n"`): `metadata.total_size` is the
+/// sum of the tensors' data bytes, `total_parameters` their element count when given.
+pub fn index_json(
+    weight_map: &BTreeMap<String, String>,
+    total_size: u64,
+    total_parameters: Option<u64>,
+) -> String {
+    let mut meta = BTreeMap::new();
+    meta.insert("total_size", total_size);
+    if let Some(n) = total_parameters {
+        meta.insert("total_parameters", n);
+    }
+    let index = serde_json::json!({"metadata": meta, "weight_map": weight_map});
+    let mut text = serde_json::to_string_pretty(&index).unwrap_or_default();
+    text.push('\n');
+    text
+}

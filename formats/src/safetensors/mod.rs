@@ -16,7 +16,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub use folder::SafetensorsFolder;
+pub use folder::{index_json, SafetensorsFolder};
 pub use reader::SafetensorsFile;
 pub use writer::SafetensorsWriter;
 

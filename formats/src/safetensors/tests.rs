@@ -278,6 +278,12 @@ fn folder_with_index_checks_every_placement() {
     ));
     std::fs::remove_file(d.join("m-2.safetensors")).unwrap();
     assert_eq!(SafetensorsFolder::open(d).unwrap().tensors().len(), 2);
+    std::fs::write(d.join("empty.bin"), b"").unwrap();
+    let e = SafetensorsFile::open(&d.join("empty.bin")).unwrap_err();
+    assert!(
+        matches!(e, SafetensorsError::TooShort { len: 0, .. }),
+        "{e}"
+    );
     let single = SafetensorsFolder::open(&d.join("m-1.safetensors")).unwrap();
     assert_eq!(single.shards()[0].metadata().unwrap()["format"], "pt");
 }
