@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod gguf_llama;
 pub mod llama;
 pub mod merge;
+pub mod pth;
 pub mod safetensors;
 pub mod sentencepiece;
 pub mod tensor;
