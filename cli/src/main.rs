@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod progress;
+mod written;
 
 /// Exit code: a verification or comparison failed.
 pub const EXIT_FAIL: u8 = 1;

@@ -17,6 +17,7 @@ use crate::llama::{permute, MetaParams, ModelParams, ParamsError, Role, TensorNa
 use crate::merge::{self, MergeError};
 use crate::pth::{PthError, PthFile};
 use crate::safetensors::{SafetensorsError, SafetensorsFolder};
+use crate::sentencepiece::SpModel;
 use crate::tensor::{TensorInfo, TensorView};
 
 /// Why a checkpoint could not be opened or read.
@@ -32,6 +33,8 @@ pub enum CheckpointError {
     Params(#[from] ParamsError),
     #[error(transparent)]
     Merge(#[from] MergeError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::sentencepiece::SpError),
     /// The path is not a checkpoint llama-tool knows.
     #[error("{path}: {msg}")]
     Unrecognized { path: PathBuf, msg: String },
@@ -43,7 +46,10 @@ pub enum CheckpointError {
     Tensor { path: PathBuf, msg: String },
     /// I/O on a folder.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 type Result<T> = std::result::Result<T, CheckpointError>;
@@ -107,7 +113,10 @@ pub struct Checkpoint {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// `consolidated.NN.pth` files of a folder, checked to be `00..N-1` with none missing.
@@ -116,7 +125,10 @@ fn meta_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let e = e.map_err(io_err(dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("consolidated.").and_then(|s| s.strip_suffix(".pth")) {
+        if let Some(n) = name
+            .strip_prefix("consolidated.")
+            .and_then(|s| s.strip_suffix(".pth"))
+        {
             let idx: usize = n.parse().map_err(|_| CheckpointError::Shards {
                 path: dir.to_path_buf(),
                 msg: format!("unexpected shard name `{name}`"),
@@ -136,53 +148,107 @@ fn meta_shards(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn find_tokenizer(dir: &Path) -> Option<PathBuf> {
-    [dir.join("tokenizer.model"), dir.join("..").join("tokenizer.model")].into_iter().find(|p| p.is_file())
+    [
+        dir.join("tokenizer.model"),
+        dir.join("..").join("tokenizer.model"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 impl Checkpoint {
     /// Open a checkpoint folder or file.
     pub fn open(path: &Path) -> Result<Checkpoint> {
         let path = path.to_path_buf();
-        let unrecognized = |msg: &str| CheckpointError::Unrecognized { path: path.clone(), msg: msg.to_string() };
+        let unrecognized = |msg: &str| CheckpointError::Unrecognized {
+            path: path.clone(),
+            msg: msg.to_string(),
+        };
         let (kind, source, meta_params, hf_config, tokenizer) = if path.is_dir() {
             if path.join("params.json").is_file() {
                 let shards = meta_shards(&path)?;
                 if shards.is_empty() {
-                    return Err(unrecognized("params.json but no consolidated.NN.pth shards"));
+                    return Err(unrecognized(
+                        "params.json but no consolidated.NN.pth shards",
+                    ));
                 }
-                let files = shards.iter().map(|p| PthFile::open(p)).collect::<std::result::Result<Vec<_>, _>>()?;
+                let files = shards
+                    .iter()
+                    .map(|p| PthFile::open(p))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
                 let params = MetaParams::read(&path.join("params.json"))?;
-                (Kind::Meta, Source::Pth(files), Some(params), None, find_tokenizer(&path))
+                (
+                    Kind::Meta,
+                    Source::Pth(files),
+                    Some(params),
+                    None,
+                    find_tokenizer(&path),
+                )
             } else if path.join("config.json").is_file() {
                 let cfg_path = path.join("config.json");
                 let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
-                let cfg: serde_json::Value = serde_json::from_str(&text).map_err(|e| ParamsError::Json {
-                    path: cfg_path.clone(),
-                    what: "config.json",
-                    source: e,
-                })?;
+                let cfg: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| ParamsError::Json {
+                        path: cfg_path.clone(),
+                        what: "config.json",
+                        source: e,
+                    })?;
                 let folder = SafetensorsFolder::open(&path)?;
                 let tok = path.join("tokenizer.model");
-                (Kind::HuggingFace, Source::Safetensors(folder), None, Some(cfg), tok.is_file().then_some(tok))
+                (
+                    Kind::HuggingFace,
+                    Source::Safetensors(folder),
+                    None,
+                    Some(cfg),
+                    tok.is_file().then_some(tok),
+                )
             } else {
                 return Err(unrecognized(
                     "neither a Meta folder (params.json + consolidated.NN.pth) nor a Hugging Face folder (config.json + safetensors)",
                 ));
             }
         } else if path.is_file() {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
             match ext.as_str() {
-                "gguf" => (Kind::Gguf, Source::Gguf(Box::new(GgufFile::open(&path)?)), None, None, None),
-                "safetensors" => {
-                    (Kind::Safetensors, Source::Safetensors(SafetensorsFolder::open(&path)?), None, None, find_tokenizer(&dir))
-                }
+                "gguf" => (
+                    Kind::Gguf,
+                    Source::Gguf(Box::new(GgufFile::open(&path)?)),
+                    None,
+                    None,
+                    None,
+                ),
+                "safetensors" => (
+                    Kind::Safetensors,
+                    Source::Safetensors(SafetensorsFolder::open(&path)?),
+                    None,
+                    None,
+                    find_tokenizer(&dir),
+                ),
                 "pth" | "pt" | "bin" => {
                     let params = dir.join("params.json");
-                    let mp = if params.is_file() { Some(MetaParams::read(&params)?) } else { None };
-                    (Kind::Pth, Source::Pth(vec![PthFile::open(&path)?]), mp, None, find_tokenizer(&dir))
+                    let mp = if params.is_file() {
+                        Some(MetaParams::read(&params)?)
+                    } else {
+                        None
+                    };
+                    (
+                        Kind::Pth,
+                        Source::Pth(vec![PthFile::open(&path)?]),
+                        mp,
+                        None,
+                        find_tokenizer(&dir),
+                    )
                 }
-                _ => return Err(unrecognized("unknown file type (expected .gguf, .safetensors or .pth)")),
+                _ => {
+                    return Err(unrecognized(
+                        "unknown file type (expected .gguf, .safetensors or .pth)",
+                    ))
+                }
             }
         } else {
             return Err(CheckpointError::Io {
@@ -207,15 +273,34 @@ impl Checkpoint {
 
     /// Map stored names to LLaMA tensors, choosing the layout that recognizes the most.
     fn index_names(&mut self) {
-        let stored: Vec<String> = self.raw_tensors().into_iter().filter(|t| t.shard.unwrap_or(0) == 0).map(|t| t.info.name).collect();
+        let stored: Vec<String> = self
+            .raw_tensors()
+            .into_iter()
+            .filter(|t| t.shard.unwrap_or(0) == 0)
+            .map(|t| t.info.name)
+            .collect();
         let candidates: &[Layout] = match self.kind {
             Kind::Meta | Kind::Pth => &[Layout::Meta, Layout::Hf],
             Kind::HuggingFace => &[Layout::Hf],
             Kind::Gguf => &[Layout::Gguf],
             Kind::Safetensors => &[Layout::Hf, Layout::Meta, Layout::Gguf],
         };
-        let count = |l: Layout| stored.iter().filter(|n| TensorName::parse(n, l).is_some()).count();
-        self.layout = candidates.iter().copied().max_by_key(|&l| (count(l), std::cmp::Reverse(candidates.iter().position(|&c| c == l)))).unwrap_or(Layout::Meta);
+        let count = |l: Layout| {
+            stored
+                .iter()
+                .filter(|n| TensorName::parse(n, l).is_some())
+                .count()
+        };
+        self.layout = candidates
+            .iter()
+            .copied()
+            .max_by_key(|&l| {
+                (
+                    count(l),
+                    std::cmp::Reverse(candidates.iter().position(|&c| c == l)),
+                )
+            })
+            .unwrap_or(Layout::Meta);
         for n in stored {
             match TensorName::parse(&n, self.layout) {
                 Some(t) => {
@@ -253,7 +338,7 @@ impl Checkpoint {
     pub fn files(&self) -> Vec<PathBuf> {
         match &self.source {
             Source::Pth(f) => f.iter().map(|f| f.path().to_path_buf()).collect(),
-            Source::Safetensors(s) => s.files(),
+            Source::Safetensors(s) => s.shards().iter().map(|f| f.path().to_path_buf()).collect(),
             Source::Gguf(_) => vec![self.path.clone()],
         }
     }
@@ -271,7 +356,7 @@ impl Checkpoint {
     /// The GGUF file, for GGUF checkpoints (metadata, embedded tokenizer).
     pub fn gguf(&self) -> Option<&GgufFile> {
         match &self.source {
-            Source::Gguf(g) => Some(g),
+            Source::Gguf(g) => Some(g.as_ref()),
             _ => None,
         }
     }
@@ -279,6 +364,30 @@ impl Checkpoint {
     /// `tokenizer.model`, when found beside the checkpoint (or in the parent folder).
     pub fn tokenizer_path(&self) -> Option<&Path> {
         self.tokenizer.as_deref()
+    }
+
+    /// The tokenizer: `tokenizer.model` when found, else rebuilt from a GGUF's vocabulary.
+    pub fn tokenizer(&self) -> Result<Option<SpModel>> {
+        if let Some(p) = &self.tokenizer {
+            return Ok(Some(SpModel::read(p)?));
+        }
+        Ok(self.gguf().and_then(crate::gguf_llama::sp_model_from_gguf))
+    }
+
+    /// Write `tokenizer.model` to `dest`: a byte copy of the source's file, or rebuilt from a
+    /// GGUF's vocabulary. Returns false when the checkpoint has no tokenizer.
+    pub fn write_tokenizer(&self, dest: &Path) -> Result<bool> {
+        if let Some(p) = &self.tokenizer {
+            std::fs::copy(p, dest).map_err(io_err(dest))?;
+            return Ok(true);
+        }
+        match self.gguf().and_then(crate::gguf_llama::sp_model_from_gguf) {
+            Some(sp) => {
+                std::fs::write(dest, sp.to_bytes()).map_err(io_err(dest))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Stored names that are not LLaMA tensors (`rope.freqs` is a LLaMA tensor).
@@ -294,18 +403,46 @@ impl Checkpoint {
                 .enumerate()
                 .flat_map(|(i, f)| {
                     let shard = (self.kind == Kind::Meta).then_some(i);
-                    f.tensors().iter().map(move |t| RawTensor { info: t.info.clone(), shard })
+                    f.tensors().iter().map(move |t| RawTensor {
+                        info: t.info.clone(),
+                        shard,
+                    })
                 })
                 .collect(),
-            Source::Safetensors(s) => s.tensors().into_iter().map(|info| RawTensor { info, shard: None }).collect(),
-            Source::Gguf(g) => g.tensors().iter().map(|t| RawTensor { info: t.info.clone(), shard: None }).collect(),
+            Source::Safetensors(s) => s
+                .tensors()
+                .into_iter()
+                .map(|info| RawTensor { info, shard: None })
+                .collect(),
+            Source::Gguf(g) => g
+                .tensors()
+                .iter()
+                .map(|t| RawTensor {
+                    info: t.info.clone(),
+                    shard: None,
+                })
+                .collect(),
         }
     }
 
     /// The LLaMA tensors present, in Meta state-dict order (`rope.freqs` excluded).
     pub fn llama_tensors(&self) -> Vec<TensorName> {
-        let n_layers = self.names.keys().filter_map(|t| t.layer).max().map(|l| l as u64 + 1).unwrap_or(0);
-        TensorName::all(n_layers).into_iter().filter(|t| self.names.contains_key(t)).collect()
+        let n_layers = self
+            .names
+            .keys()
+            .filter_map(|t| t.layer)
+            .max()
+            .map(|l| l as u64 + 1)
+            .unwrap_or(0);
+        TensorName::all(n_layers)
+            .into_iter()
+            .filter(|t| self.names.contains_key(t))
+            .collect()
+    }
+
+    /// Whether the checkpoint holds this tensor (e.g. `rope.freqs`).
+    pub fn has(&self, t: TensorName) -> bool {
+        self.names.contains_key(&t)
     }
 
     /// Views of a stored tensor in every shard (one view for single files).
@@ -332,17 +469,24 @@ impl Checkpoint {
     }
 
     fn stored_name(&self, t: TensorName) -> Result<&str> {
-        self.names.get(&t).map(String::as_str).ok_or_else(|| CheckpointError::Tensor {
-            path: self.path.clone(),
-            msg: format!("LLaMA tensor `{}` not found", t.meta()),
-        })
+        self.names
+            .get(&t)
+            .map(String::as_str)
+            .ok_or_else(|| CheckpointError::Tensor {
+                path: self.path.clone(),
+                msg: format!("LLaMA tensor `{}` not found", t.meta()),
+            })
     }
 
     /// dtype and shape (Meta orientation, shards merged) of a LLaMA tensor.
     pub fn tensor_info(&self, t: TensorName) -> Result<(DType, Vec<u64>)> {
         let stored = self.stored_name(t)?;
         let parts = self.parts(stored)?;
-        let axis = if parts.len() > 1 { t.split_axis() } else { None };
+        let axis = if parts.len() > 1 {
+            t.split_axis()
+        } else {
+            None
+        };
         let shape = merge::merged_shape(stored, &parts, axis)?;
         Ok((parts[0].dtype(), shape))
     }
@@ -350,7 +494,12 @@ impl Checkpoint {
     /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
     /// tensor for `None` and for replicated tensors), row-major, in Meta orientation and
     /// rotary layout.
-    pub fn read_range(&self, t: TensorName, range: Option<std::ops::Range<u64>>, out: &mut Vec<u8>) -> Result<()> {
+    pub fn read_range(
+        &self,
+        t: TensorName,
+        range: Option<std::ops::Range<u64>>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let stored = self.stored_name(t)?;
         let parts = self.parts(stored)?;
         let axis = t.split_axis();
@@ -359,16 +508,25 @@ impl Checkpoint {
         }
         if self.layout == Layout::Hf && matches!(t.role, Role::Wq | Role::Wk) {
             let p = self.params_unchecked()?;
-            let heads = if t.role == Role::Wq { p.n_heads } else { p.n_kv_heads };
+            let heads = if t.role == Role::Wq {
+                p.n_heads
+            } else {
+                p.n_kv_heads
+            };
             let rows = parts[0].shape().first().copied().unwrap_or(0) as usize;
-            let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false).ok_or_else(|| {
-                CheckpointError::Tensor { path: self.path.clone(), msg: format!("`{stored}`: {rows} rows do not split into {heads} heads") }
-            })?;
+            let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: {rows} rows do not split into {heads} heads"),
+                })?;
             let row_bytes = meta.len() / rows.max(1);
             let r = range.unwrap_or(0..rows as u64);
-            let slice = meta.get(r.start as usize * row_bytes..r.end as usize * row_bytes).ok_or_else(|| {
-                CheckpointError::Tensor { path: self.path.clone(), msg: format!("`{stored}`: row range {r:?} outside {rows} rows") }
-            })?;
+            let slice = meta
+                .get(r.start as usize * row_bytes..r.end as usize * row_bytes)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: row range {r:?} outside {rows} rows"),
+                })?;
             out.extend_from_slice(slice);
             return Ok(());
         }
@@ -392,7 +550,9 @@ impl Checkpoint {
 
     /// Drop the mapped pages of a tensor once it has been consumed.
     pub fn release(&self, t: TensorName) {
-        let Some(stored) = self.names.get(&t) else { return };
+        let Some(stored) = self.names.get(&t) else {
+            return;
+        };
         match &self.source {
             Source::Pth(files) => files.iter().for_each(|f| {
                 if let Some(x) = f.get(stored) {
@@ -419,15 +579,24 @@ impl Checkpoint {
     /// Parameters from the metadata and the embedding / w1 shapes, without checking every
     /// tensor.
     fn params_unchecked(&self) -> Result<ModelParams> {
-        let bad = |msg: String| CheckpointError::Tensor { path: self.path.clone(), msg };
+        let bad = |msg: String| CheckpointError::Tensor {
+            path: self.path.clone(),
+            msg,
+        };
         let shape_of = |t: TensorName| self.tensor_info(t).map(|(_, s)| s);
         let emb = shape_of(TensorName::global(Role::TokEmbeddings))?;
         let w1 = shape_of(TensorName::layer(0, Role::W1))?;
-        let (vocab, hidden) = (emb.first().copied().unwrap_or(0), w1.first().copied().unwrap_or(0));
+        let (vocab, hidden) = (
+            emb.first().copied().unwrap_or(0),
+            w1.first().copied().unwrap_or(0),
+        );
         let p = if let Some(mp) = &self.meta_params {
             let p = ModelParams::from_meta(mp, vocab, hidden);
             if mp.vocab_size > 0 && mp.vocab_size as u64 != vocab {
-                return Err(bad(format!("params.json says vocab_size {} but tok_embeddings has {vocab} rows", mp.vocab_size)));
+                return Err(bad(format!(
+                    "params.json says vocab_size {} but tok_embeddings has {vocab} rows",
+                    mp.vocab_size
+                )));
             }
             if mp.hidden_dim() != hidden {
                 return Err(bad(format!(
@@ -444,7 +613,10 @@ impl Checkpoint {
         } else if let Some(g) = self.gguf() {
             crate::gguf_llama::params_from_gguf(g).map_err(bad)?
         } else {
-            return Err(bad("no params.json, config.json or GGUF metadata to take the model's parameters from".into()));
+            return Err(bad(
+                "no params.json, config.json or GGUF metadata to take the model's parameters from"
+                    .into(),
+            ));
         };
         p.check(&self.path)?;
         Ok(p)
@@ -452,10 +624,22 @@ impl Checkpoint {
 
     /// Check every LLaMA tensor's presence and shape against the parameters.
     fn check_shapes(&self, p: &ModelParams) -> Result<()> {
-        let bad = |msg: String| CheckpointError::Tensor { path: self.path.clone(), msg };
-        let n_layers = self.llama_tensors().iter().filter_map(|t| t.layer).max().map(|l| l as u64 + 1).unwrap_or(0);
+        let bad = |msg: String| CheckpointError::Tensor {
+            path: self.path.clone(),
+            msg,
+        };
+        let n_layers = self
+            .llama_tensors()
+            .iter()
+            .filter_map(|t| t.layer)
+            .max()
+            .map(|l| l as u64 + 1)
+            .unwrap_or(0);
         if n_layers != p.n_layers {
-            return Err(bad(format!("parameters say {} layers but the tensors hold {n_layers}", p.n_layers)));
+            return Err(bad(format!(
+                "parameters say {} layers but the tensors hold {n_layers}",
+                p.n_layers
+            )));
         }
         for t in self.llama_tensors() {
             if t.role == Role::RopeFreqs {
@@ -464,7 +648,10 @@ impl Checkpoint {
             let (_, shape) = self.tensor_info(t)?;
             let want = t.expected_shape(p);
             if shape != want {
-                return Err(bad(format!("tensor `{}` has shape {shape:?} but the parameters imply {want:?}", t.meta())));
+                return Err(bad(format!(
+                    "tensor `{}` has shape {shape:?} but the parameters imply {want:?}",
+                    t.meta()
+                )));
             }
         }
         for t in TensorName::all(p.n_layers) {
