@@ -4,3 +4,4 @@
 
 mod common;
 mod convert;
+mod hostile;
