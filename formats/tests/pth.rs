@@ -468,3 +468,279 @@ fn real_torch_loads_our_writer_output_bit_exact() {
         assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("OK {}", tensors.len())));
     }
 }
+
+/// Deterministic xorshift for the mutation tests.
+fn rng(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn mutated_pickles_never_panic() {
+    let raw = std::fs::read(fixtures().join("torch/views/views.pth")).unwrap();
+    let mut z = zip::ZipArchive::new(Cursor::new(&raw[..])).unwrap();
+    let mut pkl = Vec::new();
+    std::io::Read::read_to_end(&mut z.by_name("views/data.pkl").unwrap(), &mut pkl).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        let mut p = pkl.clone();
+        for _ in 0..1 + rng(&mut seed) % 4 {
+            let i = (rng(&mut seed) % p.len() as u64) as usize;
+            match rng(&mut seed) % 3 {
+                0 => p[i] = rng(&mut seed) as u8,
+                1 => p.truncate(i),
+                _ => {
+                    p.remove(i);
+                }
+            }
+            if p.is_empty() {
+                break;
+            }
+        }
+        let _ = llama_formats::pth::pickle::load_state_dict(&p);
+    }
+}
+
+#[test]
+fn mutated_files_never_panic() {
+    let raw = std::fs::read(fixtures().join("torch/views/views.pth")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.pth");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..400 {
+        let mut f = raw.clone();
+        // Hit the central directory and end record more often than the data.
+        let tail = raw.len() - 700;
+        for _ in 0..1 + rng(&mut seed) % 3 {
+            let i = if round % 2 == 0 {
+                tail + (rng(&mut seed) % 700) as usize
+            } else {
+                (rng(&mut seed) % raw.len() as u64) as usize
+            };
+            f[i] = rng(&mut seed) as u8;
+        }
+        std::fs::write(&path, &f).unwrap();
+        if let Ok(pf) = PthFile::open(&path) {
+            for t in pf.tensors() {
+                let _ = pf.view(t).map(|v| v.data().len());
+                pf.release(t);
+            }
+        }
+    }
+}
+
+/// Resident file-backed pages of this process (RssFile + RssShmem, kB), Linux only.
+fn rss_file_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some(field("RssFile:")? + field("RssShmem:").unwrap_or(0))
+}
+
+#[test]
+fn release_drops_mapped_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("big.pth");
+    const MIB: u64 = 1 << 20;
+    let infos: Vec<TensorInfo> = (0..4)
+        .map(|i| TensorInfo {
+            name: format!("w{i}"),
+            dtype: DType::F32,
+            shape: vec![4 * MIB],
+        })
+        .collect(); // 4 x 16 MiB
+    let out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    let mut w = PthWriter::new(out, "big", infos.clone()).unwrap();
+    let chunk = vec![1u8; MIB as usize];
+    for i in &infos {
+        w.start_tensor(&i.name).unwrap();
+        for _ in 0..16 {
+            w.write_chunk(&chunk).unwrap();
+        }
+        w.end_tensor().unwrap();
+    }
+    w.finish().unwrap();
+    let f = PthFile::open(&p).unwrap();
+    let Some(before) = rss_file_kb() else { return };
+    let mut sum = 0u64;
+    for t in f.tensors() {
+        let v = f.view(t).unwrap();
+        let d = v.data();
+        assert!(matches!(d, std::borrow::Cow::Borrowed(_)));
+        sum += d.iter().step_by(4096).map(|&b| b as u64).sum::<u64>();
+    }
+    assert_eq!(sum, 4 * 16 * 256);
+    let touched = rss_file_kb().unwrap();
+    for t in f.tensors() {
+        f.release(t);
+    }
+    let after = rss_file_kb().unwrap();
+    eprintln!("RssFile+RssShmem kB: before {before}, touched {touched}, released {after}");
+    assert!(
+        touched >= before + 50 * 1024,
+        "pages were not mapped in: {before} -> {touched}"
+    );
+    assert!(
+        after + 50 * 1024 <= touched,
+        "release kept pages: {touched} -> {after}"
+    );
+}
+
+/// Benchmark note (docs/formats/pth.md): `cargo test -p llama-formats --release --test pth
+/// -- --ignored bench_zero_copy --nocapture`.
+#[test]
+#[ignore]
+fn bench_zero_copy_vs_copy() {
+    use std::time::Instant;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bench.pth");
+    const MIB: u64 = 1 << 20;
+    let n = 8;
+    let infos: Vec<TensorInfo> = (0..n)
+        .map(|i| TensorInfo {
+            name: format!("w{i}"),
+            dtype: DType::F16,
+            shape: vec![64 * MIB],
+        })
+        .collect(); // 8 x 128 MiB = 1 GiB
+    let out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    let mut w = PthWriter::new(out, "bench", infos.clone()).unwrap();
+    let chunk: Vec<u8> = (0..8 * MIB).map(|i| i as u8).collect();
+    let t0 = Instant::now();
+    for i in &infos {
+        w.start_tensor(&i.name).unwrap();
+        for _ in 0..16 {
+            w.write_chunk(&chunk).unwrap();
+        }
+        w.end_tensor().unwrap();
+    }
+    w.finish().unwrap();
+    let write = t0.elapsed();
+    let f = PthFile::open(&p).unwrap();
+    // Warm the page cache once so both variants read from memory.
+    for t in f.tensors() {
+        let v = f.view(t).unwrap();
+        std::hint::black_box(v.data().iter().step_by(4096).count());
+    }
+    let t0 = Instant::now();
+    let mut x = 0u64;
+    for t in f.tensors() {
+        let v = f.view(t).unwrap();
+        x += v.data().iter().map(|&b| b as u64).sum::<u64>();
+    }
+    let zero_copy = t0.elapsed();
+    let t0 = Instant::now();
+    let mut y = 0u64;
+    for t in f.tensors() {
+        let v = f.view(t).unwrap();
+        let owned: Vec<u8> = v.data().into_owned();
+        y += owned.iter().map(|&b| b as u64).sum::<u64>();
+    }
+    let copied = t0.elapsed();
+    assert_eq!(x, y);
+    let gib = (n as f64 * 128.0) / 1024.0;
+    eprintln!(
+        "write {:.2} GB/s; read+sum zero-copy {:.2} GB/s; copy-then-sum {:.2} GB/s",
+        gib * 1.0737 / write.as_secs_f64(),
+        gib * 1.0737 / zero_copy.as_secs_f64(),
+        gib * 1.0737 / copied.as_secs_f64()
+    );
+}
+
+/// Zip64 past 4 GiB both ways with real torch (writes ~9 GB to the temp dir):
+/// `LLAMA_TOOL_PYTHON=... cargo test -p llama-formats --test pth -- --ignored big_zip64`.
+#[test]
+#[ignore]
+fn big_zip64_files_interop() {
+    let Some(py) = python() else { return };
+    let script = fixtures()
+        .parent()
+        .unwrap()
+        .join("interop/pth_big_zip64.py");
+    let tmp = tempfile::tempdir().unwrap();
+    const BIG: u64 = (1 << 32) + 4096;
+    let f32s = |k: f32| -> Vec<u8> { (0..16).flat_map(|i| (k * i as f32).to_le_bytes()).collect() };
+    let infos = vec![
+        TensorInfo {
+            name: "head".into(),
+            dtype: DType::F32,
+            shape: vec![16],
+        },
+        TensorInfo {
+            name: "big".into(),
+            dtype: DType::U8,
+            shape: vec![BIG],
+        },
+        TensorInfo {
+            name: "tail".into(),
+            dtype: DType::F32,
+            shape: vec![16],
+        },
+    ];
+    let ours = tmp.path().join("ours.pth");
+    let out = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&ours).unwrap());
+    let mut w = PthWriter::new(out, "ours", infos).unwrap();
+    w.write_tensor("head", &f32s(1.0)).unwrap();
+    w.start_tensor("big").unwrap();
+    let chunk = vec![0u8; 1 << 24];
+    let mut at = 0u64;
+    while at < BIG {
+        let n = (BIG - at).min(chunk.len() as u64) as usize;
+        let mut c = chunk[..n].to_vec();
+        for (pos, val) in [(0u64, 1u8), (1 << 32, 7), (BIG - 1, 9)] {
+            if (at..at + n as u64).contains(&pos) {
+                c[(pos - at) as usize] = val;
+            }
+        }
+        w.write_chunk(&c).unwrap();
+        at += n as u64;
+    }
+    w.end_tensor().unwrap();
+    w.write_tensor("tail", &f32s(2.0)).unwrap();
+    w.finish().unwrap();
+    let run = |mode: &str, p: &Path| {
+        let o = std::process::Command::new(&py)
+            .arg(&script)
+            .arg(mode)
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(run("check", &ours).contains("OK"));
+    std::fs::remove_file(&ours).unwrap();
+
+    let theirs = tmp.path().join("theirs.pth");
+    run("save", &theirs);
+    {
+        let f = PthFile::open(&theirs).unwrap();
+        let names: Vec<&str> = f.tensors().iter().map(|t| t.info.name.as_str()).collect();
+        assert_eq!(names, ["head", "big", "tail"]);
+        assert_eq!(
+            &*f.view(f.get("head").unwrap()).unwrap().data(),
+            &f32s(1.0)[..]
+        );
+        assert_eq!(
+            &*f.view(f.get("tail").unwrap()).unwrap().data(),
+            &f32s(2.0)[..]
+        );
+        let big = f.view(f.get("big").unwrap()).unwrap();
+        let d = big.data();
+        assert_eq!(d.len() as u64, BIG);
+        assert_eq!(
+            (d[0], d[1 << 32], d[BIG as usize - 1], d[777]),
+            (1, 7, 9, 0)
+        );
+    }
+}
