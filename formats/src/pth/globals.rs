@@ -59,9 +59,16 @@ impl Global {
                 .map(|&(_, d)| Global::Storage(d)),
             _ => None,
         };
-        g.ok_or_else(|| PickleError::RefusedGlobal {
-            module: module.to_string(),
-            name: name.to_string(),
+        g.ok_or_else(|| match (module, name) {
+            ("torch", n) if n.ends_with("Storage") && !n.contains(['.', ' ']) => {
+                PickleError::UnsupportedStorage {
+                    name: n.to_string(),
+                }
+            }
+            _ => PickleError::RefusedGlobal {
+                module: module.to_string(),
+                name: name.to_string(),
+            },
         })
     }
 

@@ -223,10 +223,12 @@ impl PthFile {
             };
             let si = match storage_index.get(&rec.storage.key) {
                 Some(&si) => {
-                    if storages[si].dtype != rec.storage.dtype {
+                    let s = &storages[si];
+                    let bytes = rec.storage.dtype.bytes_for(rec.storage.numel);
+                    if s.dtype != rec.storage.dtype || bytes != Some(s.len as u64) {
                         return Err(storage_err(format!(
-                            "seen as {} and as {}",
-                            storages[si].dtype, rec.storage.dtype
+                            "seen as {} bytes of {} and as {} elements of {}",
+                            s.len, s.dtype, rec.storage.numel, rec.storage.dtype
                         )));
                     }
                     si

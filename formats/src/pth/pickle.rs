@@ -57,6 +57,12 @@ pub enum PickleError {
         "refused pickle global `{module}.{name}` (not on the allow-list; nothing was executed)"
     )]
     RefusedGlobal { module: String, name: String },
+    /// A `torch.<X>Storage` of a dtype we do not read (not a security refusal).
+    #[error(
+        "unsupported torch storage type `torch.{name}` (supported: Float, Half, BFloat16, \
+         Double, Long, Int, Short, Char, Byte, Bool)"
+    )]
+    UnsupportedStorage { name: String },
     /// An object-building opcode applied to something that may not be built that way.
     #[error("refused pickle {opcode} on {target} at byte {offset} (nothing was executed)")]
     RefusedCall {

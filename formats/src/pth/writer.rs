@@ -74,9 +74,12 @@ impl<W: Write + Seek> PthWriter<W> {
         tensors: Vec<TensorInfo>,
         opts: WriterOptions,
     ) -> Result<Self, PthError> {
-        if archive_name.is_empty() || archive_name.contains(['/', '\\']) {
+        if archive_name.is_empty()
+            || archive_name.len() > 1024
+            || archive_name.contains(['/', '\\'])
+        {
             return Err(misuse(format!(
-                "archive name `{archive_name}` must be non-empty without slashes"
+                "archive name `{archive_name}` must be 1 to 1024 bytes without slashes"
             )));
         }
         let mut sizes = Vec::with_capacity(tensors.len());
