@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod cast;
 pub mod dtype;
+pub mod quant;
 pub mod tensor;
 
 pub use dtype::DType;

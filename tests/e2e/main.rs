@@ -3,3 +3,4 @@
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
 mod common;
+mod quantize;
