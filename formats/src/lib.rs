@@ -10,7 +10,9 @@
 pub mod atomic;
 pub mod cast;
 pub mod dtype;
+pub mod gguf;
 pub mod quant;
+pub mod safetensors;
 pub mod tensor;
 
 pub use dtype::DType;
