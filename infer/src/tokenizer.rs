@@ -359,47 +359,72 @@ impl Tokenizer {
         ids
     }
 
-    /// Text of `ids`, as sentencepiece decodes: control pieces vanish, `<unk>` shows as the
-    /// unk surface, byte pieces are reassembled as UTF-8 (invalid bytes as U+FFFD), `▁` is a
-    /// space and the dummy-prefix space of the first piece is dropped.
+    /// Text of `ids`, as sentencepiece's `Decode` does it: control pieces vanish, `<unk>`
+    /// shows as the unk surface, runs of byte pieces are reassembled as UTF-8 (each invalid
+    /// byte as U+FFFD), `▁` is a space, and the dummy-prefix `▁` of the first piece is dropped
+    /// (every leading one with `remove_extra_whitespaces`).
     pub fn decode(&self, ids: &[u32]) -> String {
+        let m = &self.model;
         let mut text = String::new();
         let mut bytes: Vec<u8> = Vec::new();
-        let flush = |bytes: &mut Vec<u8>, text: &mut String| {
-            if !bytes.is_empty() {
-                text.push_str(&String::from_utf8_lossy(bytes));
-                bytes.clear();
-            }
-        };
-        let strip_first = self.model.add_dummy_prefix || self.model.remove_extra_whitespaces;
+        let mut is_bos_ws = true;
+        let mut bos_ws_seen = false;
         for &id in ids {
-            let Some(p) = self.model.pieces.get(id as usize) else {
+            let Some(p) = m.pieces.get(id as usize) else {
                 continue;
             };
-            match p.kind {
-                PieceType::Byte => {
-                    if let Some(b) = byte_of_piece(&p.piece) {
-                        bytes.push(b);
-                    }
-                    continue;
+            if p.kind == PieceType::Byte {
+                if let Some(b) = byte_of_piece(&p.piece) {
+                    bytes.push(b);
                 }
-                PieceType::Control => continue,
-                _ => {}
-            }
-            flush(&mut bytes, &mut text);
-            if p.kind == PieceType::Unknown {
-                text.push_str(&self.model.unk_surface);
                 continue;
             }
+            push_bytes_lossy(&mut bytes, &mut text);
+            if bos_ws_seen || !text.is_empty() {
+                is_bos_ws = false;
+            }
+            bos_ws_seen = false;
+            match p.kind {
+                PieceType::Control => continue,
+                PieceType::Unknown => {
+                    text.push_str(&m.unk_surface);
+                    continue;
+                }
+                _ => {}
+            }
             let mut piece = p.piece.as_str();
-            if text.is_empty() && strip_first {
-                piece = piece.strip_prefix(SPACE).unwrap_or(piece);
+            if is_bos_ws && (m.add_dummy_prefix || m.remove_extra_whitespaces) {
+                if let Some(rest) = piece.strip_prefix(SPACE) {
+                    piece = rest;
+                    bos_ws_seen = !m.remove_extra_whitespaces;
+                }
             }
             text.push_str(&piece.replace(SPACE, " "));
         }
-        flush(&mut bytes, &mut text);
+        push_bytes_lossy(&mut bytes, &mut text);
         text
     }
+}
+
+/// Append `bytes` as UTF-8, each byte that does not start a valid character becoming
+/// U+FFFD (sentencepiece's rule), and clear them.
+fn push_bytes_lossy(bytes: &mut Vec<u8>, text: &mut String) {
+    let mut rest: &[u8] = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                text.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                text.push('\u{FFFD}');
+                rest = after.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    bytes.clear();
 }
 
 /// `<0xNN>` -> NN.
