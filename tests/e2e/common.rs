@@ -15,7 +15,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(bin()).args(args).output().expect("spawn llama-tool")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("spawn llama-tool")
 }
 
 /// Exit code of a finished process (-1 when killed by a signal).
@@ -35,7 +38,10 @@ pub fn stderr(o: &Output) -> String {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// `tests/fixtures/NAME`.
@@ -52,7 +58,9 @@ pub fn python() -> Option<PathBuf> {
             panic!("LLAMA_TOOL_PYTHON is not set under CI: run tests through .ci/run")
         }
         None => {
-            eprintln!("skipping interop part: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)");
+            eprintln!(
+                "skipping interop part: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)"
+            );
             None
         }
     }
@@ -60,7 +68,11 @@ pub fn python() -> Option<PathBuf> {
 
 /// Run `python SCRIPT ARGS...` with the interop venv, asserting success; returns stdout.
 pub fn run_python(py: &Path, script: &Path, args: &[&std::ffi::OsStr]) -> String {
-    let o = Command::new(py).arg(script).args(args).output().expect("spawn python");
+    let o = Command::new(py)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("spawn python");
     assert!(
         o.status.success(),
         "{} failed:\nstdout:\n{}\nstderr:\n{}",

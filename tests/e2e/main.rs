@@ -3,3 +3,6 @@
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
 mod common;
+mod convert;
+mod hostile;
+mod synth;
