@@ -9,7 +9,18 @@
 
 pub mod atomic;
 pub mod cast;
+pub mod checkpoint;
 pub mod dtype;
+pub mod export;
+pub mod gguf;
+pub mod gguf_llama;
+pub mod llama;
+pub mod merge;
+pub mod pth;
+pub mod quant;
+pub mod safetensors;
+pub mod sentencepiece;
+pub mod synth;
 pub mod tensor;
 
 pub use dtype::DType;

@@ -3,6 +3,10 @@
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
 mod common;
+mod convert;
 mod download;
+mod hostile;
 mod manifest;
+mod quantize;
+mod synth;
 mod verify;

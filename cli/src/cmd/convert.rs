@@ -1,20 +1,433 @@
-//! `llama-tool convert` and `llama-tool reshard` (not yet implemented).
+//! `llama-tool convert` and `llama-tool reshard`: Meta / HF / GGUF checkpoints to GGUF,
+//! a Hugging Face safetensors folder or Meta `.pth` shards, streaming in bounded memory.
+//! Outputs appear under their final name only when complete; a sha256 manifest of what was
+//! written is produced beside them.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use clap::ValueEnum;
+use llama_formats::atomic::{temp_path_for, AtomicFile};
+use llama_formats::checkpoint::Checkpoint;
+use llama_formats::export::{self, ExportSummary, Progress};
+use llama_formats::quant::Preset;
+use llama_formats::DType;
+
+use crate::progress::bytes_bar;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// A single GGUF file (llama.cpp, ollama).
+    Gguf,
+    /// A Hugging Face folder (transformers, candle, vLLM).
+    Safetensors,
+    /// Meta's layout: consolidated.NN.pth shards + params.json.
+    Pth,
+}
 
 /// Arguments of `llama-tool convert`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Input: Meta folder, Hugging Face folder, or GGUF file with float tensors.
+    pub input: PathBuf,
+    /// Output format (default: gguf when -o ends in .gguf).
+    #[arg(long)]
+    pub to: Option<Target>,
+    /// Output file (gguf) or folder (safetensors, pth).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Output type: f32, f16, bf16, or a llama.cpp quantization type/preset for GGUF
+    /// (q8_0, q6_k, q5_k_m, q5_k_s, q5_0, q5_1, q4_k_m, q4_k_s, q4_0, q4_1, q3_k_l, q3_k_m,
+    /// q3_k_s, q2_k). Default: the source's float type (f16 for GGUF).
+    #[arg(long)]
+    pub outtype: Option<String>,
+    /// Same as --outtype q4_k_m.
+    #[arg(long, conflicts_with_all = ["outtype", "q8"])]
+    pub q4: bool,
+    /// Same as --outtype q8_0.
+    #[arg(long, conflicts_with = "outtype")]
+    pub q8: bool,
+    /// Model-parallel shard count for --to pth (default 1).
+    #[arg(long)]
+    pub mp: Option<usize>,
+    /// Context length written to the output (default 2048 for LLaMA 1, 4096 with n_kv_heads).
+    #[arg(long)]
+    pub ctx: Option<u64>,
+    /// `general.name` for GGUF (default: the input's folder or file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Largest safetensors file before splitting, e.g. 5GB, 500MB, 2GiB.
+    #[arg(long, default_value = "5GB")]
+    pub max_shard_size: String,
+    /// Replace an existing output.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not write a sha256 manifest beside the output.
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// Pass tensors that are not LLaMA tensors (refused by default).
+    #[arg(long)]
+    pub allow_extra: bool,
+    /// Print a JSON summary instead of text; no progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads for quantization (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
 
 /// Arguments of `llama-tool reshard`.
 #[derive(clap::Args)]
-pub struct ReshardArgs {}
-
-/// Run `convert`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`convert` is not implemented yet")
+pub struct ReshardArgs {
+    /// Input checkpoint (Meta folder, or anything convert reads).
+    pub input: PathBuf,
+    /// Output folder.
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Model-parallel shard count.
+    #[arg(long)]
+    pub mp: usize,
+    /// Replace an existing output.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not write a sha256 manifest beside the output.
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Run `reshard`.
-pub fn run_reshard(_args: ReshardArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reshard` is not implemented yet")
+/// Parse "5GB", "500MB", "2GiB", "1000".
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| anyhow!("bad size `{s}`"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => bail!("bad size unit in `{s}` (use B, KB, MB, GB, KiB, MiB, GiB)"),
+    };
+    Ok((n * mult) as u64)
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self, bytes: u64, tensor: &str) {
+        self.0.inc(bytes);
+        self.0.set_message(tensor.to_string());
+    }
+}
+
+fn source_bytes(ck: &Checkpoint) -> u64 {
+    ck.raw_tensors()
+        .iter()
+        .filter_map(|t| t.info.n_bytes())
+        .sum()
+}
+
+/// Refuse an existing non-empty output unless `force`.
+fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
+    if !out.exists() || force {
+        return Ok(());
+    }
+    if out.is_dir()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    bail!(
+        "{}: output exists (use --force to replace it)",
+        out.display()
+    )
+}
+
+/// Write a folder under a temporary name, then rename it over `out`.
+fn with_temp_dir(
+    out: &Path,
+    force: bool,
+    f: impl FnOnce(&Path) -> anyhow::Result<ExportSummary>,
+) -> anyhow::Result<ExportSummary> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    let tmp = temp_path_for(out);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let result = f(&tmp);
+    let mut summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if out.exists() {
+        if force && out.is_dir() {
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("remove old {}", out.display()))?;
+        } else if force {
+            std::fs::remove_file(out).with_context(|| format!("remove old {}", out.display()))?;
+        } else {
+            std::fs::remove_dir(out).with_context(|| format!("{} is not empty", out.display()))?;
+        }
+    }
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
+    for f in &mut summary.files {
+        if let Ok(rest) = f.strip_prefix(&tmp) {
+            *f = out.join(rest);
+        }
+    }
+    Ok(summary)
+}
+
+fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
+    let name = if a.q4 {
+        Some("q4_k_m".to_string())
+    } else if a.q8 {
+        Some("q8_0".to_string())
+    } else {
+        a.outtype.clone()
+    };
+    let Some(name) = name else { return Ok(None) };
+    let preset = Preset::from_name(&name).ok_or_else(|| anyhow!("unknown --outtype `{name}`"))?;
+    if target != Target::Gguf && !matches!(preset, Preset::F32 | Preset::F16 | Preset::BF16) {
+        bail!("--outtype {name} is only available with --to gguf (safetensors and pth hold float tensors)");
+    }
+    Ok(Some(preset))
+}
+
+fn float_dtype(p: Option<Preset>) -> Option<DType> {
+    match p {
+        Some(Preset::F32) => Some(DType::F32),
+        Some(Preset::F16) => Some(DType::F16),
+        Some(Preset::BF16) => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+/// Run `convert`.
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let target = match a.to {
+        Some(t) => t,
+        None if a
+            .out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf")) =>
+        {
+            Target::Gguf
+        }
+        None => bail!("say --to gguf|safetensors|pth (or give -o a .gguf name)"),
+    };
+    if let Some(n) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
+    }
+    let preset = pick_outtype(&a, target)?;
+    if a.mp.is_some() && target != Target::Pth {
+        bail!("--mp applies to --to pth only");
+    }
+    check_out(&a.out, a.force)?;
+    let started = Instant::now();
+    let ck = Checkpoint::open(&a.input)?;
+    if !ck.extra_tensors().is_empty() && !a.allow_extra {
+        bail!(
+            "{}: {} tensors are not LLaMA tensors ({}); pass --allow-extra to drop them",
+            a.input.display(),
+            ck.extra_tensors().len(),
+            ck.extra_tensors()
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let params = ck.params()?;
+    let ctx = a
+        .ctx
+        .or(params.context_length)
+        .unwrap_or(if params.n_kv_heads != params.n_heads {
+            4096
+        } else {
+            2048
+        });
+    let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.json));
+    let summary = match target {
+        Target::Gguf => {
+            let tokenizer = ck.tokenizer()?;
+            if tokenizer.is_none() {
+                eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
+            }
+            let preset = preset.unwrap_or(Preset::F16);
+            let name = a.name.clone().unwrap_or_else(|| {
+                a.input
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "llama".into())
+            });
+            let opts = export::gguf::GgufOptions {
+                name,
+                context_length: ctx,
+                preset,
+                tokenizer: tokenizer.as_ref(),
+            };
+            if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            if a.out.is_dir() {
+                bail!("{}: is a folder; GGUF output is a file", a.out.display());
+            }
+            let file = AtomicFile::create(&a.out)
+                .with_context(|| format!("create {}", a.out.display()))?;
+            let (bw, mut s) = export::gguf::write_gguf(
+                &ck,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                &opts,
+                &bar,
+            )?;
+            let file = bw
+                .into_inner()
+                .map_err(|e| anyhow!("{}: {}", a.out.display(), e.error()))?;
+            s.files.push(
+                file.commit()
+                    .with_context(|| format!("rename into {}", a.out.display()))?,
+            );
+            s
+        }
+        Target::Safetensors => {
+            let opts = export::hf::HfOptions {
+                dtype: float_dtype(preset),
+                max_shard_size: parse_size(&a.max_shard_size)?,
+                context_length: ctx,
+            };
+            with_temp_dir(&a.out, a.force, |dir| {
+                Ok(export::hf::write_hf(&ck, dir, &opts, &bar)?)
+            })?
+        }
+        Target::Pth => {
+            let opts = export::meta::MetaOptions {
+                mp: a.mp.unwrap_or(1),
+                dtype: float_dtype(preset),
+            };
+            export::meta::check_mp(&ck, opts.mp)?;
+            with_temp_dir(&a.out, a.force, |dir| {
+                let mut s = export::meta::write_meta(&ck, dir, &opts, &bar)?;
+                finish_meta_folder(&ck, dir, &mut s)?;
+                Ok(s)
+            })?
+        }
+    };
+    bar.0.finish_and_clear();
+    let manifest = if a.no_manifest {
+        None
+    } else {
+        Some(crate::written::write_output_manifest(
+            &a.out,
+            &summary.files,
+        )?)
+    };
+    report(&a.out, &summary, manifest.as_deref(), started, a.json)
+}
+
+/// tokenizer.model beside the shards (as the source had it) and checklist.chk like the release.
+fn finish_meta_folder(ck: &Checkpoint, dir: &Path, s: &mut ExportSummary) -> anyhow::Result<()> {
+    let dest = dir.join("tokenizer.model");
+    if ck.write_tokenizer(&dest)? {
+        s.files.push(dest);
+    }
+    let listed: Vec<PathBuf> = s
+        .files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
+        .cloned()
+        .collect();
+    s.files.push(crate::written::write_checklist(dir, &listed)?);
+    Ok(())
+}
+
+fn report(
+    out: &Path,
+    s: &ExportSummary,
+    manifest: Option<&Path>,
+    started: Instant,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let secs = started.elapsed().as_secs_f64();
+    let file_bytes: u64 = s
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bpw = if s.parameters > 0 {
+        s.tensor_bytes as f64 * 8.0 / s.parameters as f64
+    } else {
+        0.0
+    };
+    if json {
+        let v = serde_json::json!({
+            "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
+            "tensor_bytes": s.tensor_bytes, "output_bytes": file_bytes, "bits_per_weight": bpw, "types": s.types, "seconds": secs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let types: Vec<String> = s.types.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+        println!(
+            "wrote {} ({} tensors, {} params, {:.2} GB, {:.2} bits/weight; {}) in {:.1}s",
+            out.display(),
+            s.tensors,
+            s.parameters,
+            file_bytes as f64 / 1e9,
+            bpw,
+            types.join(", "),
+            secs
+        );
+        if let Some(m) = manifest {
+            println!(
+                "manifest: {} (check with `llama-tool verify {}`)",
+                m.display(),
+                m.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `reshard` (convert --to pth --mp M).
+pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
+    run(Args {
+        input: a.input,
+        to: Some(Target::Pth),
+        out: a.out,
+        outtype: None,
+        q4: false,
+        q8: false,
+        mp: Some(a.mp),
+        ctx: None,
+        name: None,
+        max_shard_size: "5GB".into(),
+        force: a.force,
+        no_manifest: a.no_manifest,
+        allow_extra: false,
+        json: a.json,
+        threads: None,
+    })
 }

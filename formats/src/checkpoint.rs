@@ -1,0 +1,664 @@
+//! A checkpoint, whatever its layout: a Meta folder (`params.json` + `consolidated.NN.pth`,
+//! `tokenizer.model` in it or its parent), a Hugging Face folder (`config.json` +
+//! safetensors, possibly sharded), or a single `.gguf`, `.safetensors` or `.pth` file.
+//!
+//! Two views: the raw tensors of each file (for `inspect`), and the LLaMA view every
+//! converter uses: tensors by [`TensorName`] in Meta's orientation and rotary layout, with
+//! Meta shards merged on the fly and HF q/k un-permuted. Bytes stay in the memory maps
+//! until a tensor is read; `release` drops its pages again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::dtype::DType;
+use crate::gguf::{GgufError, GgufFile};
+use crate::llama::naming::Layout;
+use crate::llama::{permute, MetaParams, ModelParams, ParamsError, Role, TensorName};
+use crate::merge::{self, MergeError};
+use crate::pth::{PthError, PthFile};
+use crate::safetensors::{SafetensorsError, SafetensorsFolder};
+use crate::sentencepiece::SpModel;
+use crate::tensor::{TensorInfo, TensorView};
+
+/// Why a checkpoint could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Pth(#[from] PthError),
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error(transparent)]
+    Safetensors(#[from] SafetensorsError),
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::sentencepiece::SpError),
+    /// The path is not a checkpoint llama-tool knows.
+    #[error("{path}: {msg}")]
+    Unrecognized { path: PathBuf, msg: String },
+    /// Shards are missing, duplicated or inconsistent.
+    #[error("{path}: {msg}")]
+    Shards { path: PathBuf, msg: String },
+    /// A LLaMA tensor is missing or has the wrong shape.
+    #[error("{path}: {msg}")]
+    Tensor { path: PathBuf, msg: String },
+    /// I/O on a folder.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, CheckpointError>;
+
+/// What kind of checkpoint a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Kind {
+    /// Meta's release layout: `consolidated.NN.pth` + `params.json`.
+    Meta,
+    /// A Hugging Face folder: `config.json` + safetensors.
+    HuggingFace,
+    /// A GGUF file.
+    Gguf,
+    /// A lone safetensors file.
+    Safetensors,
+    /// A lone torch `.pth` file.
+    Pth,
+}
+
+impl Kind {
+    /// Human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Meta => "Meta (consolidated.NN.pth shards)",
+            Kind::HuggingFace => "Hugging Face (config.json + safetensors)",
+            Kind::Gguf => "GGUF",
+            Kind::Safetensors => "safetensors",
+            Kind::Pth => "PyTorch .pth",
+        }
+    }
+}
+
+enum Source {
+    Pth(Vec<PthFile>),
+    Safetensors(SafetensorsFolder),
+    Gguf(Box<GgufFile>),
+}
+
+/// A raw tensor of one file, as `inspect` lists it.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    /// The tensor as stored.
+    pub info: TensorInfo,
+    /// Shard index for Meta folders.
+    pub shard: Option<usize>,
+}
+
+/// An opened checkpoint.
+pub struct Checkpoint {
+    path: PathBuf,
+    kind: Kind,
+    source: Source,
+    layout: Layout,
+    meta_params: Option<MetaParams>,
+    hf_config: Option<serde_json::Value>,
+    tokenizer: Option<PathBuf>,
+    /// LLaMA tensors found: name -> name as stored.
+    names: BTreeMap<TensorName, String>,
+    /// Stored names that are not LLaMA tensors.
+    extra: Vec<String>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `consolidated.NN.pth` files of a folder, checked to be `00..N-1` with none missing.
+fn meta_shards(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = BTreeMap::new();
+    for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let e = e.map_err(io_err(dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("consolidated.")
+            .and_then(|s| s.strip_suffix(".pth"))
+        {
+            let idx: usize = n.parse().map_err(|_| CheckpointError::Shards {
+                path: dir.to_path_buf(),
+                msg: format!("unexpected shard name `{name}`"),
+            })?;
+            found.insert(idx, e.path());
+        }
+    }
+    let n = found.len();
+    if let Some(missing) = (0..n).find(|i| !found.contains_key(i)) {
+        let max = found.keys().max().copied().unwrap_or(0);
+        return Err(CheckpointError::Shards {
+            path: dir.to_path_buf(),
+            msg: format!("shard consolidated.{missing:02}.pth is missing ({n} shards found, highest index {max})"),
+        });
+    }
+    Ok(found.into_values().collect())
+}
+
+fn find_tokenizer(dir: &Path) -> Option<PathBuf> {
+    [
+        dir.join("tokenizer.model"),
+        dir.join("..").join("tokenizer.model"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+impl Checkpoint {
+    /// Open a checkpoint folder or file.
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        let path = path.to_path_buf();
+        let unrecognized = |msg: &str| CheckpointError::Unrecognized {
+            path: path.clone(),
+            msg: msg.to_string(),
+        };
+        let (kind, source, meta_params, hf_config, tokenizer) = if path.is_dir() {
+            if path.join("params.json").is_file() {
+                let shards = meta_shards(&path)?;
+                if shards.is_empty() {
+                    return Err(unrecognized(
+                        "params.json but no consolidated.NN.pth shards",
+                    ));
+                }
+                let files = shards
+                    .iter()
+                    .map(|p| PthFile::open(p))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let params = MetaParams::read(&path.join("params.json"))?;
+                (
+                    Kind::Meta,
+                    Source::Pth(files),
+                    Some(params),
+                    None,
+                    find_tokenizer(&path),
+                )
+            } else if path.join("config.json").is_file() {
+                let cfg_path = path.join("config.json");
+                let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
+                let cfg: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| ParamsError::Json {
+                        path: cfg_path.clone(),
+                        what: "config.json",
+                        source: e,
+                    })?;
+                let folder = SafetensorsFolder::open(&path)?;
+                let tok = path.join("tokenizer.model");
+                (
+                    Kind::HuggingFace,
+                    Source::Safetensors(folder),
+                    None,
+                    Some(cfg),
+                    tok.is_file().then_some(tok),
+                )
+            } else {
+                return Err(unrecognized(
+                    "neither a Meta folder (params.json + consolidated.NN.pth) nor a Hugging Face folder (config.json + safetensors)",
+                ));
+            }
+        } else if path.is_file() {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            match ext.as_str() {
+                "gguf" => (
+                    Kind::Gguf,
+                    Source::Gguf(Box::new(GgufFile::open(&path)?)),
+                    None,
+                    None,
+                    None,
+                ),
+                "safetensors" => (
+                    Kind::Safetensors,
+                    Source::Safetensors(SafetensorsFolder::open(&path)?),
+                    None,
+                    None,
+                    find_tokenizer(&dir),
+                ),
+                "pth" | "pt" | "bin" => {
+                    let params = dir.join("params.json");
+                    let mp = if params.is_file() {
+                        Some(MetaParams::read(&params)?)
+                    } else {
+                        None
+                    };
+                    (
+                        Kind::Pth,
+                        Source::Pth(vec![PthFile::open(&path)?]),
+                        mp,
+                        None,
+                        find_tokenizer(&dir),
+                    )
+                }
+                _ => {
+                    return Err(unrecognized(
+                        "unknown file type (expected .gguf, .safetensors or .pth)",
+                    ))
+                }
+            }
+        } else {
+            return Err(CheckpointError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            });
+        };
+        let mut ck = Checkpoint {
+            path,
+            kind,
+            source,
+            layout: Layout::Meta,
+            meta_params,
+            hf_config,
+            tokenizer,
+            names: BTreeMap::new(),
+            extra: Vec::new(),
+        };
+        ck.index_names();
+        Ok(ck)
+    }
+
+    /// Map stored names to LLaMA tensors, choosing the layout that recognizes the most.
+    fn index_names(&mut self) {
+        let stored: Vec<String> = self
+            .raw_tensors()
+            .into_iter()
+            .filter(|t| t.shard.unwrap_or(0) == 0)
+            .map(|t| t.info.name)
+            .collect();
+        let candidates: &[Layout] = match self.kind {
+            Kind::Meta | Kind::Pth => &[Layout::Meta, Layout::Hf],
+            Kind::HuggingFace => &[Layout::Hf],
+            Kind::Gguf => &[Layout::Gguf],
+            Kind::Safetensors => &[Layout::Hf, Layout::Meta, Layout::Gguf],
+        };
+        let count = |l: Layout| {
+            stored
+                .iter()
+                .filter(|n| TensorName::parse(n, l).is_some())
+                .count()
+        };
+        self.layout = candidates
+            .iter()
+            .copied()
+            .max_by_key(|&l| {
+                (
+                    count(l),
+                    std::cmp::Reverse(candidates.iter().position(|&c| c == l)),
+                )
+            })
+            .unwrap_or(Layout::Meta);
+        for n in stored {
+            match TensorName::parse(&n, self.layout) {
+                Some(t) => {
+                    self.names.insert(t, n);
+                }
+                None => self.extra.push(n),
+            }
+        }
+    }
+
+    /// The path opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What kind of checkpoint this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The naming layout the tensors use.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Number of model-parallel shards (1 unless Meta).
+    pub fn shard_count(&self) -> usize {
+        match &self.source {
+            Source::Pth(f) => f.len(),
+            _ => 1,
+        }
+    }
+
+    /// The files holding the tensors.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match &self.source {
+            Source::Pth(f) => f.iter().map(|f| f.path().to_path_buf()).collect(),
+            Source::Safetensors(s) => s.shards().iter().map(|f| f.path().to_path_buf()).collect(),
+            Source::Gguf(_) => vec![self.path.clone()],
+        }
+    }
+
+    /// `params.json` as read, for Meta checkpoints.
+    pub fn meta_params(&self) -> Option<&MetaParams> {
+        self.meta_params.as_ref()
+    }
+
+    /// `config.json` as read, for Hugging Face folders.
+    pub fn hf_config(&self) -> Option<&serde_json::Value> {
+        self.hf_config.as_ref()
+    }
+
+    /// The GGUF file, for GGUF checkpoints (metadata, embedded tokenizer).
+    pub fn gguf(&self) -> Option<&GgufFile> {
+        match &self.source {
+            Source::Gguf(g) => Some(g.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// `tokenizer.model`, when found beside the checkpoint (or in the parent folder).
+    pub fn tokenizer_path(&self) -> Option<&Path> {
+        self.tokenizer.as_deref()
+    }
+
+    /// The tokenizer: `tokenizer.model` when found, else rebuilt from a GGUF's vocabulary.
+    pub fn tokenizer(&self) -> Result<Option<SpModel>> {
+        if let Some(p) = &self.tokenizer {
+            return Ok(Some(SpModel::read(p)?));
+        }
+        Ok(self.gguf().and_then(crate::gguf_llama::sp_model_from_gguf))
+    }
+
+    /// Write `tokenizer.model` to `dest`: a byte copy of the source's file, or rebuilt from a
+    /// GGUF's vocabulary. Returns false when the checkpoint has no tokenizer.
+    pub fn write_tokenizer(&self, dest: &Path) -> Result<bool> {
+        if let Some(p) = &self.tokenizer {
+            std::fs::copy(p, dest).map_err(io_err(dest))?;
+            return Ok(true);
+        }
+        match self.gguf().and_then(crate::gguf_llama::sp_model_from_gguf) {
+            Some(sp) => {
+                std::fs::write(dest, sp.to_bytes()).map_err(io_err(dest))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Stored names that are not LLaMA tensors (`rope.freqs` is a LLaMA tensor).
+    pub fn extra_tensors(&self) -> &[String] {
+        &self.extra
+    }
+
+    /// Every tensor of every file, as stored.
+    pub fn raw_tensors(&self) -> Vec<RawTensor> {
+        match &self.source {
+            Source::Pth(files) => files
+                .iter()
+                .enumerate()
+                .flat_map(|(i, f)| {
+                    let shard = (self.kind == Kind::Meta).then_some(i);
+                    f.tensors().iter().map(move |t| RawTensor {
+                        info: t.info.clone(),
+                        shard,
+                    })
+                })
+                .collect(),
+            Source::Safetensors(s) => s
+                .tensors()
+                .into_iter()
+                .map(|info| RawTensor { info, shard: None })
+                .collect(),
+            Source::Gguf(g) => g
+                .tensors()
+                .iter()
+                .map(|t| RawTensor {
+                    info: t.info.clone(),
+                    shard: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The LLaMA tensors present, in Meta state-dict order (`rope.freqs` excluded).
+    pub fn llama_tensors(&self) -> Vec<TensorName> {
+        let n_layers = self
+            .names
+            .keys()
+            .filter_map(|t| t.layer)
+            .max()
+            .map(|l| l as u64 + 1)
+            .unwrap_or(0);
+        TensorName::all(n_layers)
+            .into_iter()
+            .filter(|t| self.names.contains_key(t))
+            .collect()
+    }
+
+    /// Whether the checkpoint holds this tensor (e.g. `rope.freqs`).
+    pub fn has(&self, t: TensorName) -> bool {
+        self.names.contains_key(&t)
+    }
+
+    /// Views of a stored tensor in every shard (one view for single files).
+    fn parts(&self, stored: &str) -> Result<Vec<TensorView<'_>>> {
+        let missing = |shard: usize| CheckpointError::Tensor {
+            path: self.path.clone(),
+            msg: format!("tensor `{stored}` missing from shard {shard}"),
+        };
+        match &self.source {
+            Source::Pth(files) => files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let t = f.get(stored).ok_or_else(|| missing(i))?;
+                    Ok(f.view(t)?)
+                })
+                .collect(),
+            Source::Safetensors(s) => Ok(vec![s.view(stored)?]),
+            Source::Gguf(g) => {
+                let t = g.get_tensor(stored).ok_or_else(|| missing(0))?;
+                Ok(vec![g.view(t)?])
+            }
+        }
+    }
+
+    fn stored_name(&self, t: TensorName) -> Result<&str> {
+        self.names
+            .get(&t)
+            .map(String::as_str)
+            .ok_or_else(|| CheckpointError::Tensor {
+                path: self.path.clone(),
+                msg: format!("LLaMA tensor `{}` not found", t.meta()),
+            })
+    }
+
+    /// dtype and shape (Meta orientation, shards merged) of a LLaMA tensor.
+    pub fn tensor_info(&self, t: TensorName) -> Result<(DType, Vec<u64>)> {
+        let stored = self.stored_name(t)?;
+        let parts = self.parts(stored)?;
+        let axis = if parts.len() > 1 {
+            t.split_axis()
+        } else {
+            None
+        };
+        let shape = merge::merged_shape(stored, &parts, axis)?;
+        Ok((parts[0].dtype(), shape))
+    }
+
+    /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
+    /// tensor for `None` and for replicated tensors), row-major, in Meta orientation and
+    /// rotary layout.
+    pub fn read_range(
+        &self,
+        t: TensorName,
+        range: Option<std::ops::Range<u64>>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let stored = self.stored_name(t)?;
+        let parts = self.parts(stored)?;
+        let axis = t.split_axis();
+        if parts.len() > 1 && axis.is_none() {
+            merge::check_replicated(stored, &parts)?;
+        }
+        if self.layout == Layout::Hf && matches!(t.role, Role::Wq | Role::Wk) {
+            let p = self.params_unchecked()?;
+            let heads = if t.role == Role::Wq {
+                p.n_heads
+            } else {
+                p.n_kv_heads
+            };
+            let rows = parts[0].shape().first().copied().unwrap_or(0) as usize;
+            let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: {rows} rows do not split into {heads} heads"),
+                })?;
+            let row_bytes = meta.len() / rows.max(1);
+            let r = range.unwrap_or(0..rows as u64);
+            let slice = meta
+                .get(r.start as usize * row_bytes..r.end as usize * row_bytes)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: row range {r:?} outside {rows} rows"),
+                })?;
+            out.extend_from_slice(slice);
+            return Ok(());
+        }
+        match (axis, range) {
+            (Some(a), Some(r)) => merge::gather_into(stored, &parts, Some(a), r, out)?,
+            (Some(a), None) if parts.len() > 1 => {
+                let len = merge::merged_shape(stored, &parts, Some(a))?[a];
+                merge::gather_into(stored, &parts, Some(a), 0..len, out)?
+            }
+            _ => out.extend_from_slice(&parts[0].data()),
+        }
+        Ok(())
+    }
+
+    /// The whole LLaMA tensor (see [`read_range`](Self::read_range)).
+    pub fn read(&self, t: TensorName) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_range(t, None, &mut out)?;
+        Ok(out)
+    }
+
+    /// Drop the mapped pages of a tensor once it has been consumed.
+    pub fn release(&self, t: TensorName) {
+        let Some(stored) = self.names.get(&t) else {
+            return;
+        };
+        match &self.source {
+            Source::Pth(files) => files.iter().for_each(|f| {
+                if let Some(x) = f.get(stored) {
+                    f.release(x)
+                }
+            }),
+            Source::Safetensors(s) => s.release(stored),
+            Source::Gguf(g) => {
+                if let Some(x) = g.get_tensor(stored) {
+                    g.release(x)
+                }
+            }
+        }
+    }
+
+    /// The model's hyper-parameters, from params.json / config.json / GGUF metadata plus
+    /// the tensor shapes; checked against every LLaMA tensor's shape.
+    pub fn params(&self) -> Result<ModelParams> {
+        let p = self.params_unchecked()?;
+        self.check_shapes(&p)?;
+        Ok(p)
+    }
+
+    /// Parameters from the metadata and the embedding / w1 shapes, without checking every
+    /// tensor.
+    fn params_unchecked(&self) -> Result<ModelParams> {
+        let bad = |msg: String| CheckpointError::Tensor {
+            path: self.path.clone(),
+            msg,
+        };
+        let shape_of = |t: TensorName| self.tensor_info(t).map(|(_, s)| s);
+        let emb = shape_of(TensorName::global(Role::TokEmbeddings))?;
+        let w1 = shape_of(TensorName::layer(0, Role::W1))?;
+        let (vocab, hidden) = (
+            emb.first().copied().unwrap_or(0),
+            w1.first().copied().unwrap_or(0),
+        );
+        let p = if let Some(mp) = &self.meta_params {
+            let p = ModelParams::from_meta(mp, vocab, hidden);
+            if mp.vocab_size > 0 && mp.vocab_size as u64 != vocab {
+                return Err(bad(format!(
+                    "params.json says vocab_size {} but tok_embeddings has {vocab} rows",
+                    mp.vocab_size
+                )));
+            }
+            if mp.hidden_dim() != hidden {
+                return Err(bad(format!(
+                    "params.json implies FFN hidden size {} (dim {}, multiple_of {}, ffn_dim_multiplier {:?}) but w1 has {hidden} rows",
+                    mp.hidden_dim(),
+                    mp.dim,
+                    mp.multiple_of,
+                    mp.ffn_dim_multiplier
+                )));
+            }
+            p
+        } else if let Some(cfg) = &self.hf_config {
+            ModelParams::from_hf_config(&self.path.join("config.json"), cfg)?
+        } else if let Some(g) = self.gguf() {
+            crate::gguf_llama::params_from_gguf(g).map_err(bad)?
+        } else {
+            return Err(bad(
+                "no params.json, config.json or GGUF metadata to take the model's parameters from"
+                    .into(),
+            ));
+        };
+        p.check(&self.path)?;
+        Ok(p)
+    }
+
+    /// Check every LLaMA tensor's presence and shape against the parameters.
+    fn check_shapes(&self, p: &ModelParams) -> Result<()> {
+        let bad = |msg: String| CheckpointError::Tensor {
+            path: self.path.clone(),
+            msg,
+        };
+        let n_layers = self
+            .llama_tensors()
+            .iter()
+            .filter_map(|t| t.layer)
+            .max()
+            .map(|l| l as u64 + 1)
+            .unwrap_or(0);
+        if n_layers != p.n_layers {
+            return Err(bad(format!(
+                "parameters say {} layers but the tensors hold {n_layers}",
+                p.n_layers
+            )));
+        }
+        for t in self.llama_tensors() {
+            if t.role == Role::RopeFreqs {
+                continue;
+            }
+            let (_, shape) = self.tensor_info(t)?;
+            let want = t.expected_shape(p);
+            if shape != want {
+                return Err(bad(format!(
+                    "tensor `{}` has shape {shape:?} but the parameters imply {want:?}",
+                    t.meta()
+                )));
+            }
+        }
+        for t in TensorName::all(p.n_layers) {
+            if !self.names.contains_key(&t) {
+                return Err(bad(format!("LLaMA tensor `{}` is missing", t.meta())));
+            }
+        }
+        Ok(())
+    }
+}

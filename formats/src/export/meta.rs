@@ -1,0 +1,134 @@
+//! Checkpoint -> Meta layout with `mp` model-parallel shards: `consolidated.NN.pth` in
+//! torch's zip format, split the way fairscale's parallel layers split them (see
+//! [`TensorName::split_axis`]), plus `params.json`. Each output shard gathers its slice of
+//! every tensor straight from the source shards; nothing is merged in memory first.
+
+use std::path::Path;
+
+use super::{encode_chunks, io_at, out_bytes, ExportError, ExportSummary, Progress};
+use crate::atomic::AtomicFile;
+use crate::checkpoint::Checkpoint;
+use crate::dtype::DType;
+use crate::llama::{Role, TensorName};
+use crate::merge;
+use crate::pth::PthWriter;
+use crate::tensor::TensorInfo;
+
+/// How to write the shards.
+pub struct MetaOptions {
+    /// Number of model-parallel shards.
+    pub mp: usize,
+    /// Output float type (`None`: keep the source's).
+    pub dtype: Option<DType>,
+}
+
+/// Check that `mp` splits every tensor along head boundaries.
+pub fn check_mp(ck: &Checkpoint, mp: usize) -> Result<(), ExportError> {
+    let p = ck.params()?;
+    if mp == 0 {
+        return Err(ExportError::Invalid("--mp must be at least 1".into()));
+    }
+    for (what, n) in [
+        ("n_heads", p.n_heads),
+        ("n_kv_heads", p.n_kv_heads),
+        ("FFN hidden size", p.hidden_dim),
+        ("dim", p.dim),
+        ("vocab size", p.vocab_size),
+    ] {
+        if n % mp as u64 != 0 {
+            return Err(ExportError::Invalid(format!(
+                "cannot split into {mp} shards: {what} {n} is not divisible by {mp}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Write `consolidated.00.pth` .. into `dir` and `params.json`.
+pub fn write_meta(
+    ck: &Checkpoint,
+    dir: &Path,
+    opts: &MetaOptions,
+    progress: &dyn Progress,
+) -> Result<ExportSummary, ExportError> {
+    check_mp(ck, opts.mp)?;
+    let p = ck.params()?;
+    // Meta's order, with the `rope.freqs` buffer kept where the source has one.
+    let mut tensors = ck.llama_tensors();
+    let rope = TensorName::global(Role::RopeFreqs);
+    if ck.has(rope) {
+        tensors.insert(3.min(tensors.len()), rope);
+    }
+    let mut summary = ExportSummary::default();
+    let mut buf = Vec::new();
+    for m in 0..opts.mp {
+        let stem = format!("consolidated.{m:02}");
+        let path = dir.join(format!("{stem}.pth"));
+        // Plan this shard's tensors.
+        let mut plan = Vec::new();
+        for &t in &tensors {
+            let (src, mut shape) = ck.tensor_info(t)?;
+            let range = match t.split_axis() {
+                Some(a) => {
+                    let r = merge::shard_range(&t.meta(), a, shape[a], m, opts.mp)?;
+                    shape[a] = r.end - r.start;
+                    Some(r)
+                }
+                None => None,
+            };
+            let dtype = if t.role == Role::RopeFreqs {
+                src
+            } else {
+                opts.dtype.unwrap_or(src)
+            };
+            if dtype.is_quantized() || src.is_quantized() {
+                return Err(ExportError::Invalid(format!(
+                    "{}: Meta .pth output needs float tensors, found {src}",
+                    t.meta()
+                )));
+            }
+            plan.push((
+                t,
+                src,
+                range,
+                TensorInfo {
+                    name: t.meta(),
+                    dtype,
+                    shape,
+                },
+            ));
+        }
+        let file = AtomicFile::create(&path).map_err(io_at(&path))?;
+        let infos = plan.iter().map(|x| x.3.clone()).collect();
+        let mut w = PthWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            &stem,
+            infos,
+        )?;
+        for (t, src, range, info) in &plan {
+            buf.clear();
+            ck.read_range(*t, range.clone(), &mut buf)?;
+            let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
+            w.start_tensor(&info.name)?;
+            encode_chunks(*src, info.dtype, &buf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
+            w.end_tensor()?;
+            ck.release(*t);
+            let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
+            summary.count(info.dtype, info.shape.iter().product(), bytes);
+            progress.advance(buf.len() as u64, &info.name);
+        }
+        let bw = w.finish()?;
+        let file = bw.into_inner().map_err(|e| ExportError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        summary.files.push(file.commit().map_err(io_at(&path))?);
+    }
+    // params.json: the source's own when it has one (unknown fields kept), else derived.
+    let mut mp = ck.meta_params().cloned().unwrap_or_else(|| p.to_meta());
+    mp.n_layers = p.n_layers;
+    let path = dir.join("params.json");
+    std::fs::write(&path, mp.to_json()).map_err(io_at(&path))?;
+    summary.files.push(path);
+    Ok(summary)
+}

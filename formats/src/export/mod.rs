@@ -1,0 +1,138 @@
+//! Writers of whole LLaMA checkpoints from a [`Checkpoint`](crate::checkpoint::Checkpoint):
+//! GGUF (llama.cpp), a Hugging Face safetensors folder, and Meta `.pth` shards with any
+//! model-parallel count. Each streams one tensor at a time from the memory-mapped source
+//! into an output whose header is computed up front, releasing the source pages as it goes.
+
+pub mod gguf;
+pub mod hf;
+pub mod meta;
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::CheckpointError;
+use crate::dtype::DType;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
+    #[error(transparent)]
+    Safetensors(#[from] crate::safetensors::SafetensorsError),
+    #[error(transparent)]
+    Pth(#[from] crate::pth::PthError),
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
+    #[error(transparent)]
+    Cast(#[from] crate::cast::CastError),
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+    /// Writing the output failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The request cannot be met for this model.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Map an io::Error to one naming `path`.
+pub fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What was written, for summaries and `--json`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ExportSummary {
+    /// Files written (final paths).
+    pub files: Vec<PathBuf>,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Bytes of tensor data written.
+    pub tensor_bytes: u64,
+    /// Elements written (parameters).
+    pub parameters: u64,
+    /// Tensor count per output type.
+    pub types: std::collections::BTreeMap<String, usize>,
+}
+
+impl ExportSummary {
+    fn count(&mut self, dtype: DType, elements: u64, bytes: u64) {
+        self.tensors += 1;
+        self.tensor_bytes += bytes;
+        self.parameters += elements;
+        *self.types.entry(dtype.name().to_string()).or_default() += 1;
+    }
+}
+
+/// Progress reports: called after each tensor with the bytes of source data consumed.
+pub trait Progress: Sync {
+    /// `bytes` more of the source have been converted (`tensor` just finished).
+    fn advance(&self, bytes: u64, tensor: &str);
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _bytes: u64, _tensor: &str) {}
+}
+
+/// Convert float bytes of `from` to `to` in row chunks, feeding each chunk to `sink`.
+/// Float targets are cast; quantized targets go through [`crate::quant`] row by row so a
+/// large tensor never exists as f32 all at once.
+pub fn encode_chunks(
+    from: DType,
+    to: DType,
+    data: &[u8],
+    n_per_row: usize,
+    mut sink: impl FnMut(&[u8]) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    if from == to {
+        return sink(data);
+    }
+    if from.is_quantized() {
+        return Err(ExportError::Invalid(format!(
+            "cannot convert quantized {from} data to {to}; convert from a float checkpoint"
+        )));
+    }
+    let row_bytes = from.bytes_for(n_per_row as u64).unwrap_or(0) as usize;
+    if row_bytes == 0 || !data.len().is_multiple_of(row_bytes) {
+        return Err(ExportError::Invalid(format!(
+            "{} bytes of {from} are not whole rows of {n_per_row}",
+            data.len()
+        )));
+    }
+    // About 16 MiB of f32 per chunk.
+    let rows_per_chunk = ((4 << 20) / n_per_row.max(1)).max(1);
+    let mut f32s = Vec::new();
+    let mut out = Vec::new();
+    for chunk in data.chunks(rows_per_chunk * row_bytes) {
+        crate::cast::to_f32_into(from, chunk, &mut f32s)?;
+        out.clear();
+        if to.is_quantized() {
+            crate::quant::quantize_into(to, &f32s, n_per_row, &mut out)?;
+        } else {
+            crate::cast::from_f32_into(to, &f32s, &mut out)?;
+        }
+        sink(&out)?;
+    }
+    Ok(())
+}
+
+/// Output bytes of a tensor of `shape` in `dtype`.
+pub fn out_bytes(name: &str, dtype: DType, shape: &[u64]) -> Result<u64, ExportError> {
+    let n: u64 = shape.iter().product();
+    dtype.bytes_for(n).ok_or_else(|| {
+        ExportError::Invalid(format!(
+            "{name}: {n} elements do not fill whole {dtype} blocks"
+        ))
+    })
+}

@@ -1,0 +1,370 @@
+//! Model hyper-parameters: Meta's `params.json`, Hugging Face's `config.json` and the
+//! normalized [`ModelParams`] every converter works from.
+//!
+//! FFN hidden size (Meta model.py): `hidden = int(2 * 4 * dim / 3)`, then
+//! `int(ffn_dim_multiplier * hidden)` when given (Llama 2), rounded up to `multiple_of`.
+//! The release writes `vocab_size: -1`: the vocabulary comes from `tok_embeddings`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why parameters could not be read or do not fit the tensors.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The JSON is malformed or misses a field.
+    #[error("{path}: not a valid {what}: {source}")]
+    Json {
+        path: PathBuf,
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{path}: {msg}")]
+    Invalid { path: PathBuf, msg: String },
+}
+
+/// Meta's `params.json`, as released (LLaMA 1 and Llama 2). Unknown fields are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaParams {
+    pub dim: u64,
+    pub n_layers: u64,
+    pub n_heads: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_kv_heads: Option<u64>,
+    #[serde(default = "default_vocab")]
+    pub vocab_size: i64,
+    #[serde(default = "default_multiple_of")]
+    pub multiple_of: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffn_dim_multiplier: Option<f64>,
+    pub norm_eps: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_theta: Option<f64>,
+    /// Anything else the file holds, written back unchanged.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_vocab() -> i64 {
+    -1
+}
+fn default_multiple_of() -> u64 {
+    256
+}
+
+/// Compute Meta's FFN hidden size.
+pub fn ffn_hidden(dim: u64, multiple_of: u64, ffn_dim_multiplier: Option<f64>) -> u64 {
+    let mut hidden = (2 * 4 * dim) / 3; // int(2 * (4*dim) / 3)
+    if let Some(m) = ffn_dim_multiplier {
+        hidden = (m * hidden as f64) as u64;
+    }
+    let m = multiple_of.max(1);
+    m * hidden.div_ceil(m)
+}
+
+impl MetaParams {
+    /// Read and check `params.json`.
+    pub fn read(path: &Path) -> Result<MetaParams, ParamsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let p: MetaParams = serde_json::from_str(&text).map_err(|source| ParamsError::Json {
+            path: path.to_path_buf(),
+            what: "params.json",
+            source,
+        })?;
+        let bad = |msg: String| {
+            Err(ParamsError::Invalid {
+                path: path.to_path_buf(),
+                msg,
+            })
+        };
+        if p.dim == 0
+            || p.n_layers == 0
+            || p.n_heads == 0
+            || !p.dim.is_multiple_of(p.n_heads)
+            || !(p.dim / p.n_heads).is_multiple_of(2)
+        {
+            return bad(format!(
+                "dim {} must be a positive multiple of 2 * n_heads ({})",
+                p.dim, p.n_heads
+            ));
+        }
+        if let Some(kv) = p.n_kv_heads {
+            if kv == 0 || !p.n_heads.is_multiple_of(kv) {
+                return bad(format!("n_kv_heads {kv} must divide n_heads {}", p.n_heads));
+            }
+        }
+        if p.dim > 1 << 20 || p.n_layers > 1 << 12 || !(p.norm_eps > 0.0 && p.norm_eps < 1.0) {
+            return bad("dim, n_layers or norm_eps out of range".into());
+        }
+        Ok(p)
+    }
+
+    /// The FFN hidden size these parameters imply.
+    pub fn hidden_dim(&self) -> u64 {
+        ffn_hidden(self.dim, self.multiple_of, self.ffn_dim_multiplier)
+    }
+
+    /// Pretty JSON as Meta writes it (one line, like the release's files).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The normalized hyper-parameters of a LLaMA model, whatever layout it came in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelParams {
+    pub dim: u64,
+    pub n_layers: u64,
+    pub n_heads: u64,
+    pub n_kv_heads: u64,
+    pub vocab_size: u64,
+    pub hidden_dim: u64,
+    pub norm_eps: f64,
+    pub rope_theta: f64,
+    /// Training context length, when known (2048 LLaMA 1, 4096 Llama 2).
+    pub context_length: Option<u64>,
+}
+
+impl ModelParams {
+    /// Per-head size.
+    pub fn head_dim(&self) -> u64 {
+        self.dim / self.n_heads
+    }
+
+    /// From `params.json` plus the vocabulary and hidden size read off the tensors.
+    pub fn from_meta(p: &MetaParams, vocab_size: u64, hidden_dim: u64) -> ModelParams {
+        ModelParams {
+            dim: p.dim,
+            n_layers: p.n_layers,
+            n_heads: p.n_heads,
+            n_kv_heads: p.n_kv_heads.unwrap_or(p.n_heads),
+            vocab_size,
+            hidden_dim,
+            norm_eps: p.norm_eps,
+            rope_theta: p.rope_theta.unwrap_or(10000.0),
+            context_length: None,
+        }
+    }
+
+    /// From a Hugging Face `config.json` value.
+    pub fn from_hf_config(path: &Path, v: &serde_json::Value) -> Result<ModelParams, ParamsError> {
+        let get = |k: &str| v.get(k).and_then(|x| x.as_u64());
+        let need = |k: &'static str| {
+            get(k).ok_or_else(|| ParamsError::Invalid {
+                path: path.to_path_buf(),
+                msg: format!("config.json lacks integer `{k}`"),
+            })
+        };
+        let n_heads = need("num_attention_heads")?;
+        let p = ModelParams {
+            dim: need("hidden_size")?,
+            n_layers: need("num_hidden_layers")?,
+            n_heads,
+            n_kv_heads: get("num_key_value_heads").unwrap_or(n_heads),
+            vocab_size: need("vocab_size")?,
+            hidden_dim: need("intermediate_size")?,
+            norm_eps: v
+                .get("rms_norm_eps")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(1e-6),
+            rope_theta: v
+                .get("rope_theta")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(10000.0),
+            context_length: get("max_position_embeddings"),
+        };
+        p.check(path)?;
+        Ok(p)
+    }
+
+    /// Structural sanity: heads divide dim, kv heads divide heads, nothing absurd.
+    pub fn check(&self, path: &Path) -> Result<(), ParamsError> {
+        let ok = self.dim > 0
+            && self.n_heads > 0
+            && self.dim.is_multiple_of(self.n_heads)
+            && self.head_dim().is_multiple_of(2)
+            && self.n_kv_heads > 0
+            && self.n_heads.is_multiple_of(self.n_kv_heads)
+            && self.n_layers > 0
+            && self.n_layers <= 1 << 12
+            && self.dim <= 1 << 20
+            && self.vocab_size > 0
+            && self.vocab_size <= 1 << 24
+            && self.hidden_dim > 0
+            && self.hidden_dim <= 1 << 22;
+        if ok {
+            Ok(())
+        } else {
+            Err(ParamsError::Invalid {
+                path: path.to_path_buf(),
+                msg: format!("inconsistent model parameters: {self:?}"),
+            })
+        }
+    }
+
+    /// Meta `params.json` for these parameters (`multiple_of` chosen so the hidden size is
+    /// reproduced; vocab written as -1 like the release).
+    pub fn to_meta(&self) -> MetaParams {
+        let mut multiple_of = 256;
+        while multiple_of > 1 && ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim {
+            multiple_of /= 2;
+        }
+        let ffn_dim_multiplier = (ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim)
+            .then(|| self.hidden_dim as f64 / ((2 * 4 * self.dim) / 3) as f64);
+        MetaParams {
+            dim: self.dim,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            n_kv_heads: (self.n_kv_heads != self.n_heads).then_some(self.n_kv_heads),
+            vocab_size: -1,
+            multiple_of,
+            ffn_dim_multiplier,
+            norm_eps: self.norm_eps,
+            rope_theta: (self.rope_theta != 10000.0).then_some(self.rope_theta),
+            extra: Default::default(),
+        }
+    }
+
+    /// Which released LLaMA size these parameters are, if any.
+    pub fn known_size(&self) -> Option<KnownSize> {
+        KnownSize::ALL.into_iter().find(|k| {
+            let (dim, heads, layers, hidden) = k.shape();
+            dim == self.dim
+                && heads == self.n_heads
+                && layers == self.n_layers
+                && hidden == self.hidden_dim
+                && self.n_kv_heads == heads
+        })
+    }
+
+    /// "7B", or "custom (7B-shaped, 2 of 32 layers)", or "custom".
+    pub fn size_label(&self) -> String {
+        if let Some(k) = self.known_size() {
+            return k.name().to_string();
+        }
+        for k in KnownSize::ALL {
+            let (dim, heads, layers, hidden) = k.shape();
+            if dim == self.dim && heads == self.n_heads && hidden == self.hidden_dim {
+                return format!(
+                    "custom ({}-shaped, {} of {layers} layers)",
+                    k.name(),
+                    self.n_layers
+                );
+            }
+        }
+        "custom".to_string()
+    }
+}
+
+/// The four released LLaMA 1 sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownSize {
+    B7,
+    B13,
+    B30,
+    B65,
+}
+
+impl KnownSize {
+    /// All sizes, smallest first.
+    pub const ALL: [KnownSize; 4] = [
+        KnownSize::B7,
+        KnownSize::B13,
+        KnownSize::B30,
+        KnownSize::B65,
+    ];
+
+    /// (dim, n_heads, n_layers, ffn hidden).
+    pub fn shape(self) -> (u64, u64, u64, u64) {
+        match self {
+            KnownSize::B7 => (4096, 32, 32, 11008),
+            KnownSize::B13 => (5120, 40, 40, 13824),
+            KnownSize::B30 => (6656, 52, 60, 17920),
+            KnownSize::B65 => (8192, 64, 80, 22016),
+        }
+    }
+
+    /// `norm_eps` of the release (65B differs).
+    pub fn norm_eps(self) -> f64 {
+        if self == KnownSize::B65 {
+            1e-5
+        } else {
+            1e-6
+        }
+    }
+
+    /// Model-parallel shard count of the release.
+    pub fn shards(self) -> usize {
+        match self {
+            KnownSize::B7 => 1,
+            KnownSize::B13 => 2,
+            KnownSize::B30 => 4,
+            KnownSize::B65 => 8,
+        }
+    }
+
+    /// "7B" etc.
+    pub fn name(self) -> &'static str {
+        match self {
+            KnownSize::B7 => "7B",
+            KnownSize::B13 => "13B",
+            KnownSize::B30 => "30B",
+            KnownSize::B65 => "65B",
+        }
+    }
+
+    /// Parse "7B" (case-insensitive).
+    pub fn from_name(s: &str) -> Option<KnownSize> {
+        KnownSize::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ffn_hidden_matches_the_release() {
+        for k in KnownSize::ALL {
+            let (dim, _, _, hidden) = k.shape();
+            assert_eq!(ffn_hidden(dim, 256, None), hidden, "{}", k.name());
+        }
+        // Llama 2 70B: dim 8192, multiplier 1.3, multiple_of 4096 -> 28672.
+        assert_eq!(ffn_hidden(8192, 4096, Some(1.3)), 28672);
+    }
+
+    #[test]
+    fn params_json_of_the_release_parses_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("params.json");
+        std::fs::write(&p, r#"{"dim": 8192, "multiple_of": 256, "n_heads": 64, "n_layers": 80, "norm_eps": 1e-05, "vocab_size": -1}"#).unwrap();
+        let m = MetaParams::read(&p).unwrap();
+        assert_eq!(m.norm_eps, 1e-5);
+        let mp = ModelParams::from_meta(&m, 32000, m.hidden_dim());
+        assert_eq!(mp.known_size(), Some(KnownSize::B65));
+        let back = mp.to_meta();
+        assert_eq!(back.multiple_of, 256);
+        assert_eq!(back.hidden_dim(), 22016);
+        std::fs::write(
+            &p,
+            r#"{"dim": 10, "n_heads": 3, "n_layers": 1, "norm_eps": 1e-6}"#,
+        )
+        .unwrap();
+        assert!(MetaParams::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("params.json"));
+    }
+}

@@ -1,0 +1,377 @@
+//! PyTorch checkpoints (`torch.save` zip format, every LLaMA `consolidated.NN.pth`): read
+//! without executing anything and without copying tensor data, and write in the same layout.
+//!
+//! A torch zip holds `<archive>/data.pkl` (a pickle of the state dict whose tensors name
+//! their storages through persistent ids), one record `<archive>/data/<key>` per storage
+//! (stored uncompressed, 64-byte aligned) and small records (`version`, `byteorder`, ...).
+//! Format: `torch/serialization.py` and `caffe2/serialize/inline_container.h`
+//! (<https://github.com/pytorch/pytorch/blob/main/torch/serialization.py>).
+//!
+//! [`PthFile`] maps the file once; [`PthFile::view`] borrows a tensor's bytes straight from
+//! the map (possibly strided: torch saves views with their storage), and
+//! [`PthFile::release`] hands the pages back to the kernel once a tensor is converted.
+
+mod globals;
+mod machine;
+pub mod pickle;
+mod pickle_writer;
+mod writer;
+mod zipfile;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::dtype::DType;
+use crate::tensor::{TensorInfo, TensorView, ViewError};
+pub use pickle::PickleError;
+pub use writer::{PthWriter, WriterOptions};
+use zipfile::ZipIndex;
+
+/// Largest `data.pkl` inflated when the record is compressed (stored ones are borrowed).
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PthError {
+    /// Opening, mapping or writing failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Pre-1.6 torch files are a bare pickle stream.
+    #[error("{}: legacy torch format (pre-1.6, not a zip) is not supported", path.display())]
+    Legacy { path: PathBuf },
+    /// Neither a zip nor a legacy torch file.
+    #[error("{}: not a torch checkpoint (no zip header at the start)", path.display())]
+    NotZip { path: PathBuf },
+    /// The zip structure is damaged or truncated.
+    #[error("{}: bad or truncated zip archive: {reason}", path.display())]
+    Zip { path: PathBuf, reason: String },
+    /// A record reaches past the end of the file.
+    #[error("{}: truncated: record `{record}` ends at byte {end} but the file has {len}", path.display())]
+    Truncated {
+        path: PathBuf,
+        record: String,
+        end: u64,
+        len: u64,
+    },
+    /// No `<archive>/data.pkl`, or more than one.
+    #[error("{}: {reason}", path.display())]
+    Layout { path: PathBuf, reason: String },
+    /// A compressed record larger than the cap.
+    #[error("{}: record `{record}` is compressed and {size} bytes, over the {cap}-byte cap", path.display())]
+    RecordTooLarge {
+        path: PathBuf,
+        record: String,
+        size: u64,
+        cap: u64,
+    },
+    /// The pickle was refused or is malformed.
+    #[error("{}: data.pkl: {source}", path.display())]
+    Pickle { path: PathBuf, source: PickleError },
+    /// A tensor names a storage record the archive lacks.
+    #[error("{}: tensor `{tensor}`: storage record `{record}` is missing", path.display())]
+    MissingStorage {
+        path: PathBuf,
+        tensor: String,
+        record: String,
+    },
+    /// A storage record is compressed (torch never does this): refused, not inflated.
+    #[error("{}: tensor `{tensor}`: storage record `{record}` is compressed; torch stores storages uncompressed", path.display())]
+    CompressedStorage {
+        path: PathBuf,
+        tensor: String,
+        record: String,
+    },
+    /// A storage's size disagrees with its persistent id, or two tensors see one storage
+    /// with different dtypes.
+    #[error("{}: tensor `{tensor}`: storage `{record}`: {reason}", path.display())]
+    Storage {
+        path: PathBuf,
+        tensor: String,
+        record: String,
+        reason: String,
+    },
+    /// A tensor's view does not fit its storage.
+    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    View {
+        path: PathBuf,
+        tensor: String,
+        source: ViewError,
+    },
+    /// The file is big-endian (`byteorder` record); only little-endian is read.
+    #[error("{}: byteorder is `{order}`; only little-endian checkpoints are supported", path.display())]
+    ByteOrder { path: PathBuf, order: String },
+    /// Writer: a write to the output failed.
+    #[error("writing torch checkpoint: {0}")]
+    Write(#[from] std::io::Error),
+    /// Writer: the calls did not follow the declared tensors.
+    #[error("writing torch checkpoint: {0}")]
+    Writer(String),
+}
+
+/// One tensor of the state dict: its name, dtype and shape, and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PthTensor {
+    /// Name, dtype, shape.
+    pub info: TensorInfo,
+    /// Storage record key (`<archive>/data/<key>`).
+    pub storage_key: String,
+    /// Offset into the storage, in elements.
+    pub storage_offset: u64,
+    /// Strides in elements.
+    pub strides: Vec<u64>,
+    storage: usize,
+}
+
+#[derive(Debug)]
+struct Storage {
+    key: String,
+    dtype: DType,
+    start: usize,
+    len: usize,
+}
+
+/// An opened torch zip checkpoint: the map, the state dict's tensors and their storages.
+#[derive(Debug)]
+pub struct PthFile {
+    path: PathBuf,
+    map: Mmap,
+    tensors: Vec<PthTensor>,
+    by_name: HashMap<String, usize>,
+    storages: Vec<Storage>,
+}
+
+impl PthFile {
+    /// Map `path`, read its central directory and its pickle, and check every tensor's view
+    /// against its storage. No tensor data is read.
+    pub fn open(path: &Path) -> Result<PthFile, PthError> {
+        let io = |source| PthError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only; like every mmap reader we rely on the file not being
+        // truncated or rewritten while it is open (a changed file is the user's race).
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        Self::from_map(path, map)
+    }
+
+    fn from_map(path: &Path, map: Mmap) -> Result<PthFile, PthError> {
+        let p = || path.to_path_buf();
+        match map.first() {
+            Some(0x80) => return Err(PthError::Legacy { path: p() }),
+            _ if !map.starts_with(b"PK\x03\x04") => return Err(PthError::NotZip { path: p() }),
+            _ => {}
+        }
+        let zip = ZipIndex::read(path, &map)?;
+        let pkls: Vec<&str> = zip
+            .entries()
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
+            .collect();
+        let pkl_name = match pkls.as_slice() {
+            [one] => one.to_string(),
+            [] => {
+                return Err(PthError::Layout {
+                    path: p(),
+                    reason: "no `<archive>/data.pkl` record: not a torch.save checkpoint".into(),
+                })
+            }
+            many => {
+                return Err(PthError::Layout {
+                    path: p(),
+                    reason: format!("{} `data.pkl` records ({})", many.len(), many.join(", ")),
+                })
+            }
+        };
+        let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
+        if let Some(e) = zip.get(&format!("{prefix}byteorder")) {
+            let order = zip.read_small(path, &map, e, 64)?;
+            if order.as_ref() != b"little" {
+                return Err(PthError::ByteOrder {
+                    path: p(),
+                    order: String::from_utf8_lossy(&order).into_owned(),
+                });
+            }
+        }
+        let pkl_entry = zip.get(&pkl_name).ok_or_else(|| PthError::Layout {
+            path: p(),
+            reason: "data.pkl vanished".into(),
+        })?;
+        let pkl = zip.read_small(path, &map, pkl_entry, MAX_PICKLE_BYTES)?;
+        let records = pickle::load_state_dict(&pkl)
+            .map_err(|source| PthError::Pickle { path: p(), source })?;
+        drop(pkl);
+
+        let mut storages: Vec<Storage> = Vec::new();
+        let mut storage_index: HashMap<String, usize> = HashMap::new();
+        let mut tensors = Vec::with_capacity(records.len());
+        let mut by_name = HashMap::with_capacity(records.len());
+        for (name, rec) in records {
+            let record = format!("{prefix}data/{}", rec.storage.key);
+            let storage_err = |reason: String| PthError::Storage {
+                path: p(),
+                tensor: name.clone(),
+                record: record.clone(),
+                reason,
+            };
+            let si = match storage_index.get(&rec.storage.key) {
+                Some(&si) => {
+                    let s = &storages[si];
+                    let bytes = rec.storage.dtype.bytes_for(rec.storage.numel);
+                    if s.dtype != rec.storage.dtype || bytes != Some(s.len as u64) {
+                        return Err(storage_err(format!(
+                            "seen as {} bytes of {} and as {} elements of {}",
+                            s.len, s.dtype, rec.storage.numel, rec.storage.dtype
+                        )));
+                    }
+                    si
+                }
+                None => {
+                    let e = zip.get(&record).ok_or_else(|| PthError::MissingStorage {
+                        path: p(),
+                        tensor: name.clone(),
+                        record: record.clone(),
+                    })?;
+                    let bytes = zip
+                        .stored(&map, e)
+                        .ok_or_else(|| PthError::CompressedStorage {
+                            path: p(),
+                            tensor: name.clone(),
+                            record: record.clone(),
+                        })?;
+                    let dtype = rec.storage.dtype;
+                    let declared = dtype.bytes_for(rec.storage.numel);
+                    if declared != Some(bytes.len() as u64) {
+                        return Err(storage_err(format!(
+                            "the pickle declares {} {dtype} elements but the record holds {} bytes",
+                            rec.storage.numel,
+                            bytes.len()
+                        )));
+                    }
+                    storages.push(Storage {
+                        key: rec.storage.key.clone(),
+                        dtype,
+                        start: e.data_start as usize,
+                        len: bytes.len(),
+                    });
+                    storage_index.insert(rec.storage.key.clone(), storages.len() - 1);
+                    storages.len() - 1
+                }
+            };
+            let s = &storages[si];
+            let data = &map[s.start..s.start + s.len];
+            TensorView::strided(
+                s.dtype,
+                rec.shape.clone(),
+                rec.strides.clone(),
+                rec.offset,
+                data,
+            )
+            .map_err(|source| PthError::View {
+                path: p(),
+                tensor: name.clone(),
+                source,
+            })?;
+            by_name.insert(name.clone(), tensors.len());
+            tensors.push(PthTensor {
+                info: TensorInfo {
+                    name,
+                    dtype: s.dtype,
+                    shape: rec.shape,
+                },
+                storage_key: s.key.clone(),
+                storage_offset: rec.offset,
+                strides: rec.strides,
+                storage: si,
+            });
+        }
+        Ok(PthFile {
+            path: path.to_path_buf(),
+            map,
+            tensors,
+            by_name,
+            storages,
+        })
+    }
+
+    /// The file this was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state dict's tensors, in the order the state dict holds them.
+    pub fn tensors(&self) -> &[PthTensor] {
+        &self.tensors
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&PthTensor> {
+        self.by_name.get(name).and_then(|&i| self.tensors.get(i))
+    }
+
+    fn storage_bytes(&self, t: &PthTensor) -> Option<(&Storage, &[u8])> {
+        let s = self.storages.get(t.storage)?;
+        Some((s, self.map.get(s.start..s.start.checked_add(s.len)?)?))
+    }
+
+    /// The tensor's bytes, borrowed from the map (strided when torch saved a view).
+    pub fn view(&self, t: &PthTensor) -> Result<TensorView<'_>, PthError> {
+        let view_err = |source| PthError::View {
+            path: self.path.clone(),
+            tensor: t.info.name.clone(),
+            source,
+        };
+        let (s, data) = self
+            .storage_bytes(t)
+            .ok_or_else(|| view_err(ViewError::Overflow))?;
+        TensorView::strided(
+            s.dtype,
+            t.info.shape.clone(),
+            t.strides.clone(),
+            t.storage_offset,
+            data,
+        )
+        .map_err(view_err)
+    }
+
+    /// Tell the kernel the pages under `t`'s bytes are no longer needed
+    /// (`madvise(MADV_DONTNEED)`), so converting a large model keeps the resident set small.
+    /// The map is read-only and file-backed, so a later read simply faults the pages in again
+    /// from the page cache; the advice may cover parts of neighbouring records sharing a page.
+    pub fn release(&self, t: &PthTensor) {
+        let Ok(v) = self.view(t) else { return };
+        let Some((s, _)) = self.storage_bytes(t) else {
+            return;
+        };
+        let span = v.storage_span();
+        if span.is_empty() {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            use memmap2::UncheckedAdvice;
+            // SAFETY: DONTNEED on a read-only, file-backed shared map only drops clean pages;
+            // nothing is ever written through this map, and no slice handed out can observe a
+            // change (the pages re-fault from the same file contents).
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    s.start + span.start,
+                    span.len(),
+                )
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = (s, span);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,469 @@
+//! A pickle machine that can only build data: it reads the `data.pkl` of a torch zip
+//! checkpoint and returns the state dict's tensors as plain records (storage key, dtype,
+//! offset, shape, strides). Nothing is imported or executed; every global outside a short
+//! allow-list is refused by name.
+//!
+//! Opcodes follow CPython's `Lib/pickletools.py` (protocols 0-5,
+//! <https://github.com/python/cpython/blob/main/Lib/pickletools.py>); the torch globals follow
+//! `torch/_utils.py` and `torch/serialization.py` (`_rebuild_tensor_v2`, persistent ids
+//! `('storage', <storage type>, key, location, numel)`). Why not `serde-pickle`: see
+//! `docs/decisions/pickle.md`.
+//!
+//! The machine is iterative (no recursion), objects live in a flat heap (so dropping a deeply
+//! nested structure cannot overflow the stack), and the stack, mark stack, memo, heap,
+//! container sizes and nesting depth are all capped.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::globals::Global;
+use crate::dtype::DType;
+
+/// Caps on what a pickle may make the machine allocate.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Values on the stack.
+    pub stack: usize,
+    /// Open MARKs.
+    pub marks: usize,
+    /// Memo entries.
+    pub memo: usize,
+    /// Objects (tuples, lists, dicts, tensors...) built in total.
+    pub objects: usize,
+    /// Elements held by all containers together.
+    pub elements: usize,
+    /// Nesting depth of containers.
+    pub depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            stack: 1 << 20,
+            marks: 256,
+            memo: 1 << 22,
+            objects: 1 << 22,
+            elements: 1 << 24,
+            depth: 64,
+        }
+    }
+}
+
+/// Why a pickle was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum PickleError {
+    /// A global outside the allow-list (GLOBAL, STACK_GLOBAL or INST).
+    #[error(
+        "refused pickle global `{module}.{name}` (not on the allow-list; nothing was executed)"
+    )]
+    RefusedGlobal { module: String, name: String },
+    /// A `torch.<X>Storage` of a dtype we do not read (not a security refusal).
+    #[error(
+        "unsupported torch storage type `torch.{name}` (supported: Float, Half, BFloat16, \
+         Double, Long, Int, Short, Char, Byte, Bool)"
+    )]
+    UnsupportedStorage { name: String },
+    /// An object-building opcode applied to something that may not be built that way.
+    #[error("refused pickle {opcode} on {target} at byte {offset} (nothing was executed)")]
+    RefusedCall {
+        opcode: &'static str,
+        target: String,
+        offset: usize,
+    },
+    /// The data ended inside an opcode or before STOP.
+    #[error("pickle is truncated: it ends inside {what} at byte {offset}")]
+    Truncated { what: &'static str, offset: usize },
+    /// An opcode this machine does not implement.
+    #[error("unsupported pickle opcode {name} (0x{op:02x}) at byte {offset}")]
+    UnsupportedOpcode {
+        op: u8,
+        name: &'static str,
+        offset: usize,
+    },
+    /// A cap was exceeded.
+    #[error("pickle exceeds the cap on {what} ({limit}) at byte {offset}")]
+    Limit {
+        what: &'static str,
+        limit: usize,
+        offset: usize,
+    },
+    /// The stack or mark stack had too few items for an opcode.
+    #[error("malformed pickle: {opcode} at byte {offset} finds {what}")]
+    Malformed {
+        opcode: &'static str,
+        what: &'static str,
+        offset: usize,
+    },
+    /// BINGET of an index never stored.
+    #[error("malformed pickle: memo index {index} read at byte {offset} was never stored")]
+    MemoMissing { index: u64, offset: usize },
+    /// A value of the wrong kind where a particular kind is needed.
+    #[error("malformed pickle: {context} at byte {offset} expects {expected}, found {found}")]
+    Type {
+        context: &'static str,
+        expected: &'static str,
+        found: &'static str,
+        offset: usize,
+    },
+    /// An allow-listed call with arguments it cannot take.
+    #[error("malformed pickle: {call} at byte {offset}: {reason}")]
+    BadCall {
+        call: &'static str,
+        reason: String,
+        offset: usize,
+    },
+    /// The pickle's result is not a dict of tensors.
+    #[error("pickle holds {found}, not a state dict (a dict of tensors)")]
+    NotStateDict { found: &'static str },
+    /// A state dict entry is not a tensor.
+    #[error("state dict entry `{key}` is {found}, not a tensor")]
+    NotTensor { key: String, found: &'static str },
+}
+
+/// A storage as named by a persistent id: zip record `data/<key>` of `numel` elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageRef {
+    /// The record key (`data/<key>` in the archive).
+    pub key: String,
+    /// Element type of the typed storage.
+    pub dtype: DType,
+    /// Elements the storage holds.
+    pub numel: u64,
+    /// Device it was saved from (`cpu`, `cuda:0`); informational.
+    pub location: String,
+}
+
+/// A tensor as `_rebuild_tensor_v2` describes it: a strided view into a storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorRecord {
+    /// The storage it views.
+    pub storage: StorageRef,
+    /// Offset into the storage, in elements.
+    pub offset: u64,
+    /// Shape, outermost first.
+    pub shape: Vec<u64>,
+    /// Strides in elements.
+    pub strides: Vec<u64>,
+}
+
+/// A value on the stack or in the memo. Containers live in the heap and are referred to by
+/// index, so values are cheap to copy and a structure's nesting never recurses.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Obj(usize),
+}
+
+/// Dict keys the machine can index (state dicts and their `_metadata` use strings and ints).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    Str(Rc<str>),
+    Int(i64),
+    Bool(bool),
+    None,
+}
+
+#[derive(Debug)]
+pub(super) enum Obj {
+    Tuple(Vec<Value>),
+    List(Vec<Value>),
+    Dict {
+        ordered: bool,
+        items: Vec<(Value, Value)>,
+        index: HashMap<Key, usize>,
+    },
+    Global(Global),
+    Storage(StorageRef),
+    Tensor(TensorRecord),
+}
+
+impl Obj {
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Obj::Tuple(_) => "a tuple",
+            Obj::List(_) => "a list",
+            Obj::Dict { ordered: true, .. } => "an OrderedDict",
+            Obj::Dict { .. } => "a dict",
+            Obj::Global(_) => "a global",
+            Obj::Storage(_) => "a storage",
+            Obj::Tensor(_) => "a tensor",
+        }
+    }
+}
+
+/// Objects plus their nesting depth, with the caps that bound them.
+pub(super) struct Heap {
+    objs: Vec<(Obj, u32)>,
+    elements: usize,
+    limits: Limits,
+}
+
+impl Heap {
+    pub(super) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub(super) fn get(&self, i: usize) -> &Obj {
+        &self.objs[i].0
+    }
+
+    pub(super) fn kind(&self, v: &Value) -> &'static str {
+        match v {
+            Value::None => "None",
+            Value::Bool(_) => "a bool",
+            Value::Int(_) => "an int",
+            Value::Float(_) => "a float",
+            Value::Str(_) => "a str",
+            Value::Bytes(_) => "bytes",
+            Value::Obj(i) => self.get(*i).kind(),
+        }
+    }
+
+    fn depth(&self, v: &Value) -> u32 {
+        match v {
+            Value::Obj(i) => self.objs[*i].1,
+            _ => 0,
+        }
+    }
+
+    /// Add an object, counting the values it holds against the caps.
+    pub(super) fn alloc(&mut self, obj: Obj, offset: usize) -> Result<Value, PickleError> {
+        if self.objs.len() >= self.limits.objects {
+            return Err(limit("objects", self.limits.objects, offset));
+        }
+        let (n, child_depth) = match &obj {
+            Obj::Tuple(items) | Obj::List(items) => (
+                items.len(),
+                items.iter().map(|c| self.depth(c)).max().unwrap_or(0),
+            ),
+            _ => (0, 0),
+        };
+        let depth = child_depth + 1;
+        self.check_growth(n, depth, offset)?;
+        self.objs.push((obj, depth));
+        Ok(Value::Obj(self.objs.len() - 1))
+    }
+
+    fn check_growth(&mut self, n: usize, depth: u32, offset: usize) -> Result<(), PickleError> {
+        self.elements = self.elements.saturating_add(n);
+        if self.elements > self.limits.elements {
+            return Err(limit("container elements", self.limits.elements, offset));
+        }
+        if depth > self.limits.depth {
+            return Err(limit("nesting depth", self.limits.depth as usize, offset));
+        }
+        Ok(())
+    }
+
+    /// Append values to the list at `target` (APPEND/APPENDS).
+    pub(super) fn extend_list(
+        &mut self,
+        target: &Value,
+        vals: Vec<Value>,
+        offset: usize,
+    ) -> Result<(), PickleError> {
+        let i = self.obj_index(target, "APPEND target", "a list", offset)?;
+        let depth = vals
+            .iter()
+            .map(|c| self.depth(c) + 1)
+            .fold(self.objs[i].1, u32::max);
+        self.check_growth(vals.len(), depth, offset)?;
+        let found = self.objs[i].0.kind();
+        match &mut self.objs[i] {
+            (Obj::List(items), d) => {
+                items.extend(vals);
+                *d = depth;
+                Ok(())
+            }
+            _ => Err(type_err("APPEND target", "a list", found, offset)),
+        }
+    }
+
+    /// Set key/value pairs in the dict at `target` (SETITEM/SETITEMS); a repeated key keeps
+    /// its first position and takes the new value, as Python's dict does.
+    pub(super) fn set_items(
+        &mut self,
+        target: &Value,
+        kvs: Vec<Value>,
+        offset: usize,
+    ) -> Result<(), PickleError> {
+        if !kvs.len().is_multiple_of(2) {
+            return Err(malformed("SETITEMS", "an odd number of items", offset));
+        }
+        let i = self.obj_index(target, "SETITEM target", "a dict", offset)?;
+        let depth = kvs
+            .iter()
+            .map(|c| self.depth(c) + 1)
+            .fold(self.objs[i].1, u32::max);
+        self.check_growth(kvs.len(), depth, offset)?;
+        let mut keys = Vec::with_capacity(kvs.len() / 2);
+        for k in kvs.iter().step_by(2) {
+            keys.push(match k {
+                Value::Str(s) => Key::Str(s.clone()),
+                Value::Int(n) => Key::Int(*n),
+                Value::Bool(b) => Key::Bool(*b),
+                Value::None => Key::None,
+                other => {
+                    return Err(type_err(
+                        "dict key",
+                        "a str or int",
+                        self.kind(other),
+                        offset,
+                    ))
+                }
+            });
+        }
+        let found = self.objs[i].0.kind();
+        let (Obj::Dict { items, index, .. }, d) = &mut self.objs[i] else {
+            return Err(type_err("SETITEM target", "a dict", found, offset));
+        };
+        *d = depth;
+        let mut it = kvs.into_iter();
+        for key in keys {
+            let (Some(k), Some(v)) = (it.next(), it.next()) else {
+                break;
+            };
+            match index.get(&key) {
+                Some(&pos) => items[pos].1 = v,
+                None => {
+                    index.insert(key, items.len());
+                    items.push((k, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn obj_index(
+        &self,
+        v: &Value,
+        context: &'static str,
+        expected: &'static str,
+        offset: usize,
+    ) -> Result<usize, PickleError> {
+        match v {
+            Value::Obj(i) => Ok(*i),
+            other => Err(type_err(context, expected, self.kind(other), offset)),
+        }
+    }
+
+    /// The items of a tuple value.
+    pub(super) fn tuple<'h>(
+        &'h self,
+        v: &Value,
+        context: &'static str,
+        offset: usize,
+    ) -> Result<&'h [Value], PickleError> {
+        match v {
+            Value::Obj(i) => match self.get(*i) {
+                Obj::Tuple(items) => Ok(items),
+                other => Err(type_err(context, "a tuple", other.kind(), offset)),
+            },
+            other => Err(type_err(context, "a tuple", self.kind(other), offset)),
+        }
+    }
+}
+
+pub(super) fn limit(what: &'static str, limit: usize, offset: usize) -> PickleError {
+    PickleError::Limit {
+        what,
+        limit,
+        offset,
+    }
+}
+
+pub(super) fn malformed(opcode: &'static str, what: &'static str, offset: usize) -> PickleError {
+    PickleError::Malformed {
+        opcode,
+        what,
+        offset,
+    }
+}
+
+pub(super) fn type_err(
+    context: &'static str,
+    expected: &'static str,
+    found: &'static str,
+    offset: usize,
+) -> PickleError {
+    PickleError::Type {
+        context,
+        expected,
+        found,
+        offset,
+    }
+}
+
+/// Read a torch `data.pkl` and return the state dict's tensors in insertion order.
+pub fn load_state_dict(pkl: &[u8]) -> Result<Vec<(String, TensorRecord)>, PickleError> {
+    load_state_dict_with(pkl, Limits::default())
+}
+
+/// [`load_state_dict`] with explicit caps.
+pub fn load_state_dict_with(
+    pkl: &[u8],
+    limits: Limits,
+) -> Result<Vec<(String, TensorRecord)>, PickleError> {
+    let mut heap = Heap {
+        objs: Vec::new(),
+        elements: 0,
+        limits,
+    };
+    let result = super::machine::run(pkl, &mut heap)?;
+    let Value::Obj(i) = result else {
+        return Err(PickleError::NotStateDict {
+            found: heap.kind(&result),
+        });
+    };
+    let Obj::Dict { items, .. } = heap.get(i) else {
+        return Err(PickleError::NotStateDict {
+            found: heap.get(i).kind(),
+        });
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let key = match k {
+            Value::Str(s) => s.to_string(),
+            other => {
+                return Err(PickleError::NotStateDict {
+                    found: match heap.kind(other) {
+                        "an int" => "a dict with an int key",
+                        _ => "a dict with a non-string key",
+                    },
+                })
+            }
+        };
+        match v {
+            Value::Obj(j) => match heap.get(*j) {
+                Obj::Tensor(t) => out.push((key, t.clone())),
+                other => {
+                    return Err(PickleError::NotTensor {
+                        key,
+                        found: other.kind(),
+                    })
+                }
+            },
+            other => {
+                return Err(PickleError::NotTensor {
+                    key,
+                    found: heap.kind(other),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Build `Obj::Dict` for EMPTY_DICT / DICT / OrderedDict().
+pub(super) fn new_dict(ordered: bool) -> Obj {
+    Obj::Dict {
+        ordered,
+        items: Vec::new(),
+        index: HashMap::new(),
+    }
+}

@@ -1,0 +1,176 @@
+//! safetensors: a reader over a memory map (single files and sharded folders with
+//! `model.safetensors.index.json`) and a streaming writer, following the format described
+//! at <https://github.com/huggingface/safetensors#format> and validated by the
+//! `safetensors` crate (header capped at 100 MB, offsets contiguous and covering the file).
+//!
+//! The writer's header is what the Python package writes: compact JSON with `__metadata__`
+//! first, then `{"dtype", "shape", "data_offsets"}` per tensor, padded with spaces to a
+//! multiple of 8 bytes.
+
+mod folder;
+mod reader;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+pub use folder::{index_json, SafetensorsFolder};
+pub use reader::SafetensorsFile;
+pub use writer::SafetensorsWriter;
+
+use crate::dtype::DType;
+use crate::tensor::ViewError;
+
+/// The safetensors crate's header cap (`MAX_HEADER_SIZE`).
+pub const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// The index file of a sharded checkpoint.
+pub const INDEX_NAME: &str = "model.safetensors.index.json";
+
+/// Errors of the safetensors reader and writer.
+#[derive(Debug, thiserror::Error)]
+pub enum SafetensorsError {
+    /// Opening, mapping or listing failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is shorter than the 8-byte header length.
+    #[error("{}: file is {len} bytes, too short for a safetensors header", path.display())]
+    TooShort { path: PathBuf, len: u64 },
+    /// The header length is over the cap or past the end of the file.
+    #[error("{}: header length {header_len} is invalid (the file is {file_len} bytes; the limit is 100 MB)", path.display())]
+    BadHeaderLength {
+        path: PathBuf,
+        header_len: u64,
+        file_len: u64,
+    },
+    /// The `safetensors` crate refused the header or offsets.
+    #[error("{}: invalid safetensors file: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: ::safetensors::SafeTensorError,
+    },
+    /// A dtype llama-tool does not handle (F8, U16, C64, ...).
+    #[error("{}: tensor {name:?} has dtype {dtype}, which llama-tool does not handle", path.display())]
+    UnsupportedDtype {
+        path: PathBuf,
+        name: String,
+        dtype: String,
+    },
+    /// No tensor of that name.
+    #[error("{}: no tensor named {name:?}", path.display())]
+    NotFound { path: PathBuf, name: String },
+    /// A tensor's bytes do not make a view.
+    #[error("{}: tensor {name:?}: {source}", path.display())]
+    View {
+        path: PathBuf,
+        name: String,
+        source: ViewError,
+    },
+    /// A folder with neither an index nor a single safetensors file.
+    #[error("{}: no {INDEX_NAME} and {found} .safetensors files (expected an index or exactly one file)", path.display())]
+    NoCheckpoint { path: PathBuf, found: usize },
+    /// The index is not valid JSON of the expected shape.
+    #[error("{}: invalid index: {source}", path.display())]
+    BadIndex {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// The index names a shard that is not a plain file name in the folder.
+    #[error("{}: shard name {file:?} for tensor {name:?} is not a file name inside the folder", path.display())]
+    BadShardName {
+        path: PathBuf,
+        name: String,
+        file: String,
+    },
+    /// A tensor the index lists is not in the shard it names.
+    #[error("{}: index says tensor {name:?} is in {file}, but that shard does not hold it", path.display())]
+    MissingFromShard {
+        path: PathBuf,
+        name: String,
+        file: String,
+    },
+    /// A shard holds a tensor the index does not list (or lists elsewhere).
+    #[error("{}: shard {file} holds tensor {name:?}, which the index does not place there", path.display())]
+    NotInIndex {
+        path: PathBuf,
+        name: String,
+        file: String,
+    },
+    /// Writing the output failed.
+    #[error("writing safetensors: {0}")]
+    Write(#[from] std::io::Error),
+    /// A dtype safetensors cannot hold (ggml's quantized types).
+    #[error("tensor {name:?}: {dtype} cannot be stored in safetensors")]
+    NotInSafetensors { name: String, dtype: DType },
+    /// A shape whose byte size overflows.
+    #[error("tensor {name:?}: shape {shape:?} overflows")]
+    BadShape { name: String, shape: Vec<u64> },
+    /// A tensor name given twice, or the reserved `__metadata__`.
+    #[error("tensor name {0:?} given twice or reserved")]
+    BadTensorName(String),
+    /// The header would exceed the 100 MB cap readers enforce.
+    #[error("header of {0} bytes exceeds the 100 MB limit readers enforce")]
+    HeaderTooLarge(u64),
+    /// `start_tensor` named a tensor other than the next declared one.
+    #[error("tensor {got:?} written out of order: expected {}", expected.as_deref().unwrap_or("no more tensors"))]
+    OutOfOrder {
+        expected: Option<String>,
+        got: String,
+    },
+    /// A tensor received more or fewer bytes than its dtype and shape need.
+    #[error("tensor {name:?}: expected {expected} bytes of data, got {got}")]
+    WrongSize {
+        name: String,
+        expected: u64,
+        got: u64,
+    },
+    /// `write_chunk` or `end_tensor` without `start_tensor`.
+    #[error("no tensor started")]
+    NoTensorStarted,
+    /// `start_tensor` or `finish` while a tensor is still open.
+    #[error("tensor {0:?} was not ended")]
+    TensorNotEnded(String),
+    /// `finish` before every declared tensor was written.
+    #[error("{remaining} declared tensors were not written, starting with {next:?}")]
+    Unwritten { next: String, remaining: usize },
+}
+
+/// Our dtype for a safetensors dtype, where llama-tool handles it.
+pub fn dtype_from_st(d: ::safetensors::Dtype) -> Option<DType> {
+    use ::safetensors::Dtype as S;
+    Some(match d {
+        S::F64 => DType::F64,
+        S::F32 => DType::F32,
+        S::F16 => DType::F16,
+        S::BF16 => DType::BF16,
+        S::I64 => DType::I64,
+        S::I32 => DType::I32,
+        S::I16 => DType::I16,
+        S::I8 => DType::I8,
+        S::U8 => DType::U8,
+        S::BOOL => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// The safetensors header spelling of a dtype (`"BF16"`), where safetensors has one.
+pub fn dtype_to_st_name(d: DType) -> Option<&'static str> {
+    Some(match d {
+        DType::F64 => "F64",
+        DType::F32 => "F32",
+        DType::F16 => "F16",
+        DType::BF16 => "BF16",
+        DType::I64 => "I64",
+        DType::I32 => "I32",
+        DType::I16 => "I16",
+        DType::I8 => "I8",
+        DType::U8 => "U8",
+        DType::Bool => "BOOL",
+        _ => return None,
+    })
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this) and as you run it locally:
+#   scripts/test.sh
+# Installs what the interop tests need (Debian nginx, a cached Python venv outside the repo with
+# torch, gguf, sentencepiece, safetensors, transformers and llama-cpp-python), then runs
+# formatting, lint and every Rust test with the interop python exported.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  bash scripts/install-nginx.sh
+fi
+PY="$(bash scripts/setup-venv.sh --llama | tail -n 1)"
+export LLAMA_TOOL_PYTHON="$PY"
+export PATH="/usr/sbin:$PATH"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace -- --test-threads 2

@@ -1,0 +1,177 @@
+"""Interop checks of llama-tool's convert outputs against the real consumers.
+
+  convert_checks.py torch-equal META_A META_B [MP]   torch.load(weights_only=True) both Meta folders,
+                                                    merge with torch.cat, require bit-equal tensors
+                                                    (and MP shards in A when given)
+  convert_checks.py torch-shards-equal A B           the same, shard by shard (same split)
+  convert_checks.py gguf GGUF META                  gguf-py reads the file; every tensor equals the
+                                                    merged Meta tensor; metadata and vocabulary match
+                                                    sentencepiece's view of tokenizer.model
+  convert_checks.py llama GGUF META TOKENS          llama.cpp (llama-cpp-python) logits vs the torch
+                                                    reference forward
+  convert_checks.py hf HFDIR META TOKENS            transformers LlamaForCausalLM logits vs reference
+Exits non-zero with a message on any mismatch; prints a one-line summary otherwise.
+"""
+import glob
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import llama_ref  # noqa: E402
+
+
+def bits(t):
+    return t.contiguous().view(torch.int16 if t.element_size() == 2 else torch.int32)
+
+
+def torch_shards_equal(a, b):
+    sa, sb = llama_ref.load_shards(a), llama_ref.load_shards(b)
+    assert len(sa) == len(sb), f"{len(sa)} vs {len(sb)} shards"
+    for i, (x, y) in enumerate(zip(sa, sb)):
+        keys = (set(x) | set(y)) - {"rope.freqs"}
+        for k in sorted(keys):
+            assert k in x and k in y, f"shard {i}: {k} missing on one side"
+            assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, f"shard {i} {k}: {x[k].dtype}{tuple(x[k].shape)} vs {y[k].dtype}{tuple(y[k].shape)}"
+            assert torch.equal(bits(x[k]), bits(y[k])), f"shard {i} {k}: values differ"
+    print(f"ok: {len(sa)} shards bit-equal shard by shard")
+
+
+def torch_equal(a, b, mp=None):
+    sa, sb = llama_ref.load_shards(a), llama_ref.load_shards(b)
+    if mp is not None:
+        assert len(sa) == int(mp), f"{a}: {len(sa)} shards, expected {mp}"
+    ma, mb = llama_ref.merge(sa), llama_ref.merge(sb)
+    keys_a = set(ma) - {"rope.freqs"}
+    keys_b = set(mb) - {"rope.freqs"}
+    assert keys_a == keys_b, f"tensor names differ: {sorted(keys_a ^ keys_b)[:5]}"
+    for k in sorted(keys_a):
+        x, y = ma[k], mb[k]
+        assert x.dtype == y.dtype and x.shape == y.shape, f"{k}: {x.dtype}{tuple(x.shape)} vs {y.dtype}{tuple(y.shape)}"
+        assert torch.equal(bits(x), bits(y)), f"{k}: values differ"
+    print(f"ok: {len(keys_a)} tensors bit-equal, {len(sa)} vs {len(sb)} shards")
+
+
+GGUF_NAMES = {
+    "tok_embeddings": "token_embd", "norm": "output_norm", "output": "output",
+    "attention_norm": "attn_norm", "attention.wq": "attn_q", "attention.wk": "attn_k",
+    "attention.wv": "attn_v", "attention.wo": "attn_output", "ffn_norm": "ffn_norm",
+    "feed_forward.w1": "ffn_gate", "feed_forward.w2": "ffn_down", "feed_forward.w3": "ffn_up",
+}
+
+
+def gguf_name(meta):
+    stem = meta[: -len(".weight")]
+    if stem.startswith("layers."):
+        _, n, rest = stem.split(".", 2)
+        return f"blk.{n}.{GGUF_NAMES[rest]}.weight"
+    return f"{GGUF_NAMES[stem]}.weight"
+
+
+def find_tokenizer(meta):
+    for p in (os.path.join(meta, "tokenizer.model"), os.path.join(meta, "..", "tokenizer.model")):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def check_gguf(path, meta):
+    import gguf
+    import sentencepiece as spm
+
+    params, w = llama_ref.load_meta(meta)
+    r = gguf.GGUFReader(path)
+    tensors = {t.name: t for t in r.tensors}
+    want = {gguf_name(k): v for k, v in w.items() if k != "rope.freqs"}
+    assert set(tensors) == set(want), f"tensor names differ: {sorted(set(tensors) ^ set(want))[:5]}"
+    for name, src in want.items():
+        t = tensors[name]
+        got = np.asarray(t.data)
+        # gguf-py gives numpy-order data; shape fields are innermost-first.
+        assert list(reversed([int(d) for d in t.shape])) == list(src.shape), f"{name}: shape {list(t.shape)} vs {list(src.shape)}"
+        ref = src.float().numpy()
+        assert np.array_equal(got.astype(np.float32).reshape(ref.shape), ref), f"{name}: values differ"
+    def field(k):
+        f = r.fields[k]
+        return f.contents() if hasattr(f, "contents") else f.parts[f.data[0]]
+    assert field("general.architecture") == "llama"
+    assert int(field("llama.embedding_length")) == params["dim"]
+    assert int(field("llama.block_count")) == params["n_layers"]
+    assert int(field("llama.attention.head_count")) == params["n_heads"]
+    assert abs(float(field("llama.attention.layer_norm_rms_epsilon")) - params["norm_eps"]) < 1e-9
+    assert int(field("llama.feed_forward_length")) == w["layers.0.feed_forward.w1.weight"].shape[0]
+    assert int(field("llama.rope.dimension_count")) == params["dim"] // params["n_heads"]
+    tok = find_tokenizer(meta)
+    n_vocab = 0
+    if tok:
+        sp = spm.SentencePieceProcessor(model_file=tok)
+        tokens = field("tokenizer.ggml.tokens")
+        scores = field("tokenizer.ggml.scores")
+        types = field("tokenizer.ggml.token_type")
+        n_vocab = sp.get_piece_size()
+        for i in range(n_vocab):
+            assert tokens[i] == sp.id_to_piece(i), f"token {i}: {tokens[i]!r} vs {sp.id_to_piece(i)!r}"
+            assert abs(float(scores[i]) - sp.get_score(i)) < 1e-6, f"score {i}"
+            want_type = 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 5 if sp.is_unused(i) else 6 if sp.is_byte(i) else 1
+            assert int(types[i]) == want_type, f"token type {i}: {types[i]} vs {want_type}"
+        assert int(field("tokenizer.ggml.bos_token_id")) == sp.bos_id()
+        assert int(field("tokenizer.ggml.eos_token_id")) == sp.eos_id()
+        assert int(field("tokenizer.ggml.unknown_token_id")) == sp.unk_id()
+    print(f"ok: {len(want)} tensors equal, metadata and {n_vocab} vocabulary entries match")
+
+
+def compare_logits(got, ref, rel_tol, label):
+    got = np.asarray(got, dtype=np.float32)
+    ref = ref.numpy().astype(np.float32)
+    assert got.shape == ref.shape, f"{label}: shape {got.shape} vs {ref.shape}"
+    err = np.abs(got - ref).max()
+    scale = np.abs(ref).max()
+    top1 = float((got.argmax(-1) == ref.argmax(-1)).mean())
+    assert err <= rel_tol * scale, f"{label}: max abs error {err} > {rel_tol} * {scale}"
+    assert top1 == 1.0, f"{label}: top-1 agreement {top1}"
+    print(f"ok: {label} logits match the torch reference: max abs err {err:.3g} (scale {scale:.3g}), top-1 {top1:.0%}")
+
+
+def check_llama(path, meta, tokens):
+    from llama_cpp import Llama
+
+    params, w = llama_ref.load_meta(meta)
+    ref = llama_ref.forward(params, w, tokens)
+    llm = Llama(model_path=path, logits_all=True, n_ctx=max(64, len(tokens)), n_threads=2, verbose=False)
+    llm.eval(tokens)
+    got = np.array(llm.scores[: len(tokens)])
+    compare_logits(got, ref, 2e-2, "llama.cpp")
+
+
+def check_hf(hf, meta, tokens):
+    from transformers import LlamaForCausalLM
+
+    params, w = llama_ref.load_meta(meta)
+    ref = llama_ref.forward(params, w, tokens)
+    model = LlamaForCausalLM.from_pretrained(hf, torch_dtype=torch.float32)
+    model.eval()
+    with torch.no_grad():
+        got = model(torch.tensor([tokens])).logits[0]
+    compare_logits(got.numpy(), ref, 1e-4, "transformers")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "torch-equal":
+        torch_equal(*args)
+    elif cmd == "torch-shards-equal":
+        torch_shards_equal(*args)
+    elif cmd == "gguf":
+        check_gguf(*args)
+    elif cmd == "llama":
+        check_llama(args[0], args[1], [int(t) for t in args[2].split(",")])
+    elif cmd == "hf":
+        check_hf(args[0], args[1], [int(t) for t in args[2].split(",")])
+    else:
+        sys.exit(f"unknown check {cmd}")
+
+
+if __name__ == "__main__":
+    main()
