@@ -201,6 +201,15 @@ pub fn resolve(base: &Path, name: &str, location: &str) -> Result<PathBuf, PlanE
     Ok(joined)
 }
 
+/// Like [`resolve`], but `.` (or an empty name) means `base` itself (a tensor set of the
+/// checkpoint in the manifest's own folder).
+pub fn resolve_or_base(base: &Path, name: &str, location: &str) -> Result<PathBuf, PlanError> {
+    if name.is_empty() || name == "." {
+        return Ok(base.to_path_buf());
+    }
+    resolve(base, name, location)
+}
+
 fn read_manifest_text(path: &Path) -> Result<String, PlanError> {
     let meta = fs::metadata(path).map_err(io_err(path))?;
     if meta.len() > MAX_MANIFEST_BYTES {

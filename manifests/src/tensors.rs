@@ -44,6 +44,17 @@ pub enum TensorHashError {
     /// The same name twice.
     #[error("tensor {0} given twice")]
     Duplicate(String),
+    /// The checkpoint could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] llama_formats::checkpoint::CheckpointError),
+    /// A tensor's bytes could not be decoded to f32.
+    #[error("tensor {name}: {msg}")]
+    Decode {
+        /// Tensor name.
+        name: String,
+        /// What failed.
+        msg: String,
+    },
 }
 
 /// The running hash of one tensor, fed its values in order, in pieces of any size.
@@ -156,6 +167,65 @@ impl TensorHasher {
             tensors: self.done.into_values().collect(),
         }
     }
+}
+
+/// Values decoded per step when hashing a checkpoint (bounded memory beside the stored bytes).
+const DECODE_STEP: usize = 1 << 20;
+
+/// Hash every LLaMA tensor of `ck` (canonical Meta names, Meta orientation and rotary
+/// layout, shards merged: what [`llama_formats::checkpoint::Checkpoint::read`] gives),
+/// decoding floats and ggml quant blocks to f32. Tensors are hashed in parallel on the
+/// current rayon pool; `on_tensor(name, stored_bytes)` is called after each.
+pub fn hash_checkpoint(
+    ck: &llama_formats::checkpoint::Checkpoint,
+    label: &str,
+    on_tensor: &(dyn Fn(&str, u64) + Sync),
+) -> Result<TensorSet, TensorHashError> {
+    use rayon::prelude::*;
+    let names = ck.llama_tensors();
+    let hashes: Vec<Result<TensorHash, TensorHashError>> = names
+        .par_iter()
+        .map(|&t| {
+            let name = t.meta();
+            let (dtype, shape) = ck.tensor_info(t)?;
+            let bytes = ck.read(t)?;
+            let mut d = TensorDigest::new(&name, &shape)?;
+            let block = dtype.block_size().max(1);
+            let step_vals = (DECODE_STEP / block).max(1) * block;
+            let step_bytes = dtype.bytes_for(step_vals as u64).unwrap_or(0) as usize;
+            let decode_err = |msg: String| TensorHashError::Decode {
+                name: name.clone(),
+                msg,
+            };
+            if step_bytes == 0 {
+                return Err(decode_err(format!("cannot size {dtype} blocks")));
+            }
+            for piece in bytes.chunks(step_bytes) {
+                let n = piece.len() / dtype.block_bytes().max(1) * block;
+                let vals = llama_formats::quant::dequantize(dtype, piece, n)
+                    .map_err(|e| decode_err(e.to_string()))?;
+                d.update(&vals);
+            }
+            drop(bytes);
+            ck.release(t);
+            let h = d.finish()?;
+            on_tensor(
+                &name,
+                ck.tensor_info(t)
+                    .map(|(dt, s)| dt.bytes_for(s.iter().product()).unwrap_or(0))
+                    .unwrap_or(0),
+            );
+            Ok(h)
+        })
+        .collect();
+    let mut set = TensorHasher::new();
+    for h in hashes {
+        let h = h?;
+        if set.done.insert(h.name.clone(), h.clone()).is_some() {
+            return Err(TensorHashError::Duplicate(h.name));
+        }
+    }
+    Ok(set.finish(label))
 }
 
 /// One difference between two tensor sets.

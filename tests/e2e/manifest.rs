@@ -98,3 +98,99 @@ fn garbage_json_manifest_is_exit_2_with_line() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("line 4"), "{}", stderr(&o));
 }
+
+#[test]
+fn tensor_hashes_match_across_formats_and_catch_quantization() {
+    let t = tempfile::tempdir().unwrap();
+    let ck = t.path().join("ck");
+    let s = |v: &[&std::ffi::OsStr]| run(v);
+    let o = s(&[
+        "synth".as_ref(),
+        "-o".as_ref(),
+        ck.as_os_str(),
+        "--shape".as_ref(),
+        "tiny".as_ref(),
+        "--mp".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = ck.join("llama.manifest.json");
+    let o = s(&[
+        "manifest".as_ref(),
+        ck.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--tensors".as_ref(),
+        "-o".as_ref(),
+        m.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&m).unwrap()).unwrap();
+    let set = &v["tensor_sets"][0];
+    assert_eq!(set["scheme"], "llama-tool-tensor-v1");
+    assert!(set["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "layers.1.feed_forward.w2.weight"));
+    // The folder verifies, tensor hashes included.
+    let o = s(&["verify".as_ref(), ck.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("OK        tensors of"),
+        "{}",
+        stdout(&o)
+    );
+    // f16 and f32 GGUF exports and an HF folder hold exactly the same tensors.
+    for (out, extra) in [
+        ("m16.gguf", &["--outtype", "f16"][..]),
+        ("m32.gguf", &["--outtype", "f32"][..]),
+        ("hf", &["--to", "safetensors"][..]),
+    ] {
+        let dest = t.path().join(out);
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "convert".as_ref(),
+            ck.as_os_str(),
+            "-o".as_ref(),
+            dest.as_os_str(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let o = s(&args);
+        assert_eq!(code(&o), 0, "convert {out}: {}", stderr(&o));
+        let o = s(&[
+            "verify".as_ref(),
+            "--tensors".as_ref(),
+            m.as_os_str(),
+            dest.as_os_str(),
+        ]);
+        assert_eq!(code(&o), 0, "{out}: {}{}", stdout(&o), stderr(&o));
+    }
+    // A Q8_0 export does not.
+    let q8 = t.path().join("q8.gguf");
+    assert_eq!(
+        code(&s(&[
+            "convert".as_ref(),
+            ck.as_os_str(),
+            "-o".as_ref(),
+            q8.as_os_str(),
+            "--q8".as_ref()
+        ])),
+        0
+    );
+    let o = s(&[
+        "verify".as_ref(),
+        "--tensors".as_ref(),
+        ck.as_os_str(),
+        q8.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["files"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .contains("VALUES differ"),
+        "{v}"
+    );
+}

@@ -102,9 +102,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.tensors && args.format != Format::Json {
         bail!("--tensors needs --format json");
     }
-    if args.tensors {
-        bail!("--tensors: per-tensor hashing needs the checkpoint reader (llama_formats::checkpoint), which is not yet available in this build");
-    }
     let jobs_n = args.jobs.unwrap_or_else(super::verify::default_jobs).max(1);
     let files = files_to_list(&args.dir, args.output.as_deref())?;
     let total: u64 = files
@@ -169,6 +166,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     blake3: None,
                     chunks: c,
                 });
+            }
+            if args.tensors {
+                let ck =
+                    llama_formats::checkpoint::Checkpoint::open(&args.dir).with_context(|| {
+                        format!(
+                            "{}: --tensors needs a checkpoint folder",
+                            args.dir.display()
+                        )
+                    })?;
+                let set = pool
+                    .install(|| llama_manifests::tensors::hash_checkpoint(&ck, ".", &|_, _| {}))?;
+                m.tensor_sets.push(set);
             }
             m.to_json()
         }

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use llama_formats::checkpoint::Checkpoint;
 use llama_manifests::discover::{self, Expect, Job};
+use llama_manifests::json::TensorSet;
+use llama_manifests::tensors;
 use llama_manifests::verify::{self, FileResult, Progress, Status};
 use llama_manifests::Algo;
 use serde_json::json;
@@ -38,6 +41,108 @@ pub struct Args {
     /// Expected BLAKE3 of the single file given.
     #[arg(long, value_name = "HEX")]
     pub blake3: Option<String>,
+    /// Compare the tensor values of each PATH (a checkpoint: Meta folder, HF folder, GGUF)
+    /// with REF: a llama-tool JSON manifest holding tensor hashes (`manifest --tensors`), or
+    /// another checkpoint. Format-independent: an f16 GGUF export matches its f16 .pth.
+    #[arg(long, value_name = "REF")]
+    pub tensors: Option<PathBuf>,
+}
+
+/// The tensor identities of a checkpoint.
+fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<TensorSet> {
+    let ck = Checkpoint::open(path)
+        .with_context(|| format!("{}: cannot open as a checkpoint", path.display()))?;
+    let n = ck.llama_tensors().len() as u64;
+    let bar = indicatif::ProgressBar::new(n);
+    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_message(format!("tensors of {}", path.display()));
+    let set = tensors::hash_checkpoint(&ck, label, &|_, _| bar.inc(1))?;
+    bar.finish_and_clear();
+    Ok(set)
+}
+
+/// One result line per tensor-set comparison.
+fn tensor_result(
+    name: String,
+    expected: &TensorSet,
+    actual: &TensorSet,
+    seconds: f64,
+) -> FileResult {
+    let diffs = tensors::compare(expected, actual);
+    let status = match diffs.first() {
+        None => Status::Ok,
+        Some(first) => Status::Mismatch {
+            what: format!(
+                "{} of {} tensors differ; first: {first}",
+                diffs.len(),
+                expected.tensors.len()
+            ),
+            expected: format!("{} tensors", expected.tensors.len()),
+            actual: format!("{} tensors", actual.tensors.len()),
+            source: expected.scheme.clone(),
+        },
+    };
+    FileResult {
+        name,
+        status,
+        bytes: 0,
+        seconds,
+        digests: Vec::new(),
+    }
+}
+
+/// Tensor sets claimed by the JSON manifests among `manifests`, checked.
+fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<Vec<FileResult>> {
+    let mut out = Vec::new();
+    for m in manifests {
+        let is_json = m
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| discover::manifest_kind(n) == Some(discover::ManifestKind::Json));
+        if !is_json {
+            continue;
+        }
+        let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+        let manifest = llama_manifests::json::Manifest::parse(&text, m)?;
+        let base = m.parent().unwrap_or(Path::new("."));
+        for set in &manifest.tensor_sets {
+            let ck = discover::resolve_or_base(base, &set.checkpoint, &m.display().to_string())?;
+            let start = Instant::now();
+            let actual = checkpoint_tensors(&ck, &set.checkpoint, json)?;
+            out.push(tensor_result(
+                format!("tensors of {}", ck.display()),
+                set,
+                &actual,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `--tensors REF`: each path's tensors against REF's.
+fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
+    let is_manifest = reference.is_file()
+        && reference
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| {
+                n.to_ascii_lowercase().ends_with(".json")
+                    && n != "params.json"
+                    && n != "config.json"
+            });
+    if is_manifest {
+        let text =
+            std::fs::read_to_string(reference).with_context(|| reference.display().to_string())?;
+        let m = llama_manifests::json::Manifest::parse(&text, reference)?;
+        let Some(set) = m.tensor_sets.into_iter().next() else {
+            bail!("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", reference.display());
+        };
+        return Ok(set);
+    }
+    checkpoint_tensors(reference, &reference.display().to_string(), json)
 }
 
 /// Default worker count: the cores.
@@ -73,7 +178,7 @@ fn flag_expects(args: &Args) -> anyhow::Result<Vec<Expect>> {
 }
 
 /// The jobs and unlisted files for the given paths.
-fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>)> {
+fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
     let flags = flag_expects(args)?;
     if !flags.is_empty() {
         let [one] = args.paths.as_slice() else {
@@ -92,16 +197,18 @@ fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>)> {
             expect: flags,
             chunks: None,
         };
-        return Ok((vec![job], Vec::new()));
+        return Ok((vec![job], Vec::new(), Vec::new()));
     }
     let mut jobs = Vec::new();
     let mut unlisted = Vec::new();
+    let mut manifests = Vec::new();
     for p in &args.paths {
         let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
         if meta.is_dir() {
             let plan = discover::plan_folder(p, &p.display().to_string())?;
             jobs.extend(plan.jobs);
             unlisted.extend(plan.unlisted);
+            manifests.extend(plan.manifests);
         } else if p
             .file_name()
             .and_then(|n| n.to_str())
@@ -123,7 +230,7 @@ fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>)> {
             jobs.push(discover::plan_file(p)?);
         }
     }
-    Ok((discover::merge_jobs(jobs), unlisted))
+    Ok((discover::merge_jobs(jobs), unlisted, manifests))
 }
 
 struct Reporter {
@@ -208,7 +315,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if jobs_n == 0 {
         bail!("--jobs must be at least 1");
     }
-    let (jobs, unlisted) = plan(&args)?;
+    if let Some(reference) = &args.tensors {
+        let expected = reference_set(reference, args.json)?;
+        let mut results = Vec::new();
+        for p in &args.paths {
+            let start = Instant::now();
+            let actual = checkpoint_tensors(p, &p.display().to_string(), args.json)?;
+            results.push(tensor_result(
+                format!("tensors of {}", p.display()),
+                &expected,
+                &actual,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+        return report(&args, results, 0.0);
+    }
+    let (jobs, unlisted, manifests) = plan(&args)?;
     let total = verify::total_bytes(&jobs);
     let reporter = Reporter {
         bar: crate::progress::bytes_bar(total, "verify", args.json),
@@ -217,6 +339,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut results = verify::verify_all(&jobs, jobs_n, &reporter)?;
     reporter.bar.finish_and_clear();
+    for r in manifest_tensor_results(&manifests, args.json)? {
+        reporter.file_done(&r);
+        results.push(r);
+    }
     let seconds = start.elapsed().as_secs_f64();
     if args.strict {
         for name in unlisted {
@@ -229,6 +355,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             reporter.file_done(&r);
             results.push(r);
+        }
+    }
+    report(&args, results, seconds)
+}
+
+/// Print the summary (or the JSON document) and pick the exit code.
+fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result<ExitCode> {
+    if args.tensors.is_some() && !args.json {
+        for r in &results {
+            println!("{}", result_line(r));
         }
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
