@@ -6,6 +6,7 @@
 //! - [`tensors`]: format-independent per-tensor content hashes.
 //! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
 //! - [`verify`]: parallel verification with progress through a trait.
+//! - [`write`]: checksum lists over files a command wrote.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
 //!
 //! Libraries never print: progress goes through [`verify::Progress`] and
@@ -18,5 +19,6 @@ pub mod download;
 pub mod json;
 pub mod tensors;
 pub mod verify;
+pub mod write;
 
 pub use digest::Algo;

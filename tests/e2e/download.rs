@@ -557,3 +557,48 @@ fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
     let o = run(["verify".as_ref(), dir.as_os_str(), "--json".as_ref()]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 }
+
+#[test]
+fn resumed_part_with_a_bad_chunk_is_cut_back_and_refetched() {
+    let data = bytes(43, 1_000_000);
+    let server = FaultServer::start(HashMap::from([("w/shard.pth".to_string(), data.clone())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("w")).unwrap();
+    fs::write(src.join("w/shard.pth"), &data).unwrap();
+    let manifest = tmp.path().join("m.manifest.json");
+    let o = run([
+        "manifest".as_ref(),
+        src.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--chunk-size".as_ref(),
+        "65536".as_ref(),
+        "-o".as_ref(),
+        manifest.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A .part of 600 kB whose chunk 3 was damaged on disk.
+    let dir = tmp.path().join("out");
+    fs::create_dir_all(dir.join("w")).unwrap();
+    let mut part = data[..600_000].to_vec();
+    part[3 * 65536 + 100] ^= 0xff;
+    fs::write(dir.join("w/shard.pth.part"), &part).unwrap();
+    let base = format!("http://127.0.0.1:{}/good/", server.port);
+    let o = Command::new(bin())
+        .args(["download", "--json", "--manifest"])
+        .arg(&manifest)
+        .args(["--base-url", &base, "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dir.join("w/shard.pth")).unwrap(), data);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["files"][0]["resumed_from"],
+        3 * 65536,
+        "kept the chunks before the bad one"
+    );
+    assert_eq!(server.ranges_for("shard.pth"), vec![3 * 65536]);
+}
