@@ -133,6 +133,23 @@ fn tensor_hashes_match_across_formats_and_catch_quantization() {
         .unwrap()
         .iter()
         .any(|t| t["name"] == "layers.1.feed_forward.w2.weight"));
+    // torch, merging the shards itself, computes the same identities.
+    if let Some(py) = crate::common::python() {
+        let script = crate::common::repo_root().join("tests/interop/tensor_hash.py");
+        let theirs: serde_json::Value =
+            serde_json::from_str(&crate::common::run_python(&py, &script, &[ck.as_os_str()]))
+                .unwrap();
+        let ours = set["tensors"].as_array().unwrap();
+        assert_eq!(theirs.as_object().unwrap().len(), ours.len());
+        for t in ours {
+            let name = t["name"].as_str().unwrap();
+            assert_eq!(theirs[name]["shape"], t["shape"], "{name}");
+            assert_eq!(
+                theirs[name]["sha256"], t["sha256"],
+                "{name}: torch disagrees"
+            );
+        }
+    }
     // The folder verifies, tensor hashes included.
     let o = s(&["verify".as_ref(), ck.as_os_str()]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
