@@ -4,6 +4,9 @@
 
 mod common;
 mod convert;
+mod download;
 mod hostile;
+mod manifest;
 mod quantize;
 mod synth;
+mod verify;
