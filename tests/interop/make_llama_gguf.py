@@ -79,7 +79,7 @@ def main():
         if a.dtype == "bf16":
             bits = x.view(np.uint32)
             bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-            return bits.view(np.uint8).reshape(rows, cols * 2), gguf.GGMLQuantizationType.BF16
+            return bits.reshape(rows, cols), gguf.GGMLQuantizationType.BF16
         return x, None
 
     def add(name, arr_type):
@@ -87,7 +87,7 @@ def main():
         if t is None:
             w.add_tensor(name, arr)
         else:
-            w.add_tensor(name, arr, raw_shape=(arr.shape[0], arr.shape[1] // 2), raw_dtype=t)
+            w.add_tensor(name, arr, raw_dtype=t)
 
     def norm():
         return (1.0 + 0.1 * rng.standard_normal(a.dim)).astype(np.float32), None

@@ -8,8 +8,10 @@
 //! operation is done in the same order as there, so the bytes are the same; blocks are
 //! independent, so they are quantized in parallel with rayon.
 //!
-//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends).
+//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends);
+//! [`quantize_gguf`] quantizes a whole float GGUF and [`quantize_tensor`] one tensor.
 
+mod file;
 mod kdequant;
 mod kquants;
 mod legacy;
@@ -20,7 +22,11 @@ use rayon::prelude::*;
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use preset::{ModelHints, Planner, Preset};
+pub use file::{
+    model_hints, output_metadata, plan, quantize_gguf, quantize_tensor, QuantFileError,
+    QuantReport, TensorPlan, QUANTIZATION_VERSION,
+};
+pub use preset::{ModelHints, Planner, Preset, ALL_PRESETS};
 
 /// Why quantization or dequantization was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
