@@ -7,8 +7,7 @@
 use std::io::Write;
 
 use super::preset::{llama_cpp_order, ModelHints, Planner, Preset};
-use super::{quantize_into, QuantError};
-use crate::cast;
+use super::{quantize_raw_into, QuantError};
 use crate::dtype::DType;
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
 use crate::tensor::TensorInfo;
@@ -31,6 +30,9 @@ pub enum QuantFileError {
     /// The source tensor is already quantized (llama.cpp refuses requantizing too).
     #[error("tensor {tensor:?} is already {dtype}: quantize from an F32/F16/BF16 GGUF")]
     Requantize { tensor: String, dtype: DType },
+    /// One shard of a split GGUF (llama.cpp's quantizer takes the whole model).
+    #[error("input is shard {no} of a {count}-file split GGUF: merge it first (llama-gguf-split --merge)")]
+    Split { no: u64, count: u64 },
     /// A metadata key the type rules need is missing or mistyped.
     #[error("metadata {key} is missing or not an integer")]
     Metadata { key: String },
@@ -153,6 +155,14 @@ pub fn quantize_gguf<W: Write>(
     preset: Preset,
     on_tensor: &mut dyn FnMut(&TensorPlan, u64),
 ) -> Result<(QuantReport, W), QuantFileError> {
+    let count = src
+        .get("split.count")
+        .and_then(GgufValue::as_u64)
+        .unwrap_or(1);
+    if count > 1 {
+        let no = src.get("split.no").and_then(GgufValue::as_u64).unwrap_or(0);
+        return Err(QuantFileError::Split { no: no + 1, count });
+    }
     let (plans, n_fallback) = plan(src, preset)?;
     for p in &plans {
         if p.src != p.dst && !p.src.is_float() {
@@ -175,7 +185,6 @@ pub fn quantize_gguf<W: Write>(
         n_fallback,
         ..QuantReport::default()
     };
-    let mut values = Vec::new();
     let mut qbuf = Vec::new();
     for p in &plans {
         let t = src
@@ -199,9 +208,7 @@ pub fn quantize_gguf<W: Write>(
                 source,
             };
             for slab in data.chunks(rows_per_slab * n_per_row * es) {
-                cast::to_f32_into(p.src, slab, &mut values)
-                    .map_err(|e| tensor_err(QuantError::Cast(e)))?;
-                quantize_into(p.dst, &values, n_per_row, &mut qbuf).map_err(tensor_err)?;
+                quantize_raw_into(p.src, slab, p.dst, n_per_row, &mut qbuf).map_err(tensor_err)?;
                 w.write_chunk(&qbuf)?;
             }
         }
