@@ -5,4 +5,5 @@
 mod common;
 mod convert;
 mod hostile;
+mod infer;
 mod synth;
