@@ -64,6 +64,10 @@ pub struct Args {
     /// cpu, or cuda / cuda:N in a build with `--features cuda`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Device for the candidate (default: --device); `check M M --cand-device cuda`
+    /// compares CPU and CUDA logits of one model.
+    #[arg(long = "cand-device")]
+    pub cand_device: Option<String>,
 }
 
 /// Tokens for `check`: the `logits` inputs plus a corpus file.
@@ -217,11 +221,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let logits = run_model(&ck, &views, &device, "reference", a.json)?;
         (seqs, logits, ck.kind().name(), main_weight_dtype(&ck)?)
     };
+    let cand_device = match &a.cand_device {
+        Some(d) => llama_infer::device(d)?,
+        None => device.clone(),
+    };
     let ck = open(&a.candidate)?;
     let cand_kind = ck.kind().name();
     let cand_type = main_weight_dtype(&ck)?;
     let views: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
-    let cand_logits = run_model(&ck, &views, &device, "candidate", a.json)?;
+    let cand_logits = run_model(&ck, &views, &cand_device, "candidate", a.json)?;
     drop(ck);
     let n_tokens: usize = seqs.iter().map(Vec::len).sum();
     let vocab = ref_logits[0].len() / seqs[0].len();

@@ -158,9 +158,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let ck = open(&a.model)?;
     let tokens = resolve_tokens(&a.input, &ck)?;
     let tok = tokenizer_of(&ck).ok();
+    let started = std::time::Instant::now();
     let logits = run_model(&ck, &[&tokens], &device, "logits", a.json)?
         .pop()
         .unwrap_or_default();
+    let seconds = started.elapsed().as_secs_f64();
     let vocab = logits.len() / tokens.len().max(1);
     if let Some(out) = &a.output {
         let mut f = AtomicFile::create(out).with_context(|| format!("create {}", out.display()))?;
@@ -182,6 +184,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let v = serde_json::json!({
             "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
+            "device": a.device, "seconds": seconds, "tokens_per_second": tokens.len() as f64 / seconds,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
