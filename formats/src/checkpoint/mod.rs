@@ -52,6 +52,9 @@ pub enum CheckpointError {
     },
 }
 
+mod stream;
+pub use stream::BLOCK_BYTES;
+
 type Result<T> = std::result::Result<T, CheckpointError>;
 
 /// What kind of checkpoint a path is.
