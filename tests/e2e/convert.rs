@@ -277,6 +277,33 @@ fn gqa_model_reshards_by_kv_head_and_exports_right() {
     ]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("n_kv_heads 2"), "{}", stderr(&o));
+    // A params.json whose ffn_dim_multiplier disagrees with w1 is refused, naming it.
+    let lying = t.path().join("lying");
+    std::fs::create_dir(&lying).unwrap();
+    std::fs::copy(
+        m1.join("consolidated.00.pth"),
+        lying.join("consolidated.00.pth"),
+    )
+    .unwrap();
+    std::fs::write(
+        lying.join("params.json"),
+        serde_json::to_string(&{
+            let mut p = params.clone();
+            p["ffn_dim_multiplier"] = serde_json::json!(1.0);
+            p
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let o = convert(&[os(&lying), OsStr::new("-o"), os(&t.path().join("x.gguf"))]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("ffn_dim_multiplier 1")
+            && stderr(&o).contains("FFN hidden size 768")
+            && stderr(&o).contains("w1 has 1024 rows"),
+        "{}",
+        stderr(&o)
+    );
     let g = t.path().join("gqa.gguf");
     ok(convert(&[
         os(&m2),

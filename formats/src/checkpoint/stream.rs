@@ -1,21 +1,23 @@
-//! Streaming reads of a [`Checkpoint`]'s tensors in bounded blocks of whole rows.
+//! Reading a [`Checkpoint`](super::Checkpoint)'s LLaMA tensors: whole (`read_range`, for small tensors and
+//! the HF q/k permutation) or streamed in bounded blocks of whole rows (`stream`).
 //!
 //! A writer asks for a LLaMA tensor (optionally one shard's range along its split axis)
 //! and receives it as a sequence of byte blocks, each a whole number of rows in Meta
 //! orientation and rotary layout. Rows that lie contiguously in a memory map (one file,
 //! or a Meta merge along dim 0) are handed out straight from the map without a copy;
-//! column-split merges and HF q/k un-permutation go through one reusable block buffer of
-//! about [`BLOCK_BYTES`]. Peak memory is one block plus the mapped pages of the tensor in
-//! flight, which the caller drops with [`Checkpoint::release`].
+//! column-split merges go through one reusable block buffer of about [`BLOCK_BYTES`]; HF
+//! q/k (a head permutation) and strided or 1-D tensors come as one block. Peak memory is
+//! one block plus the mapped pages of the tensor in flight, which the caller drops with
+//! [`Checkpoint::release`](super::Checkpoint::release).
 //!
 //! Tensors that are not LLaMA tensors (`--allow-extra`) are streamed unchanged from the
-//! first file that holds them ([`Checkpoint::stream_extra`]).
+//! first file that holds them ([`stream_extra`](super::Checkpoint::stream_extra)).
 
 use std::ops::Range;
 
 use super::{CheckpointError, Source};
 use crate::llama::naming::Layout;
-use crate::llama::{Role, TensorName};
+use crate::llama::{permute, Role, TensorName};
 use crate::merge;
 use crate::tensor::{TensorInfo, TensorView};
 
@@ -23,6 +25,63 @@ use crate::tensor::{TensorInfo, TensorView};
 pub const BLOCK_BYTES: usize = 32 << 20;
 
 impl super::Checkpoint {
+    /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
+    /// tensor for `None` and for replicated tensors), row-major, in Meta orientation and
+    /// rotary layout.
+    pub fn read_range(
+        &self,
+        t: TensorName,
+        range: Option<std::ops::Range<u64>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CheckpointError> {
+        let stored = self.stored_name(t)?;
+        let parts = self.parts(stored)?;
+        let axis = t.split_axis();
+        if parts.len() > 1 && axis.is_none() {
+            merge::check_replicated(stored, &parts)?;
+        }
+        if self.layout == Layout::Hf && matches!(t.role, Role::Wq | Role::Wk) {
+            let p = self.params_unchecked()?;
+            let heads = if t.role == Role::Wq {
+                p.n_heads
+            } else {
+                p.n_kv_heads
+            };
+            let rows = parts[0].shape().first().copied().unwrap_or(0) as usize;
+            let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: {rows} rows do not split into {heads} heads"),
+                })?;
+            let row_bytes = meta.len() / rows.max(1);
+            let r = range.unwrap_or(0..rows as u64);
+            let slice = meta
+                .get(r.start as usize * row_bytes..r.end as usize * row_bytes)
+                .ok_or_else(|| CheckpointError::Tensor {
+                    path: self.path.clone(),
+                    msg: format!("`{stored}`: row range {r:?} outside {rows} rows"),
+                })?;
+            out.extend_from_slice(slice);
+            return Ok(());
+        }
+        match (axis, range) {
+            (Some(a), Some(r)) => merge::gather_into(stored, &parts, Some(a), r, out)?,
+            (Some(a), None) if parts.len() > 1 => {
+                let len = merge::merged_shape(stored, &parts, Some(a))?[a];
+                merge::gather_into(stored, &parts, Some(a), 0..len, out)?
+            }
+            _ => out.extend_from_slice(&parts[0].data()),
+        }
+        Ok(())
+    }
+
+    /// The whole LLaMA tensor (see [`read_range`](Self::read_range)).
+    pub fn read(&self, t: TensorName) -> Result<Vec<u8>, CheckpointError> {
+        let mut out = Vec::new();
+        self.read_range(t, None, &mut out)?;
+        Ok(out)
+    }
+
     /// Feed the bytes of LLaMA tensor `t` (restricted to `range` along its split axis when
     /// given; replicated tensors are always whole) to `sink` in blocks of whole rows,
     /// row-major, Meta orientation and rotary layout. Equivalent to
