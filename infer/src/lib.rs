@@ -4,6 +4,7 @@
 //! Weights come through [`WeightSource`] (any checkpoint reader, by Meta tensor name);
 //! [`logits`] computes next-token logits for every position in f32.
 
+pub mod checkpoint_source;
 pub mod compare;
 pub mod model;
 pub mod npy;

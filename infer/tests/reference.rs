@@ -210,3 +210,37 @@ fn swapped_layers_change_the_logits() {
     let ours = logits(&src, &v.tokens, &Device::Cpu).unwrap();
     assert!(rel_err(&ours, &v.expected) > 1e-2);
 }
+
+#[test]
+fn committed_fixtures_are_what_the_generator_writes() {
+    let py = match std::env::var_os("LLAMA_TOOL_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
+        None => return eprintln!("skipping: set LLAMA_TOOL_PYTHON"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(py)
+        .arg(fixtures().join("gen_reference.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["mha", "gqa", "gqa_bf16", "mha_f16"] {
+        for ext in ["logits.npy", "json"] {
+            let f = format!("{name}.{ext}");
+            let fresh = std::fs::read(dir.path().join(&f)).unwrap();
+            let committed = std::fs::read(fixtures().join(&f)).unwrap();
+            if ext == "json" {
+                assert_eq!(fresh, committed, "{f} differs from the generator's output");
+            } else {
+                // Same torch math may round the last bit differently across CPUs.
+                let (_, a) = npy::decode_f32(Path::new(&f), &fresh).unwrap();
+                let (_, b) = npy::decode_f32(Path::new(&f), &committed).unwrap();
+                assert!(
+                    rel_err(&a, &b) < 1e-6,
+                    "{f} differs from the generator's output"
+                );
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 mod convert;
 mod download;
 mod hostile;
+mod infer;
 mod manifest;
 mod quantize;
 mod synth;

@@ -135,3 +135,210 @@ fn non_finite_input_is_refused_with_a_clear_error() {
         "{msg}"
     );
 }
+
+/// True when the interop python has llama-cpp-python (`scripts/setup-venv.sh --llama`).
+/// Under CI its absence fails the test.
+fn has_llama_cpp(py: &Path) -> bool {
+    let ok = std::process::Command::new(py)
+        .args(["-c", "import llama_cpp"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "llama_cpp is not importable under CI: run scripts/setup-venv.sh --llama"
+        );
+        eprintln!("skipping llama.cpp part: run scripts/setup-venv.sh --llama");
+    }
+    ok
+}
+
+/// Write a LLaMA GGUF fixture with `tests/interop/make_llama_gguf.py ARGS`.
+fn make_fixture(py: &Path, out: &Path, args: &[&str]) {
+    let script = common::repo_root().join("tests/interop/make_llama_gguf.py");
+    let mut all: Vec<&std::ffi::OsStr> = vec![out.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    common::run_python(py, &script, &all);
+}
+
+const PRESETS: [&str; 17] = [
+    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S",
+    "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "F16", "BF16", "F32",
+];
+
+/// Quantize `fixture` with llama.cpp and with us for every preset; collect differences.
+fn compare_all_presets(py: &Path, fixture: &Path, work: &Path, failures: &mut Vec<String>) {
+    let lq = common::repo_root().join("tests/interop/llama_quantize.py");
+    let theirs = work.join("llama.cpp");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "quantize".into(),
+        fixture.into(),
+        theirs.clone().into(),
+        "--threads".into(),
+        "2".into(),
+    ];
+    args.extend(PRESETS.iter().map(|p| p.into()));
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    common::run_python(py, &lq, &refs);
+    for p in PRESETS {
+        let ours = work.join(format!("ours-{p}.gguf"));
+        let o = common::run([
+            "quantize".as_ref(),
+            fixture.as_os_str(),
+            ours.as_os_str(),
+            p.as_ref(),
+            "--threads".as_ref(),
+            "2".as_ref(),
+            "--json".as_ref(),
+        ]);
+        if common::code(&o) != 0 {
+            failures.push(format!(
+                "{} {p}: llama-tool failed: {}",
+                fixture.display(),
+                common::stderr(&o)
+            ));
+            continue;
+        }
+        let report: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+        assert_eq!(report["preset"], p);
+        let cmp = std::process::Command::new(py)
+            .arg(&lq)
+            .arg("compare")
+            .arg(&ours)
+            .arg(theirs.join(format!("{p}.gguf")))
+            .output()
+            .unwrap();
+        let out = common::stdout(&cmp);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| {
+            panic!("compare {p}: {out}\n{}", common::stderr(&cmp));
+        });
+        for problem in v["problems"].as_array().unwrap() {
+            failures.push(format!(
+                "{} {p}: {}",
+                fixture.display(),
+                problem.as_str().unwrap()
+            ));
+        }
+        if v["identical_file"] != true && v["problems"].as_array().unwrap().is_empty() {
+            failures.push(format!(
+                "{} {p}: tensors equal but files differ",
+                fixture.display()
+            ));
+        }
+        std::fs::remove_file(&ours).unwrap();
+    }
+}
+
+#[test]
+fn every_preset_is_byte_identical_to_llama_cpp() {
+    let Some(py) = common::python() else { return };
+    if !has_llama_cpp(&py) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures: [(&str, &[&str]); 3] = [
+        // rows multiple of 256, 8 layers: k-quants and the per-layer rules
+        ("llama512.gguf", &[]),
+        // rows of 704 (22 blocks of 32) and 1900 (not even a multiple of 32): the fallbacks;
+        // grouped-query attention (n_gqa 4) for Q2_K's attn_v rule
+        (
+            "llama704.gguf",
+            &[
+                "--dim",
+                "704",
+                "--hidden",
+                "1900",
+                "--layers",
+                "4",
+                "--kv-heads",
+                "2",
+                "--vocab",
+                "300",
+            ],
+        ),
+        // BF16 source without output.weight: token_embd takes the output's type
+        (
+            "tied-bf16.gguf",
+            &[
+                "--dim", "256", "--hidden", "768", "--layers", "3", "--dtype", "bf16", "--tied",
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, args) in fixtures {
+        let fixture = dir.path().join(name);
+        make_fixture(&py, &fixture, args);
+        let work = dir.path().join(format!("{name}.out"));
+        std::fs::create_dir_all(&work).unwrap();
+        compare_all_presets(&py, &fixture, &work, &mut failures);
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn llama_cpp_runs_our_q4_k_m_output() {
+    let Some(py) = common::python() else { return };
+    if !has_llama_cpp(&py) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("llama.gguf");
+    make_fixture(&py, &fixture, &[]);
+    let out = dir.path().join("llama-q4_k_m.gguf");
+    let o = common::run([
+        "quantize".as_ref(),
+        fixture.as_os_str(),
+        out.as_os_str(),
+        "q4_k_m".as_ref(),
+    ]);
+    assert_eq!(common::code(&o), 0, "{}", common::stderr(&o));
+    let text = common::stdout(&o);
+    assert!(
+        text.contains("attn_v.weight") && text.contains("Q6_K"),
+        "{text}"
+    );
+    assert!(text.contains("bits per weight"), "{text}");
+    let lq = common::repo_root().join("tests/interop/llama_quantize.py");
+    let res = common::run_python(&py, &lq, &["eval".as_ref(), out.as_os_str()]);
+    let v: serde_json::Value = serde_json::from_str(res.trim()).unwrap();
+    assert_eq!(v["n_vocab"], 512);
+}
+
+#[test]
+fn quantize_refuses_bad_type_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gguf");
+    let o = common::run([
+        "quantize".as_ref(),
+        dir.path().join("missing.gguf").as_os_str(),
+        out.as_os_str(),
+        "q4_k_m".as_ref(),
+    ]);
+    assert_eq!(common::code(&o), 2);
+    assert!(
+        common::stderr(&o).contains("missing.gguf"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = common::run(["quantize", "a.gguf", "b.gguf", "q4_k_x"]);
+    assert_eq!(common::code(&o), 2);
+    assert!(
+        common::stderr(&o).contains("unknown quantization type"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "temporary file left behind"
+    );
+}

@@ -8,6 +8,7 @@ tokens and made-up word pieces, with scores and token types, so llama.cpp loads 
 Norm weights are F32 (1-D); matrices are stored in --dtype.
 """
 import argparse
+import itertools
 
 import numpy as np
 import gguf
@@ -20,15 +21,15 @@ def vocab(n):
         tokens.append(f"<0x{b:02X}>")
         types.append(gguf.TokenType.BYTE)
     letters = "etaoinshrdlcumwfgypbvkjxqz"
-    i = 0
+    width = 1
     while len(tokens) < n:
-        a, b = divmod(i, len(letters))
-        piece = "\u2581" + letters[b] if a == 0 else letters[a % len(letters)] + letters[b]
-        if piece not in tokens:
-            tokens.append(piece)
+        for combo in itertools.product(letters, repeat=width):
+            if len(tokens) >= n:
+                break
+            tokens.append("\u2581" + "".join(combo))
             types.append(gguf.TokenType.NORMAL)
-        i += 1
-    scores = [0.0] * 3 + [0.0] * 256 + [-float(k) for k in range(n - 259)]
+        width += 1
+    scores = [0.0] * 259 + [-float(k) for k in range(n - 259)]
     return tokens[:n], np.array(scores[:n], np.float32), [int(t) for t in types[:n]]
 
 
@@ -79,7 +80,7 @@ def main():
         if a.dtype == "bf16":
             bits = x.view(np.uint32)
             bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-            return bits.view(np.uint8).reshape(rows, cols * 2), gguf.GGMLQuantizationType.BF16
+            return bits.reshape(rows, cols), gguf.GGMLQuantizationType.BF16
         return x, None
 
     def add(name, arr_type):
@@ -87,7 +88,7 @@ def main():
         if t is None:
             w.add_tensor(name, arr)
         else:
-            w.add_tensor(name, arr, raw_shape=(arr.shape[0], arr.shape[1] // 2), raw_dtype=t)
+            w.add_tensor(name, arr, raw_dtype=t)
 
     def norm():
         return (1.0 + 0.1 * rng.standard_normal(a.dim)).astype(np.float32), None

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prompt-evaluation throughput of `llama-tool logits` against llama.cpp (llama-cpp-python)
+# on the same GGUF files (a 7B-shaped synthetic model with a few layers, f16 and q4_k_m),
+# same thread count. Our time includes reading and converting the weights layer by layer
+# (what `check` pays); llama.cpp's excludes model load (mmap) and is the best of two runs.
+#
+#   scripts/bench-infer.sh [WORKDIR] [LAYERS] [N_TOKENS]
+# Needs a release build (cargo build --release -p llama-tool) and the venv with
+# llama-cpp-python (scripts/setup-venv.sh --llama).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W="${1:-$(mktemp -d)}"; LAYERS="${2:-2}"; N="${3:-128}"
+mkdir -p "$W"
+B="${CARGO_TARGET_DIR:-target}/release/llama-tool"
+PY="${LLAMA_TOOL_PYTHON:-$(bash scripts/setup-venv.sh --llama | tail -1)}"
+THREADS="${THREADS:-$(nproc)}"
+export RAYON_NUM_THREADS="$THREADS"
+TOKENS=$("$PY" -c "print(','.join(['1'] + [str((i * 7919) % 31000 + 259) for i in range($N - 1)]))")
+M="$W/7b-l$LAYERS"
+[ -d "$M" ] || "$B" synth --shape 7B --layers "$LAYERS" --seed 1 -o "$M" >/dev/null
+[ -f "$M-f16.gguf" ] || "$B" convert "$M" --to gguf -o "$M-f16.gguf" >/dev/null
+[ -f "$M-q4_k_m.gguf" ] || "$B" convert "$M" --to gguf --q4 -o "$M-q4_k_m.gguf" >/dev/null
+echo "7B-shaped, $LAYERS layers, $N tokens, $THREADS threads, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "| file | llama-tool s | tok/s | llama.cpp s | tok/s | ratio |"
+echo "|---|---|---|---|---|---|"
+for f in f16 q4_k_m; do
+  ours=$("$B" logits "$M-$f.gguf" --tokens "$TOKENS" --json)
+  theirs=$("$PY" tests/interop/bench_llama_cpp.py "$M-$f.gguf" "$TOKENS" "$THREADS")
+  "$PY" - "$f" "$ours" "$theirs" <<'PY'
+import json, sys
+f, o, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+n = len(o["tokens"])
+print(f"| {f} | {o['seconds']:.2f} | {n / o['seconds']:.1f} | {t['seconds']:.2f} | {n / t['seconds']:.1f} | "
+      f"{t['seconds'] / o['seconds']:.2f}x |")
+PY
+done

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# CPU vs CUDA logits of llama-tool, on a machine with an NVIDIA GPU.
+#
+# Needs: the CUDA toolkit (nvcc on PATH; candle's kernels are compiled at build time), a
+# Rust toolchain and the crates (run `cargo fetch` beforehand where there is no network).
+# Builds the CUDA binary, then for a tiny fixture model and a 7B-shaped synthetic model
+# (2 layers, f16 and q4_k_m GGUF) runs `check M M --device cpu --cand-device cuda`
+# (the same model on both devices must agree: mean KLD and top-1 thresholds below) and
+# times `logits` on each device. Prints a Markdown table for docs/PERFORMANCE.md.
+#
+#   scripts/infer-cuda-check.sh [WORKDIR]      (default: a temporary folder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W="${1:-$(mktemp -d)}"
+mkdir -p "$W"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+nvcc --version | tail -1
+cargo build --release -p llama-tool --features cuda
+B="${CARGO_TARGET_DIR:-target}/release/llama-tool"
+N_TOKENS="${N_TOKENS:-256}"
+TOKENS=$(python3 -c "print(','.join(['1'] + [str((i * 7919) % 31000 + 259) for i in range($N_TOKENS - 1)]))")
+TINY_TOKENS=$(python3 -c "print(','.join(['1'] + [str((i * 37) % 250 + 259) for i in range(63)]))")
+
+[ -d "$W/tiny" ] || "$B" synth --shape tiny --seed 1 -o "$W/tiny" >/dev/null
+[ -d "$W/7b" ] || "$B" synth --shape 7B --layers 2 --seed 1 -o "$W/7b" >/dev/null
+[ -f "$W/7b-f16.gguf" ] || "$B" convert "$W/7b" --to gguf -o "$W/7b-f16.gguf" >/dev/null
+[ -f "$W/7b-q4_k_m.gguf" ] || "$B" convert "$W/7b" --to gguf --q4 -o "$W/7b-q4_k_m.gguf" >/dev/null
+
+echo "| model | tokens | CPU s | CUDA s | CPU tok/s | CUDA tok/s | mean KLD cpu/cuda | top-1 |"
+echo "|---|---|---|---|---|---|---|---|"
+for m in tiny 7b 7b-f16.gguf 7b-q4_k_m.gguf; do
+  t="$TOKENS"; [ "$m" = tiny ] && t="$TINY_TOKENS"
+  cpu=$("$B" logits "$W/$m" --tokens "$t" --json --device cpu)
+  gpu=$("$B" logits "$W/$m" --tokens "$t" --json --device cuda)
+  chk=$("$B" check "$W/$m" "$W/$m" --tokens "$t" --json --device cpu --cand-device cuda \
+        --max-kld 1e-4 --min-top1 99 || true)
+  python3 - "$m" "$cpu" "$gpu" "$chk" <<'PY'
+import json, sys
+m, cpu, gpu, chk = sys.argv[1], *map(json.loads, sys.argv[2:])
+n = len(cpu["tokens"])
+print(f"| {m} | {n} | {cpu['seconds']:.2f} | {gpu['seconds']:.2f} | {cpu['tokens_per_second']:.1f} | "
+      f"{gpu['tokens_per_second']:.1f} | {chk['metrics']['kld_mean']:.2e} | {100 * chk['metrics']['top1_agreement']:.1f}% "
+      f"{'PASS' if chk['pass'] else 'FAIL'} |")
+PY
+done
