@@ -487,7 +487,7 @@ fn nginx_release_template_download_then_verify_then_skip() {
 fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
     let Some(exe) = nginx() else { return };
     let served = served_release();
-    fs::write(served.path().join("big.bin"), bytes(99, 4_000_000)).unwrap();
+    fs::write(served.path().join("00-big.bin"), bytes(99, 4_000_000)).unwrap();
     let o = run([
         "manifest".as_ref(),
         served.path().as_os_str(),
@@ -510,16 +510,16 @@ fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill the client once big.bin is partly there (jobs=1 takes the files in order; the
-    // rate limit makes the 4 MB file take ~10 s).
-    let part = dir.join("big.bin.part");
+    // Kill the client once 00-big.bin is partly there (jobs=1 takes the files in order; the
+    // rate limit makes the 4 MB file, listed first, take ~10 s).
+    let part = dir.join("00-big.bin.part");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let len = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if len > 500_000 {
             break;
         }
-        assert!(Instant::now() < deadline, "big.bin.part never grew");
+        assert!(Instant::now() < deadline, "00-big.bin.part never grew");
         assert!(
             child.try_wait().unwrap().is_none(),
             "client ended before it was killed"
@@ -529,7 +529,7 @@ fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
     child.kill().unwrap();
     child.wait().unwrap();
     let had = fs::metadata(&part).unwrap().len();
-    assert!(had < 4_000_000 && !dir.join("big.bin").exists());
+    assert!(had < 4_000_000 && !dir.join("00-big.bin").exists());
     // Rerun at full speed: it resumes from the part and ends verified.
     let fast = format!("http://127.0.0.1:{}/llama.manifest.json", srv.port);
     let o = Command::new(bin())
@@ -543,7 +543,7 @@ fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["path"] == "big.bin")
+        .find(|f| f["path"] == "00-big.bin")
         .unwrap();
     assert_eq!(big["status"], "OK");
     let resumed = big["resumed_from"].as_u64().unwrap();
@@ -554,8 +554,8 @@ fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
     assert_eq!(big["downloaded"].as_u64().unwrap(), 4_000_000 - resumed);
     assert!(!part.exists());
     assert_eq!(
-        fs::read(dir.join("big.bin")).unwrap(),
-        fs::read(served.path().join("big.bin")).unwrap()
+        fs::read(dir.join("00-big.bin")).unwrap(),
+        fs::read(served.path().join("00-big.bin")).unwrap()
     );
     // The manifest was kept beside the files: verify the whole download with it.
     let o = run(["verify".as_ref(), dir.as_os_str(), "--json".as_ref()]);
