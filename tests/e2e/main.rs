@@ -4,6 +4,7 @@
 
 mod common;
 mod convert;
+mod demo;
 mod download;
 mod hostile;
 mod infer;
