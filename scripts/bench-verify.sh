@@ -42,16 +42,16 @@ SHA_0=$(sha256sum "$S0" | cut -c1-64)
 
 cat "$S0" "$S1" > /dev/null # warm the page cache
 
-best() { # best wall seconds of RUNS runs of "$@" (output discarded; must succeed)
-    local b="" t0 t1 t
+best() { # "wall cpu" seconds of the fastest of RUNS runs of "$@" (output discarded; must succeed)
+    local bw="" bc="" out w c
     for _ in $(seq "$RUNS"); do
-        t0=$(date +%s.%N)
-        "$@" > /dev/null 2>&1 || { echo "FAILED: $*" >&2; exit 1; }
-        t1=$(date +%s.%N)
-        t=$(echo "$t1 - $t0" | bc -l)
-        if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+        out=$( { TIMEFORMAT='%R %U %S'; time "$@" > /dev/null 2>&1 || echo FAIL; } 2>&1 )
+        case "$out" in *FAIL*) echo "FAILED: $*" >&2; exit 1;; esac
+        w=$(echo "$out" | tail -1 | cut -d' ' -f1)
+        c=$(echo "$out" | tail -1 | awk '{print $2 + $3}')
+        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; bc=$c; fi
     done
-    printf '%.3f' "$b"
+    echo "$bw $bc"
 }
 incd() { (cd "$1" && shift && "$@"); }
 
@@ -59,21 +59,18 @@ BYTES=$(( $(stat -c %s "$S0") + $(stat -c %s "$S1") ))
 ONE=$(stat -c %s "$S0")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: 2 shards, $(( BYTES / 1000000 )) MB ($(( ONE / 1000000 )) MB single file), page cache warm, best of $RUNS"
-printf '%-44s %9s %9s %7s\n' "case" "peer s" "ours s" "ratio"
-row() { # name peer ours
-    printf '%-44s %9s %9s %6.2fx\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"
+echo "wall = elapsed seconds, cpu = user+sys seconds (the cpu column does not depend on other load)"
+printf '%-44s %8s %8s %8s %8s %7s\n' "case" "peer" "peer" "ours" "ours" "wall"
+printf '%-44s %8s %8s %8s %8s %7s\n' "" "wall s" "cpu s" "wall s" "cpu s" "ratio"
+row() { # name "peer_wall peer_cpu" "ours_wall ours_cpu"
+    set -- "$1" $2 $3
+    printf '%-44s %8.2f %8.2f %8.2f %8.2f %6.2fx\n' "$1" "$2" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)"
 }
-p=$(best incd "$WORK/md5" md5sum -c checklist.chk); o=$(best "$BIN" verify "$WORK/md5")
-row "md5 folder: md5sum -c checklist.chk" "$p" "$o"
-p=$(best incd "$WORK/sha" sha256sum -c SHA256SUMS); o=$(best "$BIN" verify "$WORK/sha")
-row "sha256 folder: sha256sum -c SHA256SUMS" "$p" "$o"
-p=$(best md5sum "$S0"); o=$(best "$BIN" verify "$S0" --md5 "$MD5_0" --jobs 1)
-row "md5 single file: md5sum" "$p" "$o"
-p=$(best sha256sum "$S0"); o=$(best "$BIN" verify "$S0" --sha256 "$SHA_0" --jobs 1)
-row "sha256 single file: sha256sum" "$p" "$o"
+row "md5 folder: md5sum -c checklist.chk" "$(best incd "$WORK/md5" md5sum -c checklist.chk)" "$(best "$BIN" verify "$WORK/md5")"
+row "sha256 folder: sha256sum -c SHA256SUMS" "$(best incd "$WORK/sha" sha256sum -c SHA256SUMS)" "$(best "$BIN" verify "$WORK/sha")"
+row "md5 single file: md5sum" "$(best md5sum "$S0")" "$(best "$BIN" verify "$S0" --md5 "$MD5_0" --jobs 1)"
+row "sha256 single file: sha256sum" "$(best sha256sum "$S0")" "$(best "$BIN" verify "$S0" --sha256 "$SHA_0" --jobs 1)"
 s=$(best "$BIN" verify "$S0" --sha256 "$SHA_0")
-o=$(best "$BIN" verify "$WORK/one")
-row "one file, JSON blake3 chunks vs our sha256" "$s" "$o"
-o=$(best "$BIN" verify "$WORK/one-sha")
-row "one file, JSON sha256 chunks vs our sha256" "$s" "$o"
+row "one file: JSON blake3 chunks vs our sha256" "$s" "$(best "$BIN" verify "$WORK/one")"
+row "one file: JSON sha256 chunks vs our sha256" "$s" "$(best "$BIN" verify "$WORK/one-sha")"
 echo "files kept in $WORK (BENCH_DIR=$WORK to reuse)"

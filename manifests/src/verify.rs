@@ -206,13 +206,24 @@ fn check_chunks(
             Vec::new(),
         );
     }
+    // SAFETY: read-only map, dropped at the end of this function (see digest::stream_file on
+    // SIGBUS); without a map, positioned reads.
+    let map = (size > 0)
+        .then(|| unsafe { memmap2::Mmap::map(&file) }.ok())
+        .flatten();
     let results: Vec<Result<Option<Status>, String>> = (0..n)
         .into_par_iter()
         .map(|k| {
             let off = k * chunks.size;
             let len = chunks.size.min(size - off);
-            let (got, hex) = hash_range_err(&file, off, len, chunks.algo, progress)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let slice = map
+                .as_ref()
+                .and_then(|m| m.get(off as usize..(off + len) as usize));
+            let (got, hex) = match slice {
+                Some(data) => hash_slice(data, chunks.algo, progress).map_err(|e| e.to_string()),
+                None => hash_range_err(&file, off, len, chunks.algo, progress),
+            }
+            .map_err(|e| format!("{}: {e}", path.display()))?;
             let expected = &chunks.digests[k as usize];
             if got != len {
                 return Ok(Some(Status::Error(format!(
@@ -236,6 +247,25 @@ fn check_chunks(
         }
     }
     (Status::Ok, size, Vec::new())
+}
+
+fn hash_slice(
+    data: &[u8],
+    algo: Algo,
+    progress: &dyn Progress,
+) -> Result<(u64, String), digest::DigestError> {
+    let mut h = MultiHasher::new(&[algo]);
+    for block in data.chunks(digest::READ_BUF) {
+        h.update(block)?;
+        progress.bytes(block.len() as u64);
+    }
+    let hex = h
+        .finish()?
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    Ok((data.len() as u64, hex))
 }
 
 fn hash_range_err(
@@ -294,10 +324,6 @@ pub fn digest_for_manifest(
     chunk: Option<(Algo, u64)>,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<(u64, Digests, Vec<String>), digest::DigestError> {
-    let file = File::open(path).map_err(|source| digest::DigestError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
     let mut whole = MultiHasher::new(algos);
     let mut chunker = chunk.map(|(a, size)| ChunkHasher::new(a, size));
     let mut sink = |buf: &[u8]| -> Result<(), digest::DigestError> {
@@ -308,17 +334,7 @@ pub fn digest_for_manifest(
         Ok(())
     };
     let mut feeder = FnHasher(&mut sink);
-    let res = digest::hash_reader_with(file, &mut feeder, on_bytes);
-    res.map_err(|e| match e {
-        ReadOrDigest::Read(source) => digest::DigestError::Read {
-            path: path.display().to_string(),
-            source,
-        },
-        ReadOrDigest::Digest(d) => d,
-        ReadOrDigest::Thread => digest::DigestError::ReaderThread {
-            path: path.display().to_string(),
-        },
-    })?;
+    digest::stream_file(path, &mut feeder, on_bytes)?;
     let n = whole.bytes();
     let chunks = match chunker {
         Some(c) => c.finish()?,

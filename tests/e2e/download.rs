@@ -203,6 +203,10 @@ fn handle(mut s: TcpStream, st: &Fault) -> std::io::Result<()> {
         _ => {}
     }
     match range {
+        Some(r) if r as usize >= len => {
+            let cr = format!("Content-Range: bytes */{len}\r\n");
+            s.write_all(head("416 Range Not Satisfiable", 0, &cr).as_bytes())
+        }
         Some(r) if (r as usize) < len && r > 0 => {
             let cr = format!("Content-Range: bytes {r}-{}/{len}\r\n", len - 1);
             s.write_all(head("206 Partial Content", len - r as usize, &cr).as_bytes())?;
@@ -601,4 +605,36 @@ fn resumed_part_with_a_bad_chunk_is_cut_back_and_refetched() {
         "kept the chunks before the bad one"
     );
     assert_eq!(server.ranges_for("shard.pth"), vec![3 * 65536]);
+}
+
+#[test]
+fn complete_part_killed_before_rename_is_finished_without_refetching() {
+    let data = bytes(44, 200_000);
+    let server = FaultServer::start(HashMap::from([("w/shard.pth".to_string(), data.clone())]));
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("SHA256SUMS");
+    fs::write(
+        &manifest,
+        format!("{}  w/shard.pth\n", crate::verify::sha256_hex(&data)),
+    )
+    .unwrap();
+    let dir = tmp.path().join("out");
+    fs::create_dir_all(dir.join("w")).unwrap();
+    fs::write(dir.join("w/shard.pth.part"), &data).unwrap();
+    let base = format!("http://127.0.0.1:{}/good/", server.port);
+    let o = Command::new(bin())
+        .args(["download", "--json", "--manifest"])
+        .arg(&manifest)
+        .args(["--base-url", &base, "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["files"][0]["downloaded"], 0,
+        "416 bytes */N with N = part size means done"
+    );
+    assert_eq!(fs::read(dir.join("w/shard.pth")).unwrap(), data);
+    assert!(!dir.join("w/shard.pth.part").exists());
 }

@@ -193,6 +193,19 @@ fn try_once(
             }
         }
         StatusCode::RANGE_NOT_SATISFIABLE if st.have > 0 => {
+            // `bytes */N` with N == what we have: the part is complete (killed before rename).
+            let total = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.trim()
+                        .strip_prefix("bytes */")
+                        .and_then(|n| n.parse::<u64>().ok())
+                });
+            if total == Some(st.have) {
+                return Ok(());
+            }
             return Err(TryError::Restart(format!(
                 "{url}: 416 for bytes={}-; restarting the file",
                 st.have
@@ -370,6 +383,7 @@ fn fetch_inner(
         report.size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
         report.digests = t.expect.iter().map(|e| (e.algo, e.hex.clone())).collect();
         progress.start(&t.rel, Some(report.size), report.size);
+        let _ = std::fs::remove_file(part_path(&dest)); // a stale part of a good file
         return Ok(DlStatus::Skipped);
     }
     let part = part_path(&dest);
