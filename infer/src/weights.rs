@@ -285,7 +285,7 @@ fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::c
     const CHUNK: usize = 1 << 16;
     if cfg!(target_endian = "big")
         || !matches!(dtype, DType::F16 | DType::BF16 | DType::F32)
-        || bytes.len() % dtype.block_bytes() != 0
+        || !bytes.len().is_multiple_of(dtype.block_bytes())
     {
         return llama_formats::cast::to_f32(dtype, bytes);
     }
