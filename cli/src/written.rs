@@ -3,15 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
+use llama_manifests::digest::Algo;
+use llama_manifests::write::write_list;
+
 /// Write `dir/checklist.chk` (md5sum format) over `files` (paths inside `dir`).
 pub fn write_checklist(dir: &Path, files: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    let _ = files;
-    Ok(dir.join("checklist.chk"))
+    Ok(write_list(files, Algo::Md5, &dir.join("checklist.chk"))?)
 }
 
 /// Write a sha256 manifest for an output: `OUT.sha256` beside a file, `SHA256SUMS` inside a
-/// folder.
+/// folder (over every file written into it).
 pub fn write_output_manifest(out: &Path, files: &[PathBuf]) -> anyhow::Result<PathBuf> {
-    let _ = files;
-    Ok(out.to_path_buf())
+    let list = if out.is_dir() {
+        out.join("SHA256SUMS")
+    } else {
+        let mut name = out.file_name().unwrap_or_default().to_os_string();
+        name.push(".sha256");
+        out.with_file_name(name)
+    };
+    Ok(write_list(files, Algo::Sha256, &list)?)
 }

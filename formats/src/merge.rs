@@ -139,6 +139,20 @@ pub fn gather_into(
     range: Range<u64>,
     out: &mut Vec<u8>,
 ) -> Result<(), MergeError> {
+    gather_block_into(name, parts, axis, range, None, out)
+}
+
+/// [`gather_into`], further restricted to the indices `outer` of the dimensions before
+/// `axis` flattened (for a matrix split along its columns: a block of rows), so a large
+/// merged tensor can be produced a bounded block at a time.
+pub fn gather_block_into(
+    name: &str,
+    parts: &[TensorView<'_>],
+    axis: Option<usize>,
+    range: Range<u64>,
+    outer: Option<Range<u64>>,
+    out: &mut Vec<u8>,
+) -> Result<(), MergeError> {
     let shape = merged_shape(name, parts, axis)?;
     let Some(axis) = axis else {
         out.extend_from_slice(&parts[0].data());
@@ -156,10 +170,20 @@ pub fn gather_into(
     let dtype: DType = parts[0].dtype();
     // Elements per unit step along `axis` (product of the inner dims) and outer repeat count.
     let inner: u64 = shape[axis + 1..].iter().product();
-    let outer: u64 = shape[..axis].iter().product();
+    let n_outer: u64 = shape[..axis].iter().product();
+    let outer = outer.unwrap_or(0..n_outer);
+    if outer.start > outer.end || outer.end > n_outer {
+        return Err(MergeError::OutOfRange {
+            name: name.into(),
+            axis: 0,
+            lo: outer.start,
+            hi: outer.end,
+            len: n_outer,
+        });
+    }
     let unit = |n: u64| dtype.bytes_for(n * inner).unwrap_or(0) as usize;
     let datas: Vec<_> = parts.iter().map(|p| p.data()).collect();
-    for o in 0..outer {
+    for o in outer {
         let mut base = 0u64;
         for (p, d) in parts.iter().zip(&datas) {
             let len = p.shape()[axis];
@@ -213,6 +237,11 @@ mod tests {
         let mut out = Vec::new();
         gather_into("t", &rp, Some(0), 1..3, &mut out).unwrap();
         assert_eq!(out, full[4..12].to_vec());
+        // Rows 1..3 of the column-split matrix, columns 1..4.
+        let mut out = Vec::new();
+        gather_block_into("t", &cp, Some(1), 1..4, Some(1..3), &mut out).unwrap();
+        assert_eq!(out, vec![5, 6, 7, 9, 10, 11]);
+        assert!(gather_block_into("t", &cp, Some(1), 0..4, Some(3..5), &mut out).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::atomic::AtomicFile;
 use crate::cast;
 use crate::dtype::DType;
 use crate::export::{io_at, ExportError};
-use crate::llama::{KnownSize, ModelParams, Role, TensorName};
+use crate::llama::{KnownSize, MetaParams, ModelParams, Role, TensorName};
 use crate::merge;
 use crate::pth::PthWriter;
 use crate::sentencepiece::SpModel;
@@ -49,28 +49,47 @@ pub struct SynthSpec {
     /// F16, BF16 or F32.
     pub dtype: DType,
     pub seed: u64,
+    /// Grouped-query attention (Llama 2): key/value heads, dividing the head count
+    /// (`n_kv_heads` in params.json; default: one per query head).
+    pub kv_heads: Option<u64>,
+    /// Llama 2's `ffn_dim_multiplier` (params.json), applied before rounding the FFN
+    /// hidden size up to `multiple_of`.
+    pub ffn_dim_multiplier: Option<f64>,
+}
+
+/// The `params.json` a spec describes (multiple_of 256 like the release).
+pub fn synth_meta_params(spec: &SynthSpec) -> MetaParams {
+    let (dim, heads, layers, eps) = match spec.shape {
+        SynthShape::Tiny => (256, 4, 2, 1e-6),
+        SynthShape::Known(k) => {
+            let (d, h, l, _) = k.shape();
+            (d, h, l, k.norm_eps())
+        }
+    };
+    MetaParams {
+        dim,
+        n_layers: spec.layers.unwrap_or(layers),
+        n_heads: heads,
+        n_kv_heads: spec.kv_heads,
+        vocab_size: -1,
+        multiple_of: 256,
+        ffn_dim_multiplier: spec.ffn_dim_multiplier,
+        norm_eps: eps,
+        rope_theta: None,
+        extra: Default::default(),
+    }
 }
 
 /// The parameters a spec describes.
 pub fn synth_params(spec: &SynthSpec) -> ModelParams {
-    let (dim, heads, layers, hidden, vocab, eps) = match spec.shape {
-        SynthShape::Tiny => (256, 4, 2, 768, 512, 1e-6),
-        SynthShape::Known(k) => {
-            let (d, h, l, f) = k.shape();
-            (d, h, l, f, 32000, k.norm_eps())
-        }
+    let m = synth_meta_params(spec);
+    let vocab = match spec.shape {
+        SynthShape::Tiny => 512,
+        SynthShape::Known(_) => 32000,
     };
-    ModelParams {
-        dim,
-        n_layers: spec.layers.unwrap_or(layers),
-        n_heads: heads,
-        n_kv_heads: heads,
-        vocab_size: vocab,
-        hidden_dim: hidden,
-        norm_eps: eps,
-        rope_theta: 10000.0,
-        context_length: Some(2048),
-    }
+    let mut p = ModelParams::from_meta(&m, vocab, m.hidden_dim());
+    p.context_length = Some(if m.n_kv_heads.is_some() { 4096 } else { 2048 });
+    p
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -114,8 +133,23 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
             spec.dtype
         )));
     }
+    if p.n_kv_heads == 0 || !p.n_heads.is_multiple_of(p.n_kv_heads) {
+        return Err(ExportError::Invalid(format!(
+            "--kv-heads {} must divide the {} heads",
+            p.n_kv_heads, p.n_heads
+        )));
+    }
+    if spec
+        .ffn_dim_multiplier
+        .is_some_and(|m| !(m.is_finite() && m > 0.0 && m <= 16.0))
+    {
+        return Err(ExportError::Invalid(
+            "--ffn-dim-multiplier must be in (0, 16]".into(),
+        ));
+    }
     for (what, n) in [
         ("n_heads", p.n_heads),
+        ("n_kv_heads", p.n_kv_heads),
         ("dim", p.dim),
         ("FFN hidden size", p.hidden_dim),
         ("vocab", p.vocab_size),
@@ -207,7 +241,7 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
         files.push(file.commit().map_err(io_at(&path))?);
     }
     let params_path = dir.join("params.json");
-    std::fs::write(&params_path, p.to_meta().to_json()).map_err(io_at(&params_path))?;
+    std::fs::write(&params_path, synth_meta_params(spec).to_json()).map_err(io_at(&params_path))?;
     files.push(params_path);
     let tok = dir.join("tokenizer.model");
     std::fs::write(&tok, SpModel::synthetic(p.vocab_size as usize).to_bytes())

@@ -1,1 +1,24 @@
 //! llama-manifests: checksum manifests, verification, download.
+//!
+//! - [`digest`]: MD5 / SHA-256 / BLAKE3, several at once over one streaming read.
+//! - [`checksums`]: md5sum / sha256sum / b3sum lists (GNU and BSD lines), read and write.
+//! - [`json`]: the llama-tool JSON manifest (sizes, whole-file and chunk digests, tensor hashes).
+//! - [`tensors`]: format-independent per-tensor content hashes.
+//! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
+//! - [`verify`]: parallel verification with progress through a trait.
+//! - [`write`]: checksum lists over files a command wrote.
+//! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
+//!
+//! Libraries never print: progress goes through [`verify::Progress`] and
+//! [`download::DownloadProgress`].
+
+pub mod checksums;
+pub mod digest;
+pub mod discover;
+pub mod download;
+pub mod json;
+pub mod tensors;
+pub mod verify;
+pub mod write;
+
+pub use digest::Algo;

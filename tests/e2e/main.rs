@@ -4,6 +4,10 @@
 
 mod common;
 mod convert;
+mod download;
 mod hostile;
 mod infer;
+mod manifest;
+mod quantize;
 mod synth;
+mod verify;

@@ -10,6 +10,9 @@
   convert_checks.py llama GGUF META TOKENS          llama.cpp (llama-cpp-python) logits vs the torch
                                                     reference forward
   convert_checks.py hf HFDIR META TOKENS            transformers LlamaForCausalLM logits vs reference
+  convert_checks.py gguf-equal A B                  gguf-py: same tensors (bytes) and metadata
+  convert_checks.py sp-equal A B                    sentencepiece: same pieces, scores, types
+  convert_checks.py extras PATH JSON                non-LLaMA tensors passed through unchanged
 Exits non-zero with a message on any mismatch; prints a one-line summary otherwise.
 """
 import glob
@@ -100,6 +103,8 @@ def check_gguf(path, meta):
     assert int(field("llama.embedding_length")) == params["dim"]
     assert int(field("llama.block_count")) == params["n_layers"]
     assert int(field("llama.attention.head_count")) == params["n_heads"]
+    n_kv = params.get("n_kv_heads") or params["n_heads"]
+    assert int(field("llama.attention.head_count_kv")) == n_kv, f"head_count_kv {field('llama.attention.head_count_kv')} vs {n_kv}"
     assert abs(float(field("llama.attention.layer_norm_rms_epsilon")) - params["norm_eps"]) < 1e-9
     assert int(field("llama.feed_forward_length")) == w["layers.0.feed_forward.w1.weight"].shape[0]
     assert int(field("llama.rope.dimension_count")) == params["dim"] // params["n_heads"]
@@ -157,6 +162,91 @@ def check_hf(hf, meta, tokens):
     compare_logits(got.numpy(), ref, 1e-4, "transformers")
 
 
+def gguf_equal(a, b):
+    """Two GGUF files hold the same tensors (names, types, shapes, bytes) and metadata
+    (general.name aside)."""
+    import gguf
+
+    ra, rb = gguf.GGUFReader(a), gguf.GGUFReader(b)
+    ta = {t.name: t for t in ra.tensors}
+    tb = {t.name: t for t in rb.tensors}
+    assert list(ta) == list(tb), f"tensor names/order differ: {sorted(set(ta) ^ set(tb))[:5]}"
+    for n, x in ta.items():
+        y = tb[n]
+        assert x.tensor_type == y.tensor_type, f"{n}: type {x.tensor_type} vs {y.tensor_type}"
+        assert list(x.shape) == list(y.shape), f"{n}: shape {list(x.shape)} vs {list(y.shape)}"
+        assert np.asarray(x.data).tobytes() == np.asarray(y.data).tobytes(), f"{n}: bytes differ"
+    def fields(r):
+        out = {}
+        for k, f in r.fields.items():
+            if k.startswith("GGUF.") or k == "general.name":
+                continue
+            v = f.contents() if hasattr(f, "contents") else [bytes(p).hex() for p in f.parts]
+            out[k] = v
+        return out
+    fa, fb = fields(ra), fields(rb)
+    assert set(fa) == set(fb), f"metadata keys differ: {sorted(set(fa) ^ set(fb))}"
+    for k in fa:
+        assert fa[k] == fb[k], f"metadata {k} differs"
+    print(f"ok: {len(ta)} tensors and {len(fa)} metadata keys equal")
+
+
+def sp_equal(a, b):
+    """Two tokenizer.model files describe the same vocabulary for sentencepiece."""
+    import sentencepiece as spm
+
+    x, y = spm.SentencePieceProcessor(model_file=a), spm.SentencePieceProcessor(model_file=b)
+    assert x.get_piece_size() == y.get_piece_size(), f"{x.get_piece_size()} vs {y.get_piece_size()} pieces"
+    def kind(sp, i):
+        return (sp.is_unknown(i), sp.is_control(i), sp.is_unused(i), sp.is_byte(i))
+    for i in range(x.get_piece_size()):
+        assert x.id_to_piece(i) == y.id_to_piece(i), f"piece {i}: {x.id_to_piece(i)!r} vs {y.id_to_piece(i)!r}"
+        assert x.get_score(i) == y.get_score(i), f"score {i}: {x.get_score(i)} vs {y.get_score(i)}"
+        assert kind(x, i) == kind(y, i), f"type {i}: {kind(x, i)} vs {kind(y, i)}"
+    for f in ("bos_id", "eos_id", "unk_id", "pad_id"):
+        assert getattr(x, f)() == getattr(y, f)(), f
+    text = "Hello world, naïve café 123"
+    assert x.encode(text) == y.encode(text), "encodings differ"
+    print(f"ok: {x.get_piece_size()} pieces, scores and types equal")
+
+
+def extras(path, want_json):
+    """The tensors named in WANT_JSON ({name: [dtype, shape, flat values]}) are in PATH
+    (a .gguf, a safetensors folder or a Meta folder: shard 0) exactly, read by the real
+    library; for Meta folders, the other shards must not hold them."""
+    import json as _json
+
+    want = _json.loads(want_json)
+    got = {}
+    others = []
+    if path.endswith(".gguf"):
+        import gguf
+
+        for t in gguf.GGUFReader(path).tensors:
+            arr = np.asarray(t.data)
+            got[t.name] = (arr.dtype.name, list(reversed([int(d) for d in t.shape])), arr.reshape(-1).tolist())
+    elif os.path.exists(os.path.join(path, "config.json")):
+        from safetensors.numpy import load_file
+
+        for f in sorted(glob.glob(os.path.join(path, "*.safetensors"))):
+            for k, v in load_file(f).items():
+                got[k] = (v.dtype.name, list(v.shape), v.reshape(-1).tolist())
+    else:
+        shards = llama_ref.load_shards(path)
+        for k, v in shards[0].items():
+            got[k] = (str(v.dtype).replace("torch.", ""), list(v.shape), v.reshape(-1).tolist())
+        others = [set(s) for s in shards[1:]]
+    for name, (dtype, shape, values) in want.items():
+        assert name in got, f"{name} missing from {path}"
+        gd, gs, gv = got[name]
+        assert gd == dtype, f"{name}: dtype {gd} vs {dtype}"
+        assert gs == shape, f"{name}: shape {gs} vs {shape}"
+        assert gv == values, f"{name}: values {gv} vs {values}"
+        for i, o in enumerate(others):
+            assert name not in o, f"{name} also in shard {i + 1}"
+    print(f"ok: {len(want)} extra tensors passed through unchanged")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "torch-equal":
@@ -169,6 +259,12 @@ def main():
         check_llama(args[0], args[1], [int(t) for t in args[2].split(",")])
     elif cmd == "hf":
         check_hf(args[0], args[1], [int(t) for t in args[2].split(",")])
+    elif cmd == "gguf-equal":
+        gguf_equal(*args)
+    elif cmd == "sp-equal":
+        sp_equal(*args)
+    elif cmd == "extras":
+        extras(*args)
     else:
         sys.exit(f"unknown check {cmd}")
 

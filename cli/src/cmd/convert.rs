@@ -68,7 +68,8 @@ pub struct Args {
     /// Do not write a sha256 manifest beside the output.
     #[arg(long)]
     pub no_manifest: bool,
-    /// Pass tensors that are not LLaMA tensors (refused by default).
+    /// Pass tensors that are not LLaMA tensors through unchanged, under their own names and
+    /// dtype (Meta output: in shard 0). Without it such tensors are refused.
     #[arg(long)]
     pub allow_extra: bool,
     /// Print a JSON summary instead of text; no progress bar.
@@ -96,6 +97,9 @@ pub struct ReshardArgs {
     /// Do not write a sha256 manifest beside the output.
     #[arg(long)]
     pub no_manifest: bool,
+    /// Pass tensors that are not LLaMA tensors through unchanged (into shard 0).
+    #[arg(long)]
+    pub allow_extra: bool,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
@@ -249,7 +253,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let ck = Checkpoint::open(&a.input)?;
     if !ck.extra_tensors().is_empty() && !a.allow_extra {
         bail!(
-            "{}: {} tensors are not LLaMA tensors ({}); pass --allow-extra to drop them",
+            "{}: {} tensors are not LLaMA tensors ({}); pass --allow-extra to pass them through unchanged",
             a.input.display(),
             ck.extra_tensors().len(),
             ck.extra_tensors()
@@ -288,6 +292,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
+                allow_extra: a.allow_extra,
             };
             if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
@@ -317,6 +322,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 dtype: float_dtype(preset),
                 max_shard_size: parse_size(&a.max_shard_size)?,
                 context_length: ctx,
+                allow_extra: a.allow_extra,
             };
             with_temp_dir(&a.out, a.force, |dir| {
                 Ok(export::hf::write_hf(&ck, dir, &opts, &bar)?)
@@ -326,6 +332,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let opts = export::meta::MetaOptions {
                 mp: a.mp.unwrap_or(1),
                 dtype: float_dtype(preset),
+                allow_extra: a.allow_extra,
             };
             export::meta::check_mp(&ck, opts.mp)?;
             with_temp_dir(&a.out, a.force, |dir| {
@@ -426,7 +433,7 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         max_shard_size: "5GB".into(),
         force: a.force,
         no_manifest: a.no_manifest,
-        allow_extra: false,
+        allow_extra: a.allow_extra,
         json: a.json,
         threads: None,
     })

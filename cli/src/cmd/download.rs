@@ -1,11 +1,388 @@
-//! `llama-tool download` (not yet implemented).
+//! `llama-tool download`: a release by its signed-URL template (`--url 'https://host/*?sig'
+//! --models 7B,13B`), or every file of a manifest (`--manifest URL|FILE --base-url URL`).
+//! Resumable (`NAME.part` + HTTP Range), verified while streaming, renamed only when good.
+//! Exit 0 all verified, 1 a verification failure, 2 an error (network dead after retries).
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use llama_manifests::checksums;
+use llama_manifests::discover::Expect;
+use llama_manifests::download::{self, DlStatus, DownloadProgress, FileReport, Options, Target};
+use llama_manifests::Algo;
+use serde_json::json;
+
+use crate::{EXIT_ERROR, EXIT_FAIL};
 
 /// Arguments of `llama-tool download`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Signed URL template of a release: `*` is replaced by each file's path.
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "manifest")]
+    pub url: Option<String>,
+    /// Model sizes of the release to fetch (with --url).
+    #[arg(long, value_delimiter = ',', requires = "url")]
+    pub models: Vec<String>,
+    /// A manifest (URL or file) listing the files to fetch.
+    #[arg(long, value_name = "URL|FILE")]
+    pub manifest: Option<String>,
+    /// Where the manifest's files are (`*` is replaced by the path, else the path is
+    /// appended); default: the manifest URL's folder.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Target folder.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Files fetched at once.
+    #[arg(long, short = 'j', default_value_t = 4)]
+    pub jobs: usize,
+    /// Print one JSON summary; no bars.
+    #[arg(long)]
+    pub json: bool,
+    /// Retries per file after the first try.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// First wait between tries (doubles each time), milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub retry_delay_ms: u64,
+    /// Connect and read timeout, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Bars per file and in total, on a terminal only.
+struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    files: Mutex<HashMap<String, ProgressBar>>,
+    json: bool,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Bars {
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let total = multi.add(ProgressBar::new(0));
+        total.set_style(style(
+            "{msg:24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        ));
+        total.set_message("total");
+        Bars {
+            multi,
+            total,
+            files: Mutex::new(HashMap::new()),
+            json: quiet,
+        }
+    }
+
+    fn say(&self, line: String) {
+        if self.json {
+            return;
+        }
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
+}
+
+fn style(t: &str) -> ProgressStyle {
+    ProgressStyle::with_template(t)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl DownloadProgress for Bars {
+    fn start(&self, rel: &str, total: Option<u64>, have: u64) {
+        let bar = self.multi.add(ProgressBar::new(total.unwrap_or(0)));
+        bar.set_style(style(
+            "{msg:24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+        ));
+        bar.set_message(rel.to_string());
+        bar.set_position(0);
+        if let Some(t) = total {
+            self.total.inc_length(t);
+        }
+        let _ = have;
+        if let Ok(mut m) = self.files.lock() {
+            m.insert(rel.to_string(), bar);
+        }
+    }
+    fn total(&self, rel: &str, total: u64) {
+        if let Ok(m) = self.files.lock() {
+            if let Some(b) = m.get(rel) {
+                if b.length() == Some(0) {
+                    b.set_length(total);
+                    self.total.inc_length(total);
+                }
+            }
+        }
+    }
+    fn bytes(&self, rel: &str, n: u64) {
+        self.total.inc(n);
+        if let Ok(m) = self.files.lock() {
+            if let Some(b) = m.get(rel) {
+                b.inc(n);
+            }
+        }
+    }
+    fn restart(&self, rel: &str, why: &str) {
+        self.say(format!("{rel}: {why}"));
+        if let Ok(m) = self.files.lock() {
+            if let Some(b) = m.get(rel) {
+                b.set_position(0);
+            }
+        }
+    }
+    fn retry(&self, rel: &str, attempt: u32, error: &str, wait: Duration) {
+        self.say(format!(
+            "{rel}: {error}; retry {attempt} in {:.1} s",
+            wait.as_secs_f64()
+        ));
+    }
+    fn finish(&self, r: &FileReport) {
+        if let Ok(mut m) = self.files.lock() {
+            if let Some(b) = m.remove(&r.rel) {
+                b.finish_and_clear();
+                self.multi.remove(&b);
+            }
+        }
+        self.say(report_line(r));
+    }
+}
+
+fn report_line(r: &FileReport) -> String {
+    let note = if r.unverified {
+        " (no digest to check)"
+    } else {
+        ""
+    };
+    match &r.status {
+        DlStatus::Downloaded if r.resumed_from > 0 => {
+            format!(
+                "OK        {} ({} bytes, resumed at {}){note}",
+                r.rel, r.size, r.resumed_from
+            )
+        }
+        DlStatus::Downloaded => format!("OK        {} ({} bytes){note}", r.rel, r.size),
+        DlStatus::Skipped => format!("SKIPPED   {} (already present and verified)", r.rel),
+        DlStatus::Mismatch {
+            what,
+            expected,
+            actual,
+        } => {
+            format!(
+                "MISMATCH  {}: {what} expected {expected}, actual {actual} (not kept)",
+                r.rel
+            )
+        }
+        DlStatus::Failed(e) => format!("FAILED    {}: {e}", r.rel),
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+/// Expectations from a downloaded checklist, keyed by path relative to the download folder.
+fn checklist_expects(dir: &Path, chk_rel: &str) -> anyhow::Result<Vec<(String, Expect)>> {
+    let path = dir.join(chk_rel);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let folder = Path::new(chk_rel)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for e in checksums::parse(&text, &path, Some(Algo::Md5))? {
+        llama_manifests::discover::resolve(
+            &dir.join(&folder),
+            &e.name,
+            &format!("{}:{}", path.display(), e.line),
+        )?;
+        let rel = if folder.is_empty() {
+            e.name.clone()
+        } else {
+            format!("{folder}/{}", e.name)
+        };
+        out.push((
+            rel,
+            Expect {
+                algo: e.algo,
+                hex: e.hex,
+                source: format!("{chk_rel}:{}", e.line),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn plain_target(url: String, rel: String) -> Target {
+    Target {
+        rel,
+        url,
+        size: None,
+        expect: Vec::new(),
+        chunks: None,
+    }
+}
 
 /// Run the command.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`download` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let opts = Options {
+        jobs: args.jobs,
+        retries: args.retries,
+        retry_delay: Duration::from_millis(args.retry_delay_ms),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("{}: cannot create", args.dir.display()))?;
+    let client = download::client(&opts)?;
+    let bars = Bars::new(args.json);
+    let start = Instant::now();
+    let mut reports = Vec::new();
+    let targets: Vec<Target> = if let Some(template) = &args.url {
+        if args.models.is_empty() {
+            bail!("--url needs --models (e.g. --models 7B,13B)");
+        }
+        if !is_url(template) {
+            bail!("--url must be an http:// or https:// URL");
+        }
+        let files = download::release_files(&args.models)?;
+        let chk: Vec<Target> = download::release_checklists(&args.models)
+            .into_iter()
+            .map(|rel| Ok(plain_target(download::fill_template(template, &rel)?, rel)))
+            .collect::<Result<_, download::DownloadError>>()?;
+        let got = download::download_all(&client, &chk, &args.dir, &opts, &bars)?;
+        let failed: Vec<&FileReport> = got
+            .iter()
+            .filter(|r| !matches!(r.status, DlStatus::Downloaded | DlStatus::Skipped))
+            .collect();
+        if let Some(r) = failed.first() {
+            bail!(
+                "checklist {} could not be fetched: {}",
+                r.rel,
+                report_line(r).trim_start_matches("FAILED").trim()
+            );
+        }
+        reports.extend(got);
+        let mut expects: Vec<(String, Expect)> = Vec::new();
+        for c in download::release_checklists(&args.models) {
+            expects.extend(checklist_expects(&args.dir, &c)?);
+        }
+        files
+            .into_iter()
+            .map(|rel| {
+                let mut t = plain_target(download::fill_template(template, &rel)?, rel);
+                t.expect = expects
+                    .iter()
+                    .filter(|(r, _)| *r == t.rel)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                Ok(t)
+            })
+            .collect::<Result<_, download::DownloadError>>()?
+    } else if let Some(m) = &args.manifest {
+        let (text, name, default_base) = if is_url(m) {
+            let text = download::fetch_small(&client, m, &opts)?;
+            let path = m.split(['?', '#']).next().unwrap_or(m);
+            let (base, name) = path.rsplit_once('/').unwrap_or((path, "manifest"));
+            (text, name.to_string(), Some(format!("{base}/")))
+        } else {
+            let text = std::fs::read_to_string(m).with_context(|| m.clone())?;
+            let name = Path::new(m)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("manifest")
+                .to_string();
+            (text, name, None)
+        };
+        let Some(base) = args.base_url.clone().or(default_base) else {
+            bail!("--manifest FILE needs --base-url URL");
+        };
+        let targets = download::manifest_targets(&text, &name, &base, &args.dir)?;
+        // Keep the manifest beside the files so `llama-tool verify DIR` works later.
+        let keep = download::final_path(&args.dir, &name)?;
+        if std::fs::read_to_string(&keep).ok().as_deref() != Some(text.as_str()) {
+            let mut f = llama_formats::atomic::AtomicFile::create(&keep)
+                .with_context(|| keep.display().to_string())?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.commit().with_context(|| keep.display().to_string())?;
+        }
+        targets
+    } else {
+        bail!("give --url TEMPLATE --models SIZES, or --manifest URL|FILE [--base-url URL]");
+    };
+    reports.extend(download::download_all(
+        &client, &targets, &args.dir, &opts, &bars,
+    )?);
+    bars.total.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let count = |w: &str| reports.iter().filter(|r| r.status.word() == w).count();
+    let failed = count("FAILED");
+    let mismatched = count("MISMATCH");
+    let downloaded: u64 = reports.iter().map(|r| r.downloaded).sum();
+    if args.json {
+        let files: Vec<_> = reports
+            .iter()
+            .map(|r| {
+                let mut v = json!({
+                    "path": r.rel, "url": r.url, "status": r.status.word(), "size": r.size,
+                    "downloaded": r.downloaded, "resumed_from": r.resumed_from, "seconds": r.seconds,
+                    "verified": !r.unverified,
+                    "digests": r.digests.iter().map(|(a, h)| (a.name().to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
+                });
+                match &r.status {
+                    DlStatus::Mismatch { what, expected, actual } => {
+                        v["digest"] = json!(what);
+                        v["expected"] = json!(expected);
+                        v["actual"] = json!(actual);
+                    }
+                    DlStatus::Failed(e) => v["error"] = json!(e),
+                    _ => {}
+                }
+                v
+            })
+            .collect();
+        let doc = json!({
+            "files": files,
+            "summary": {
+                "files": reports.len(), "ok": count("OK"), "skipped": count("SKIPPED"),
+                "mismatch": mismatched, "failed": failed, "downloaded_bytes": downloaded,
+                "seconds": seconds, "dir": args.dir.display().to_string(),
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "{}: {} files ({} downloaded, {} already present), {:.2} GB received in {seconds:.1} s{}{}",
+            if failed + mismatched == 0 { "done" } else { "FAILED" },
+            reports.len(),
+            count("OK"),
+            count("SKIPPED"),
+            downloaded as f64 / 1e9,
+            if mismatched > 0 { format!(", {mismatched} MISMATCH") } else { String::new() },
+            if failed > 0 { format!(", {failed} FAILED") } else { String::new() },
+        );
+    }
+    Ok(ExitCode::from(if failed > 0 {
+        EXIT_ERROR
+    } else if mismatched > 0 {
+        EXIT_FAIL
+    } else {
+        0
+    }))
 }

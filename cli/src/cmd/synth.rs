@@ -26,6 +26,14 @@ pub struct Args {
     /// Weight type: f16, bf16 or f32.
     #[arg(long, default_value = "f16")]
     pub dtype: String,
+    /// Key/value heads for grouped-query attention (Llama 2 `n_kv_heads`; must divide the
+    /// head count). Default: one per query head.
+    #[arg(long)]
+    pub kv_heads: Option<u64>,
+    /// Llama 2 `ffn_dim_multiplier` (FFN hidden = int(mult * int(8 * dim / 3)), rounded up
+    /// to multiple_of 256).
+    #[arg(long)]
+    pub ffn_dim_multiplier: Option<f64>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -54,6 +62,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         mp: a.mp,
         dtype,
         seed: a.seed,
+        kv_heads: a.kv_heads,
+        ffn_dim_multiplier: a.ffn_dim_multiplier,
     };
     let files = synth(&a.out, &spec).with_context(|| format!("synth into {}", a.out.display()))?;
     // checklist.chk over the shards and params.json, as the release has it.

@@ -1,11 +1,414 @@
-//! `llama-tool verify` (not yet implemented).
+//! `llama-tool verify`: check files against md5 checklists, SHA256SUMS, b3sum lists or
+//! llama-tool JSON manifests (found recursively in a folder), or one file against
+//! `--sha256` / `--md5`. Exit 0 all verified, 1 any failure, 2 usage error or bad manifest.
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use llama_formats::checkpoint::Checkpoint;
+use llama_manifests::discover::{self, Expect, Job};
+use llama_manifests::json::TensorSet;
+use llama_manifests::tensors;
+use llama_manifests::verify::{self, FileResult, Progress, Status};
+use llama_manifests::Algo;
+use serde_json::json;
+
+use crate::EXIT_FAIL;
 
 /// Arguments of `llama-tool verify`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Folders (every manifest under them, recursively), manifests, or single files (checked
+    /// against the manifest in their folder or above that lists them).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print one JSON document (per-file results, digests, bytes, seconds, summary); no bars.
+    #[arg(long)]
+    pub json: bool,
+    /// Files verified at once (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Also report files present but listed by no manifest (as failures).
+    #[arg(long)]
+    pub strict: bool,
+    /// Expected SHA-256 of the single file given.
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Expected MD5 of the single file given.
+    #[arg(long, value_name = "HEX")]
+    pub md5: Option<String>,
+    /// Expected BLAKE3 of the single file given.
+    #[arg(long, value_name = "HEX")]
+    pub blake3: Option<String>,
+    /// Compare the tensor values of each PATH (a checkpoint: Meta folder, HF folder, GGUF)
+    /// with REF: a llama-tool JSON manifest holding tensor hashes (`manifest --tensors`), or
+    /// another checkpoint. Format-independent: an f16 GGUF export matches its f16 .pth.
+    #[arg(long, value_name = "REF")]
+    pub tensors: Option<PathBuf>,
+}
+
+/// The tensor identities of a checkpoint.
+fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<TensorSet> {
+    let ck = Checkpoint::open(path)
+        .with_context(|| format!("{}: cannot open as a checkpoint", path.display()))?;
+    let n = ck.llama_tensors().len() as u64;
+    let bar = indicatif::ProgressBar::new(n);
+    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_message(format!("tensors of {}", path.display()));
+    let set = tensors::hash_checkpoint(&ck, label, &|_, _| bar.inc(1))?;
+    bar.finish_and_clear();
+    Ok(set)
+}
+
+/// One result line per tensor-set comparison.
+fn tensor_result(
+    name: String,
+    expected: &TensorSet,
+    actual: &TensorSet,
+    seconds: f64,
+) -> FileResult {
+    let diffs = tensors::compare(expected, actual);
+    let status = match diffs.first() {
+        None => Status::Ok,
+        Some(first) => Status::Mismatch {
+            what: format!(
+                "{} of {} tensors differ; first: {first}",
+                diffs.len(),
+                expected.tensors.len()
+            ),
+            expected: format!("{} tensors", expected.tensors.len()),
+            actual: format!("{} tensors", actual.tensors.len()),
+            source: expected.scheme.clone(),
+        },
+    };
+    FileResult {
+        name,
+        status,
+        bytes: 0,
+        seconds,
+        digests: Vec::new(),
+    }
+}
+
+/// Tensor sets claimed by the JSON manifests among `manifests`, checked.
+fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<Vec<FileResult>> {
+    let mut out = Vec::new();
+    for m in manifests {
+        let is_json = m
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| discover::manifest_kind(n) == Some(discover::ManifestKind::Json));
+        if !is_json {
+            continue;
+        }
+        let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+        let manifest = llama_manifests::json::Manifest::parse(&text, m)?;
+        let base = m.parent().unwrap_or(Path::new("."));
+        for set in &manifest.tensor_sets {
+            let ck = discover::resolve_or_base(base, &set.checkpoint, &m.display().to_string())?;
+            let start = Instant::now();
+            let actual = checkpoint_tensors(&ck, &set.checkpoint, json)?;
+            out.push(tensor_result(
+                format!("tensors of {}", ck.display()),
+                set,
+                &actual,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `--tensors REF`: each path's tensors against REF's.
+fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
+    let is_manifest = reference.is_file()
+        && reference
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| {
+                n.to_ascii_lowercase().ends_with(".json")
+                    && n != "params.json"
+                    && n != "config.json"
+            });
+    if is_manifest {
+        let text =
+            std::fs::read_to_string(reference).with_context(|| reference.display().to_string())?;
+        let m = llama_manifests::json::Manifest::parse(&text, reference)?;
+        let Some(set) = m.tensor_sets.into_iter().next() else {
+            bail!("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", reference.display());
+        };
+        return Ok(set);
+    }
+    checkpoint_tensors(reference, &reference.display().to_string(), json)
+}
+
+/// Default worker count: the cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn flag_expects(args: &Args) -> anyhow::Result<Vec<Expect>> {
+    let mut out = Vec::new();
+    for (algo, v, flag) in [
+        (Algo::Sha256, &args.sha256, "--sha256"),
+        (Algo::Md5, &args.md5, "--md5"),
+        (Algo::Blake3, &args.blake3, "--blake3"),
+    ] {
+        if let Some(hex) = v {
+            let hex = hex.trim().to_ascii_lowercase();
+            if hex.len() != algo.hex_len() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "{flag}: expected {} hex digits, got {hex:?}",
+                    algo.hex_len()
+                );
+            }
+            out.push(Expect {
+                algo,
+                hex,
+                source: flag.into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The jobs and unlisted files for the given paths.
+fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
+    let flags = flag_expects(args)?;
+    if !flags.is_empty() {
+        let [one] = args.paths.as_slice() else {
+            bail!("--sha256/--md5/--blake3 take exactly one file");
+        };
+        if one.is_dir() {
+            bail!(
+                "{}: --sha256/--md5/--blake3 check one file, not a folder",
+                one.display()
+            );
+        }
+        let job = Job {
+            path: one.clone(),
+            name: one.display().to_string(),
+            size: None,
+            expect: flags,
+            chunks: None,
+        };
+        return Ok((vec![job], Vec::new(), Vec::new()));
+    }
+    let mut jobs = Vec::new();
+    let mut unlisted = Vec::new();
+    let mut manifests = Vec::new();
+    for p in &args.paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+        if meta.is_dir() {
+            let plan = discover::plan_folder(p, &p.display().to_string())?;
+            jobs.extend(plan.jobs);
+            unlisted.extend(plan.unlisted);
+            manifests.extend(plan.manifests);
+        } else if p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| discover::manifest_kind(n).is_some())
+        {
+            let base = p.parent().unwrap_or(Path::new(""));
+            let shown = base.display().to_string();
+            let base = if base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                base
+            };
+            jobs.extend(discover::load_manifest(
+                &base.join(p.file_name().unwrap_or_default()),
+                base,
+                &shown,
+            )?);
+        } else {
+            jobs.push(discover::plan_file(p)?);
+        }
+    }
+    Ok((discover::merge_jobs(jobs), unlisted, manifests))
+}
+
+struct Reporter {
+    bar: indicatif::ProgressBar,
+    json: bool,
+}
+
+impl Progress for Reporter {
+    fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn file_done(&self, r: &FileResult) {
+        if self.json {
+            return;
+        }
+        let line = result_line(r);
+        if self.bar.is_hidden() {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+fn result_line(r: &FileResult) -> String {
+    match &r.status {
+        Status::Ok => format!("OK        {}", r.name),
+        Status::Mismatch {
+            what,
+            expected,
+            actual,
+            source,
+        } => format!(
+            "MISMATCH  {}: {what} expected {expected}, actual {actual} ({source})",
+            r.name
+        ),
+        Status::Missing => format!("MISSING   {}", r.name),
+        Status::Size { expected, actual } => {
+            format!(
+                "SIZE      {}: expected {expected} bytes, found {actual}",
+                r.name
+            )
+        }
+        Status::Unlisted => format!("UNLISTED  {}", r.name),
+        Status::Error(e) => format!("ERROR     {}: {e}", r.name),
+    }
+}
+
+fn result_json(r: &FileResult) -> serde_json::Value {
+    let mut v = json!({
+        "path": r.name,
+        "status": r.status.word(),
+        "bytes": r.bytes,
+        "seconds": r.seconds,
+        "digests": r.digests.iter().map(|(a, h)| (a.name().to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
+    });
+    match &r.status {
+        Status::Mismatch {
+            what,
+            expected,
+            actual,
+            source,
+        } => {
+            v["digest"] = json!(what);
+            v["expected"] = json!(expected);
+            v["actual"] = json!(actual);
+            v["source"] = json!(source);
+        }
+        Status::Size { expected, actual } => {
+            v["expected_size"] = json!(expected);
+            v["actual_size"] = json!(actual);
+        }
+        Status::Error(e) => v["error"] = json!(e),
+        _ => {}
+    }
+    v
+}
 
 /// Run the command.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`verify` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let jobs_n = args.jobs.unwrap_or_else(default_jobs);
+    if jobs_n == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    if let Some(reference) = &args.tensors {
+        let expected = reference_set(reference, args.json)?;
+        let mut results = Vec::new();
+        for p in &args.paths {
+            let start = Instant::now();
+            let actual = checkpoint_tensors(p, &p.display().to_string(), args.json)?;
+            results.push(tensor_result(
+                format!("tensors of {}", p.display()),
+                &expected,
+                &actual,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+        return report(&args, results, 0.0);
+    }
+    let (jobs, unlisted, manifests) = plan(&args)?;
+    let total = verify::total_bytes(&jobs);
+    let reporter = Reporter {
+        bar: crate::progress::bytes_bar(total, "verify", args.json),
+        json: args.json,
+    };
+    let start = Instant::now();
+    let mut results = verify::verify_all(&jobs, jobs_n, &reporter)?;
+    reporter.bar.finish_and_clear();
+    for r in manifest_tensor_results(&manifests, args.json)? {
+        reporter.file_done(&r);
+        results.push(r);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if args.strict {
+        for name in unlisted {
+            let r = FileResult {
+                name,
+                status: Status::Unlisted,
+                bytes: 0,
+                seconds: 0.0,
+                digests: Vec::new(),
+            };
+            reporter.file_done(&r);
+            results.push(r);
+        }
+    }
+    report(&args, results, seconds)
+}
+
+/// Print the summary (or the JSON document) and pick the exit code.
+fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result<ExitCode> {
+    if args.tensors.is_some() && !args.json {
+        for r in &results {
+            println!("{}", result_line(r));
+        }
+    }
+    let bytes: u64 = results.iter().map(|r| r.bytes).sum();
+    let count = |w: &str| results.iter().filter(|r| r.status.word() == w).count();
+    let failed = results.iter().filter(|r| !r.status.is_ok()).count();
+    let words = ["OK", "MISMATCH", "MISSING", "SIZE", "UNLISTED", "ERROR"];
+    if args.json {
+        let mut summary = json!({
+            "files": results.len(),
+            "failed": failed,
+            "bytes": bytes,
+            "seconds": seconds,
+            "ok": failed == 0,
+        });
+        for w in words {
+            summary[w.to_ascii_lowercase()] = json!(count(w));
+        }
+        let doc = json!({
+            "files": results.iter().map(result_json).collect::<Vec<_>>(),
+            "summary": summary,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let parts: Vec<String> = words
+            .iter()
+            .filter(|w| count(w) > 0)
+            .map(|w| format!("{} {w}", count(w)))
+            .collect();
+        let rate = if seconds > 0.0 {
+            bytes as f64 / seconds / 1e9
+        } else {
+            0.0
+        };
+        println!(
+            "{}: {} files, {:.2} GB in {seconds:.2} s ({rate:.2} GB/s): {}",
+            if failed == 0 { "verified" } else { "FAILED" },
+            results.len(),
+            bytes as f64 / 1e9,
+            if parts.is_empty() {
+                "nothing to check".to_string()
+            } else {
+                parts.join(", ")
+            }
+        );
+    }
+    Ok(ExitCode::from(if failed == 0 { 0 } else { EXIT_FAIL }))
 }

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::{encode_chunks, out_bytes, ExportError, ExportSummary, Progress};
+use super::{extra_plan, out_bytes, Encoder, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::gguf::GgufWriter;
@@ -26,6 +26,9 @@ pub struct GgufOptions<'a> {
     pub preset: Preset,
     /// The vocabulary (required by llama.cpp to run the file).
     pub tokenizer: Option<&'a SpModel>,
+    /// Write tensors that are not LLaMA tensors unchanged after the model's own
+    /// (`--allow-extra`); without it their presence is an error.
+    pub allow_extra: bool,
 }
 
 /// The output type of each tensor (GGUF name, dtype, numpy-order shape), in write order.
@@ -75,27 +78,44 @@ pub fn write_gguf<W: Write>(
         context_length: opts.context_length,
         tokenizer: opts.tokenizer,
     });
-    let infos: Vec<TensorInfo> = plan.iter().map(|(_, i)| i.clone()).collect();
+    let names: Vec<&str> = plan.iter().map(|(_, i)| i.name.as_str()).collect();
+    let extras = extra_plan(ck, opts.allow_extra, &names)?;
+    let infos: Vec<TensorInfo> = plan
+        .iter()
+        .map(|(_, i)| i.clone())
+        .chain(extras.iter().cloned())
+        .collect();
     for i in &infos {
         out_bytes(&i.name, i.dtype, &i.shape)?;
     }
     let mut w = GgufWriter::new(out, meta, infos, 32)?;
     let mut summary = ExportSummary::default();
-    let mut buf = Vec::new();
+    let mut enc = Encoder::default();
     for (t, info) in &plan {
         let (src_dtype, shape) = ck.tensor_info(*t)?;
-        buf.clear();
-        ck.read_range(*t, None, &mut buf)?;
         let n_per_row = shape.last().copied().unwrap_or(1) as usize;
         w.start_tensor(&info.name)?;
-        encode_chunks(src_dtype, info.dtype, &buf, n_per_row, |b| {
-            Ok(w.write_chunk(b)?)
+        let mut consumed = 0u64;
+        ck.stream(*t, None, |block| {
+            consumed += block.len() as u64;
+            enc.encode(src_dtype, info.dtype, block, n_per_row, |b| {
+                Ok(w.write_chunk(b)?)
+            })
         })?;
         w.end_tensor()?;
         ck.release(*t);
         let n: u64 = shape.iter().product();
         summary.count(info.dtype, n, out_bytes(&info.name, info.dtype, &shape)?);
-        progress.advance(buf.len() as u64, &info.name);
+        progress.advance(consumed, &info.name);
+    }
+    for info in &extras {
+        w.start_tensor(&info.name)?;
+        ck.stream_extra(&info.name, |b| Ok::<_, ExportError>(w.write_chunk(b)?))?;
+        w.end_tensor()?;
+        ck.release_extra(&info.name);
+        let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
+        summary.count(info.dtype, info.shape.iter().product(), bytes);
+        progress.advance(bytes, &info.name);
     }
     Ok((w.finish()?, summary))
 }

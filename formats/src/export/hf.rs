@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{encode_chunks, io_at, out_bytes, ExportError, ExportSummary, Progress};
+use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
 use crate::atomic::AtomicFile;
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
@@ -26,6 +26,9 @@ pub struct HfOptions {
     pub max_shard_size: u64,
     /// `max_position_embeddings`.
     pub context_length: u64,
+    /// Write tensors that are not LLaMA tensors unchanged after the model's own
+    /// (`--allow-extra`); without it their presence is an error.
+    pub allow_extra: bool,
 }
 
 /// `config.json` for LlamaForCausalLM.
@@ -101,8 +104,11 @@ pub fn write_hf(
             )));
         }
         let name = t.to_layout(Layout::Hf).unwrap_or_default();
-        plan.push((t, src, TensorInfo { name, dtype, shape }));
+        plan.push((Some(t), src, TensorInfo { name, dtype, shape }));
     }
+    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
+    let extras = extra_plan(ck, opts.allow_extra, &names)?;
+    plan.extend(extras.into_iter().map(|i| (None, i.dtype, i)));
     // Shards by size, as transformers splits them.
     let mut shards: Vec<Vec<usize>> = vec![vec![]];
     let mut cur = 0u64;
@@ -128,7 +134,7 @@ pub fn write_hf(
     let mut summary = ExportSummary::default();
     let mut weight_map = BTreeMap::new();
     let mut total = 0u64;
-    let mut buf = Vec::new();
+    let mut enc = Encoder::default();
     for (k, idx) in shards.iter().enumerate() {
         let path = dir.join(file_name(k));
         let infos: Vec<TensorInfo> = idx.iter().map(|&i| plan[i].2.clone()).collect();
@@ -141,32 +147,60 @@ pub fn write_hf(
         )?;
         for &i in idx {
             let (t, src, info) = &plan[i];
-            buf.clear();
-            ck.read_range(*t, None, &mut buf)?;
+            let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
+            w.start_tensor(&info.name)?;
+            let mut consumed = 0u64;
+            let Some(t) = t else {
+                // Not a LLaMA tensor: written unchanged (`--allow-extra`).
+                ck.stream_extra(&info.name, |b| {
+                    consumed += b.len() as u64;
+                    Ok::<_, ExportError>(w.write_chunk(b)?)
+                })?;
+                w.end_tensor()?;
+                ck.release_extra(&info.name);
+                let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
+                total += bytes;
+                summary.count(info.dtype, info.shape.iter().product(), bytes);
+                weight_map.insert(info.name.clone(), file_name(k));
+                progress.advance(consumed, &info.name);
+                continue;
+            };
             if matches!(t.role, Role::Wq | Role::Wk) {
+                // The rotary permutation moves rows within each head: whole tensor at once.
                 let heads = if t.role == Role::Wq {
                     p.n_heads
                 } else {
                     p.n_kv_heads
                 };
-                buf = permute::permute_rows(&buf, info.shape[0] as usize, heads as usize, true)
+                let meta = ck.read(*t)?;
+                consumed = meta.len() as u64;
+                let hf = permute::permute_rows(&meta, info.shape[0] as usize, heads as usize, true)
                     .ok_or_else(|| {
                         ExportError::Invalid(format!(
                             "{}: rows do not split into {heads} heads",
                             info.name
                         ))
                     })?;
+                enc.encode(*src, info.dtype, &hf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
+            } else {
+                ck.stream(*t, None, |block| {
+                    consumed += block.len() as u64;
+                    enc.encode(
+                        *src,
+                        info.dtype,
+                        block,
+                        n_per_row,
+                        |b| Ok(w.write_chunk(b)?),
+                    )
+                })?;
             }
-            let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
-            w.start_tensor(&info.name)?;
-            encode_chunks(*src, info.dtype, &buf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
             w.end_tensor()?;
             ck.release(*t);
             let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
             total += bytes;
             summary.count(info.dtype, info.shape.iter().product(), bytes);
             weight_map.insert(info.name.clone(), file_name(k));
-            progress.advance(buf.len() as u64, &info.name);
+            progress.advance(consumed, &info.name);
         }
         let bw = w.finish()?;
         let file = bw.into_inner().map_err(|e| ExportError::Io {

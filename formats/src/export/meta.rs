@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{encode_chunks, io_at, out_bytes, ExportError, ExportSummary, Progress};
+use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
 use crate::atomic::AtomicFile;
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
@@ -20,6 +20,9 @@ pub struct MetaOptions {
     pub mp: usize,
     /// Output float type (`None`: keep the source's).
     pub dtype: Option<DType>,
+    /// Write tensors that are not LLaMA tensors unchanged into shard 0 (`--allow-extra`);
+    /// without it their presence is an error.
+    pub allow_extra: bool,
 }
 
 /// Check that `mp` splits every tensor along head boundaries.
@@ -59,8 +62,11 @@ pub fn write_meta(
     if ck.has(rope) {
         tensors.insert(3.min(tensors.len()), rope);
     }
+    let names: Vec<String> = tensors.iter().map(|t| t.meta()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let extras = extra_plan(ck, opts.allow_extra, &names)?;
     let mut summary = ExportSummary::default();
-    let mut buf = Vec::new();
+    let mut enc = Encoder::default();
     for m in 0..opts.mp {
         let stem = format!("consolidated.{m:02}");
         let path = dir.join(format!("{stem}.pth"));
@@ -99,23 +105,45 @@ pub fn write_meta(
             ));
         }
         let file = AtomicFile::create(&path).map_err(io_at(&path))?;
-        let infos = plan.iter().map(|x| x.3.clone()).collect();
+        let shard_extras = if m == 0 { &extras[..] } else { &[] };
+        let infos = plan
+            .iter()
+            .map(|x| x.3.clone())
+            .chain(shard_extras.iter().cloned())
+            .collect();
         let mut w = PthWriter::new(
             std::io::BufWriter::with_capacity(1 << 20, file),
             &stem,
             infos,
         )?;
         for (t, src, range, info) in &plan {
-            buf.clear();
-            ck.read_range(*t, range.clone(), &mut buf)?;
             let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
             w.start_tensor(&info.name)?;
-            encode_chunks(*src, info.dtype, &buf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
+            let mut consumed = 0u64;
+            ck.stream(*t, range.clone(), |block| {
+                consumed += block.len() as u64;
+                enc.encode(
+                    *src,
+                    info.dtype,
+                    block,
+                    n_per_row,
+                    |b| Ok(w.write_chunk(b)?),
+                )
+            })?;
             w.end_tensor()?;
             ck.release(*t);
             let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
             summary.count(info.dtype, info.shape.iter().product(), bytes);
-            progress.advance(buf.len() as u64, &info.name);
+            progress.advance(consumed, &info.name);
+        }
+        for info in shard_extras {
+            w.start_tensor(&info.name)?;
+            ck.stream_extra(&info.name, |b| Ok::<_, ExportError>(w.write_chunk(b)?))?;
+            w.end_tensor()?;
+            ck.release_extra(&info.name);
+            let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
+            summary.count(info.dtype, info.shape.iter().product(), bytes);
+            progress.advance(bytes, &info.name);
         }
         let bw = w.finish()?;
         let file = bw.into_inner().map_err(|e| ExportError::Io {

@@ -9,8 +9,9 @@ pub mod meta;
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::CheckpointError;
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::dtype::DType;
+use crate::tensor::TensorInfo;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,38 +94,91 @@ pub fn encode_chunks(
     to: DType,
     data: &[u8],
     n_per_row: usize,
-    mut sink: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    sink: impl FnMut(&[u8]) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    if from == to {
-        return sink(data);
-    }
-    if from.is_quantized() {
-        return Err(ExportError::Invalid(format!(
-            "cannot convert quantized {from} data to {to}; convert from a float checkpoint"
-        )));
-    }
-    let row_bytes = from.bytes_for(n_per_row as u64).unwrap_or(0) as usize;
-    if row_bytes == 0 || !data.len().is_multiple_of(row_bytes) {
-        return Err(ExportError::Invalid(format!(
-            "{} bytes of {from} are not whole rows of {n_per_row}",
-            data.len()
-        )));
-    }
-    // About 16 MiB of f32 per chunk.
-    let rows_per_chunk = ((4 << 20) / n_per_row.max(1)).max(1);
-    let mut f32s = Vec::new();
-    let mut out = Vec::new();
-    for chunk in data.chunks(rows_per_chunk * row_bytes) {
-        crate::cast::to_f32_into(from, chunk, &mut f32s)?;
-        out.clear();
-        if to.is_quantized() {
-            crate::quant::quantize_into(to, &f32s, n_per_row, &mut out)?;
-        } else {
-            crate::cast::from_f32_into(to, &f32s, &mut out)?;
+    Encoder::default().encode(from, to, data, n_per_row, sink)
+}
+
+/// [`encode_chunks`] with buffers kept between calls, for streaming a tensor block by block.
+#[derive(Default)]
+pub struct Encoder {
+    f32s: Vec<f32>,
+    out: Vec<u8>,
+}
+
+impl Encoder {
+    /// Encode `data` (whole rows of `n_per_row` elements of `from`) as `to` into `sink`;
+    /// the bytes pass through untouched when the types agree.
+    pub fn encode(
+        &mut self,
+        from: DType,
+        to: DType,
+        data: &[u8],
+        n_per_row: usize,
+        mut sink: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        if from == to {
+            return sink(data);
         }
-        sink(&out)?;
+        if from.is_quantized() {
+            return Err(ExportError::Invalid(format!(
+                "cannot convert quantized {from} data to {to}; convert from a float checkpoint"
+            )));
+        }
+        let row_bytes = from.bytes_for(n_per_row as u64).unwrap_or(0) as usize;
+        if row_bytes == 0 || !data.len().is_multiple_of(row_bytes) {
+            return Err(ExportError::Invalid(format!(
+                "{} bytes of {from} are not whole rows of {n_per_row}",
+                data.len()
+            )));
+        }
+        // About 16 MiB of f32 per chunk.
+        let rows_per_chunk = ((4 << 20) / n_per_row.max(1)).max(1);
+        for chunk in data.chunks(rows_per_chunk * row_bytes) {
+            crate::cast::to_f32_into(from, chunk, &mut self.f32s)?;
+            self.out.clear();
+            if to.is_quantized() {
+                crate::quant::quantize_into(to, &self.f32s, n_per_row, &mut self.out)?;
+            } else {
+                crate::cast::from_f32_into(to, &self.f32s, &mut self.out)?;
+            }
+            sink(&self.out)?;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// The checkpoint's tensors that are not LLaMA tensors, as stored, to be written unchanged
+/// under their own names when `pass` (`--allow-extra`); refused when present otherwise, so
+/// nothing is dropped silently. `taken` are the output's own tensor names.
+pub fn extra_plan(
+    ck: &Checkpoint,
+    pass: bool,
+    taken: &[&str],
+) -> Result<Vec<TensorInfo>, ExportError> {
+    let extra = ck.extra_tensors();
+    if extra.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !pass {
+        return Err(ExportError::Invalid(format!(
+            "{}: {} tensors are not LLaMA tensors ({}); pass them through with --allow-extra",
+            ck.path().display(),
+            extra.len(),
+            extra.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    extra
+        .iter()
+        .map(|name| {
+            if taken.contains(&name.as_str()) {
+                return Err(ExportError::Invalid(format!(
+                    "extra tensor `{name}` has the name of a converted LLaMA tensor in the output"
+                )));
+            }
+            Ok(ck.extra_info(name)?)
+        })
+        .collect()
 }
 
 /// Output bytes of a tensor of `shape` in `dtype`.

@@ -103,6 +103,14 @@ impl MetaParams {
                 return bad(format!("n_kv_heads {kv} must divide n_heads {}", p.n_heads));
             }
         }
+        if let Some(m) = p.ffn_dim_multiplier {
+            if !(m.is_finite() && m > 0.0 && m <= 16.0) {
+                return bad(format!("ffn_dim_multiplier {m} must be in (0, 16]"));
+            }
+        }
+        if p.multiple_of == 0 || p.multiple_of > 1 << 20 {
+            return bad(format!("multiple_of {} out of range", p.multiple_of));
+        }
         if p.dim > 1 << 20 || p.n_layers > 1 << 12 || !(p.norm_eps > 0.0 && p.norm_eps < 1.0) {
             return bad("dim, n_layers or norm_eps out of range".into());
         }
@@ -219,8 +227,25 @@ impl ModelParams {
         while multiple_of > 1 && ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim {
             multiple_of /= 2;
         }
-        let ffn_dim_multiplier = (ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim)
-            .then(|| self.hidden_dim as f64 / ((2 * 4 * self.dim) / 3) as f64);
+        let mut ffn_dim_multiplier = None;
+        if ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim {
+            // Llama 2 style: a multiplier, and the largest power of two up to 4096 that
+            // divides the hidden size as multiple_of; nudge the multiplier up past float
+            // rounding so Meta's formula gives the hidden size back exactly.
+            multiple_of = 1;
+            while multiple_of < 4096 && self.hidden_dim.is_multiple_of(multiple_of * 2) {
+                multiple_of *= 2;
+            }
+            let base = ((2 * 4 * self.dim) / 3).max(1) as f64;
+            let mut m = self.hidden_dim as f64 / base;
+            for _ in 0..8 {
+                if ffn_hidden(self.dim, multiple_of, Some(m)) == self.hidden_dim {
+                    break;
+                }
+                m *= 1.0 + 1e-12;
+            }
+            ffn_dim_multiplier = Some(m);
+        }
         MetaParams {
             dim: self.dim,
             n_layers: self.n_layers,
@@ -343,6 +368,54 @@ mod tests {
         }
         // Llama 2 70B: dim 8192, multiplier 1.3, multiple_of 4096 -> 28672.
         assert_eq!(ffn_hidden(8192, 4096, Some(1.3)), 28672);
+    }
+
+    #[test]
+    fn llama2_params_with_kv_heads_and_ffn_multiplier_validate_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("params.json");
+        // Llama 2 70B's params.json as released.
+        std::fs::write(&p, r#"{"dim": 8192, "multiple_of": 4096, "ffn_dim_multiplier": 1.3, "n_heads": 64, "n_kv_heads": 8, "n_layers": 80, "norm_eps": 1e-05, "vocab_size": -1}"#).unwrap();
+        let m = MetaParams::read(&p).unwrap();
+        assert_eq!(m.hidden_dim(), 28672);
+        let mp = ModelParams::from_meta(&m, 32000, m.hidden_dim());
+        assert_eq!((mp.n_kv_heads, mp.hidden_dim), (8, 28672));
+        assert!(mp.check(&p).is_ok());
+        assert_eq!(mp.known_size(), None);
+        // Written back (e.g. from an HF or GGUF source) it still gives 28672.
+        let back = mp.to_meta();
+        assert_eq!(back.hidden_dim(), 28672);
+        assert_eq!(back.n_kv_heads, Some(8));
+        // Hidden sizes no power-of-two multiple_of reproduces round-trip too.
+        for (dim, hidden) in [
+            (8192u64, 28672u64),
+            (4096, 14336),
+            (256, 1000),
+            (256, 777),
+            (5120, 13824),
+        ] {
+            let q = ModelParams {
+                dim,
+                hidden_dim: hidden,
+                ..mp.clone()
+            };
+            assert_eq!(
+                q.to_meta().hidden_dim(),
+                hidden,
+                "dim {dim} hidden {hidden}"
+            );
+        }
+        std::fs::write(&p, r#"{"dim": 8192, "n_heads": 64, "ffn_dim_multiplier": -1.3, "n_layers": 80, "norm_eps": 1e-05}"#).unwrap();
+        let e = MetaParams::read(&p).unwrap_err().to_string();
+        assert!(e.contains("ffn_dim_multiplier -1.3"), "{e}");
+        // kv heads must divide the heads.
+        std::fs::write(
+            &p,
+            r#"{"dim": 8192, "n_heads": 64, "n_kv_heads": 6, "n_layers": 80, "norm_eps": 1e-05}"#,
+        )
+        .unwrap();
+        let e = MetaParams::read(&p).unwrap_err().to_string();
+        assert!(e.contains("n_kv_heads 6 must divide n_heads 64"), "{e}");
     }
 
     #[test]

@@ -27,10 +27,22 @@ fn min_max(x: &[f32]) -> (f32, f32) {
     })
 }
 
+/// A float to int conversion as x86 does it for C's casts (`cvttss2si`): truncate toward
+/// zero; NaN and out-of-range values give `i32::MIN`. That is what ggml's reference code
+/// produces when a subnormal block scale makes `1/d` infinite.
+#[inline]
+fn c_int(v: f32) -> i32 {
+    if v.abs() < 2_147_483_648.0 {
+        v as i32
+    } else {
+        i32::MIN
+    }
+}
+
 /// C's `(int8_t)(v)` of a float: truncate toward zero, keep the low 8 bits.
 #[inline]
 fn trunc_i8(v: f32) -> i8 {
-    v as i32 as i8
+    c_int(v) as i8
 }
 
 pub(super) fn quantize_q4_0(x: &[f32], y: &mut [u8]) {
@@ -87,7 +99,7 @@ pub(super) fn quantize_q5_1(x: &[f32], y: &mut [u8]) {
         y[2..4].copy_from_slice(&fp32_to_fp16(min).to_le_bytes());
         let mut l = [0u8; QK];
         for (l, v) in l.iter_mut().zip(x) {
-            *l = ((v - min) * id + 0.5) as i32 as u8;
+            *l = c_int((v - min) * id + 0.5) as u8;
         }
         pack5(&l, &mut y[4..24]);
     }
@@ -113,7 +125,7 @@ pub(super) fn quantize_q8_0(x: &[f32], y: &mut [u8]) {
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         y[0..2].copy_from_slice(&fp32_to_fp16(d).to_le_bytes());
         for (q, v) in y[2..34].iter_mut().zip(x) {
-            *q = (v * id).round() as i32 as i8 as u8;
+            *q = c_int((v * id).round()) as i8 as u8;
         }
     }
 }

@@ -8,19 +8,26 @@
 //! operation is done in the same order as there, so the bytes are the same; blocks are
 //! independent, so they are quantized in parallel with rayon.
 //!
-//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends).
+//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends);
+//! [`quantize_gguf`] quantizes a whole float GGUF and [`quantize_tensor`] one tensor.
 
+mod file;
 mod kdequant;
 mod kquants;
 mod legacy;
 pub mod preset;
+mod qkx2;
 
 use rayon::prelude::*;
 
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use preset::{ModelHints, Planner, Preset};
+pub use file::{
+    model_hints, output_metadata, plan, quantize_gguf, quantize_tensor, QuantFileError,
+    QuantReport, TensorPlan, QUANTIZATION_VERSION,
+};
+pub use preset::{ModelHints, Planner, Preset, ALL_PRESETS};
 
 /// Why quantization or dequantization was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -72,6 +79,98 @@ pub fn quantize_into(
     n_per_row: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), QuantError> {
+    run(dtype, Source::F32(src), src.len(), n_per_row, out)
+}
+
+/// Like [`quantize_into`] from little-endian F32/F16/BF16 bytes (a tensor straight from a
+/// memory map), converting each block to f32 on the worker that quantizes it.
+pub fn quantize_raw_into(
+    src_dtype: DType,
+    src: &[u8],
+    dtype: DType,
+    n_per_row: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), QuantError> {
+    let es = src_dtype.block_bytes();
+    if !matches!(src_dtype, DType::F32 | DType::F16 | DType::BF16) {
+        return Err(CastError::Unsupported {
+            from: src_dtype,
+            to: DType::F32,
+        }
+        .into());
+    }
+    if !src.len().is_multiple_of(es) {
+        return Err(CastError::Ragged {
+            dtype: src_dtype,
+            len: src.len(),
+        }
+        .into());
+    }
+    run(
+        dtype,
+        Source::Raw(src_dtype, src),
+        src.len() / es,
+        n_per_row,
+        out,
+    )
+}
+
+/// Where the values come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    F32(&'a [f32]),
+    Raw(DType, &'a [u8]),
+}
+
+impl Source<'_> {
+    /// Values `start..start + len`, decoded into `buf` when they are not f32 already.
+    fn values<'b>(&'b self, start: usize, len: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        match *self {
+            Source::F32(v) => &v[start..start + len],
+            Source::Raw(dt, bytes) => {
+                let es = dt.block_bytes();
+                let b = &bytes[start * es..(start + len) * es];
+                buf.clear();
+                buf.resize(len, 0.0);
+                decode(dt, b, buf);
+                buf
+            }
+        }
+    }
+}
+
+/// Little-endian F32/F16/BF16 bytes to f32 (exact), SIMD where the CPU has it.
+fn decode(dt: DType, b: &[u8], out: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    match dt {
+        DType::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(b) {
+            Ok(h) => h.convert_to_f32_slice(out),
+            Err(_) => {
+                for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
+                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+        },
+        DType::BF16 => {
+            for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
+                *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+            }
+        }
+        _ => {
+            for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+    }
+}
+
+fn run(
+    dtype: DType,
+    src: Source<'_>,
+    n: usize,
+    n_per_row: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), QuantError> {
     let block = dtype.block_size();
     let kernel = kernel_for(dtype).ok_or(QuantError::Unsupported(dtype))?;
     if n_per_row == 0 || !n_per_row.is_multiple_of(block) {
@@ -81,23 +180,20 @@ pub fn quantize_into(
             block,
         });
     }
-    if !src.len().is_multiple_of(n_per_row) {
-        return Err(QuantError::Ragged {
-            len: src.len(),
-            n_per_row,
-        });
+    if !n.is_multiple_of(n_per_row) {
+        return Err(QuantError::Ragged { len: n, n_per_row });
     }
     let bb = dtype.block_bytes();
-    let nblocks = src.len() / block;
     out.clear();
-    out.resize(nblocks * bb, 0);
+    out.resize(n / block * bb, 0);
     let per_task = BLOCKS_PER_TASK * block;
-    src.par_chunks(per_task)
-        .zip(out.par_chunks_mut(BLOCKS_PER_TASK * bb))
+    out.par_chunks_mut(BLOCKS_PER_TASK * bb)
         .enumerate()
-        .try_for_each(|(t, (x, y))| {
+        .try_for_each_init(Vec::new, |buf, (t, y)| {
+            let start = t * per_task;
+            let x = src.values(start, per_task.min(n - start), buf);
             if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-                let at = t * per_task + i;
+                let at = start + i;
                 return Err(QuantError::NonFinite {
                     row: at / n_per_row,
                     col: at % n_per_row,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::dtype::DType;
 use crate::gguf::{GgufError, GgufFile};
 use crate::llama::naming::Layout;
-use crate::llama::{permute, MetaParams, ModelParams, ParamsError, Role, TensorName};
+use crate::llama::{MetaParams, ParamsError, TensorName};
 use crate::merge::{self, MergeError};
 use crate::pth::{PthError, PthFile};
 use crate::safetensors::{SafetensorsError, SafetensorsFolder};
@@ -51,6 +51,10 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
 }
+
+mod shapes;
+mod stream;
+pub use stream::BLOCK_BYTES;
 
 type Result<T> = std::result::Result<T, CheckpointError>;
 
@@ -491,63 +495,6 @@ impl Checkpoint {
         Ok((parts[0].dtype(), shape))
     }
 
-    /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
-    /// tensor for `None` and for replicated tensors), row-major, in Meta orientation and
-    /// rotary layout.
-    pub fn read_range(
-        &self,
-        t: TensorName,
-        range: Option<std::ops::Range<u64>>,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let stored = self.stored_name(t)?;
-        let parts = self.parts(stored)?;
-        let axis = t.split_axis();
-        if parts.len() > 1 && axis.is_none() {
-            merge::check_replicated(stored, &parts)?;
-        }
-        if self.layout == Layout::Hf && matches!(t.role, Role::Wq | Role::Wk) {
-            let p = self.params_unchecked()?;
-            let heads = if t.role == Role::Wq {
-                p.n_heads
-            } else {
-                p.n_kv_heads
-            };
-            let rows = parts[0].shape().first().copied().unwrap_or(0) as usize;
-            let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false)
-                .ok_or_else(|| CheckpointError::Tensor {
-                    path: self.path.clone(),
-                    msg: format!("`{stored}`: {rows} rows do not split into {heads} heads"),
-                })?;
-            let row_bytes = meta.len() / rows.max(1);
-            let r = range.unwrap_or(0..rows as u64);
-            let slice = meta
-                .get(r.start as usize * row_bytes..r.end as usize * row_bytes)
-                .ok_or_else(|| CheckpointError::Tensor {
-                    path: self.path.clone(),
-                    msg: format!("`{stored}`: row range {r:?} outside {rows} rows"),
-                })?;
-            out.extend_from_slice(slice);
-            return Ok(());
-        }
-        match (axis, range) {
-            (Some(a), Some(r)) => merge::gather_into(stored, &parts, Some(a), r, out)?,
-            (Some(a), None) if parts.len() > 1 => {
-                let len = merge::merged_shape(stored, &parts, Some(a))?[a];
-                merge::gather_into(stored, &parts, Some(a), 0..len, out)?
-            }
-            _ => out.extend_from_slice(&parts[0].data()),
-        }
-        Ok(())
-    }
-
-    /// The whole LLaMA tensor (see [`read_range`](Self::read_range)).
-    pub fn read(&self, t: TensorName) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.read_range(t, None, &mut out)?;
-        Ok(out)
-    }
-
     /// Drop the mapped pages of a tensor once it has been consumed.
     pub fn release(&self, t: TensorName) {
         let Some(stored) = self.names.get(&t) else {
@@ -566,99 +513,5 @@ impl Checkpoint {
                 }
             }
         }
-    }
-
-    /// The model's hyper-parameters, from params.json / config.json / GGUF metadata plus
-    /// the tensor shapes; checked against every LLaMA tensor's shape.
-    pub fn params(&self) -> Result<ModelParams> {
-        let p = self.params_unchecked()?;
-        self.check_shapes(&p)?;
-        Ok(p)
-    }
-
-    /// Parameters from the metadata and the embedding / w1 shapes, without checking every
-    /// tensor.
-    fn params_unchecked(&self) -> Result<ModelParams> {
-        let bad = |msg: String| CheckpointError::Tensor {
-            path: self.path.clone(),
-            msg,
-        };
-        let shape_of = |t: TensorName| self.tensor_info(t).map(|(_, s)| s);
-        let emb = shape_of(TensorName::global(Role::TokEmbeddings))?;
-        let w1 = shape_of(TensorName::layer(0, Role::W1))?;
-        let (vocab, hidden) = (
-            emb.first().copied().unwrap_or(0),
-            w1.first().copied().unwrap_or(0),
-        );
-        let p = if let Some(mp) = &self.meta_params {
-            let p = ModelParams::from_meta(mp, vocab, hidden);
-            if mp.vocab_size > 0 && mp.vocab_size as u64 != vocab {
-                return Err(bad(format!(
-                    "params.json says vocab_size {} but tok_embeddings has {vocab} rows",
-                    mp.vocab_size
-                )));
-            }
-            if mp.hidden_dim() != hidden {
-                return Err(bad(format!(
-                    "params.json implies FFN hidden size {} (dim {}, multiple_of {}, ffn_dim_multiplier {:?}) but w1 has {hidden} rows",
-                    mp.hidden_dim(),
-                    mp.dim,
-                    mp.multiple_of,
-                    mp.ffn_dim_multiplier
-                )));
-            }
-            p
-        } else if let Some(cfg) = &self.hf_config {
-            ModelParams::from_hf_config(&self.path.join("config.json"), cfg)?
-        } else if let Some(g) = self.gguf() {
-            crate::gguf_llama::params_from_gguf(g).map_err(bad)?
-        } else {
-            return Err(bad(
-                "no params.json, config.json or GGUF metadata to take the model's parameters from"
-                    .into(),
-            ));
-        };
-        p.check(&self.path)?;
-        Ok(p)
-    }
-
-    /// Check every LLaMA tensor's presence and shape against the parameters.
-    fn check_shapes(&self, p: &ModelParams) -> Result<()> {
-        let bad = |msg: String| CheckpointError::Tensor {
-            path: self.path.clone(),
-            msg,
-        };
-        let n_layers = self
-            .llama_tensors()
-            .iter()
-            .filter_map(|t| t.layer)
-            .max()
-            .map(|l| l as u64 + 1)
-            .unwrap_or(0);
-        if n_layers != p.n_layers {
-            return Err(bad(format!(
-                "parameters say {} layers but the tensors hold {n_layers}",
-                p.n_layers
-            )));
-        }
-        for t in self.llama_tensors() {
-            if t.role == Role::RopeFreqs {
-                continue;
-            }
-            let (_, shape) = self.tensor_info(t)?;
-            let want = t.expected_shape(p);
-            if shape != want {
-                return Err(bad(format!(
-                    "tensor `{}` has shape {shape:?} but the parameters imply {want:?}",
-                    t.meta()
-                )));
-            }
-        }
-        for t in TensorName::all(p.n_layers) {
-            if !self.names.contains_key(&t) {
-                return Err(bad(format!("LLaMA tensor `{}` is missing", t.meta())));
-            }
-        }
-        Ok(())
     }
 }

@@ -1,0 +1,239 @@
+//! Quantizing whole models: a float GGUF into a preset's GGUF the way `llama-quantize` writes
+//! it (`llama_model_quantize_impl` in llama.cpp's `src/llama-quant.cpp`): metadata copied in
+//! order, `general.quantization_version` (2) and `general.file_type` set at the end, tensors
+//! in llama.cpp's loader order, each streamed from the memory map in slabs of rows. Also
+//! [`quantize_tensor`], the per-tensor step a converter calls.
+
+use std::io::Write;
+
+use super::preset::{llama_cpp_order, ModelHints, Planner, Preset};
+use super::{quantize_raw_into, QuantError};
+use crate::dtype::DType;
+use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
+use crate::tensor::TensorInfo;
+
+/// ggml's `GGML_QNT_VERSION`.
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// Source values converted per slab (bounds the memory a huge tensor takes).
+const SLAB_VALUES: usize = 1 << 24;
+
+/// Why a model could not be quantized.
+#[derive(Debug, thiserror::Error)]
+pub enum QuantFileError {
+    /// Reading or writing the GGUF failed.
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    /// A tensor could not be quantized.
+    #[error("tensor {tensor:?}: {source}")]
+    Tensor { tensor: String, source: QuantError },
+    /// The source tensor is already quantized (llama.cpp refuses requantizing too).
+    #[error("tensor {tensor:?} is already {dtype}: quantize from an F32/F16/BF16 GGUF")]
+    Requantize { tensor: String, dtype: DType },
+    /// One shard of a split GGUF (llama.cpp's quantizer takes the whole model).
+    #[error("input is shard {no} of a {count}-file split GGUF: merge it first (llama-gguf-split --merge)")]
+    Split { no: u64, count: u64 },
+    /// A metadata key the type rules need is missing or mistyped.
+    #[error("metadata {key} is missing or not an integer")]
+    Metadata { key: String },
+}
+
+/// One tensor's type decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorPlan {
+    /// GGUF name.
+    pub name: String,
+    /// Shape, numpy order.
+    pub shape: Vec<u64>,
+    /// Type in the source file.
+    pub src: DType,
+    /// Type written.
+    pub dst: DType,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct QuantReport {
+    /// Every tensor, in output order.
+    pub tensors: Vec<TensorPlan>,
+    /// Weights in the model.
+    pub n_elements: u64,
+    /// Tensor data bytes read and written.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Tensors that needed a fallback type because of their row length.
+    pub n_fallback: usize,
+}
+
+impl QuantReport {
+    /// Bits per weight of the output tensor data.
+    pub fn bits_per_weight(&self) -> f64 {
+        if self.n_elements == 0 {
+            0.0
+        } else {
+            self.bytes_out as f64 * 8.0 / self.n_elements as f64
+        }
+    }
+}
+
+/// The hints the type rules need, from `{arch}.*` metadata.
+pub fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
+    let arch = src
+        .get("general.architecture")
+        .and_then(GgufValue::as_str)
+        .unwrap_or("llama")
+        .to_string();
+    let int = |k: &str| src.get(&format!("{arch}.{k}")).and_then(GgufValue::as_u64);
+    let need = |k: &str| {
+        int(k).ok_or_else(|| QuantFileError::Metadata {
+            key: format!("{arch}.{k}"),
+        })
+    };
+    let n_head = u32::try_from(need("attention.head_count")?).unwrap_or(u32::MAX);
+    Ok(ModelHints {
+        n_layer: usize::try_from(need("block_count")?).unwrap_or(usize::MAX),
+        n_head,
+        n_head_kv: int("attention.head_count_kv")
+            .map_or(n_head, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+        n_expert: int("expert_count").map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+        tied_embeddings: src.get_tensor("output.weight").is_none(),
+    })
+}
+
+/// Decide every tensor's type, in llama.cpp's order.
+pub fn plan(src: &GgufFile, preset: Preset) -> Result<(Vec<TensorPlan>, usize), QuantFileError> {
+    let hints = model_hints(src)?;
+    let mut tensors: Vec<&TensorInfo> = src.tensors().iter().map(|t| &t.info).collect();
+    llama_cpp_order(&mut tensors, |t| t.name.as_str());
+    let mut planner = Planner::new(preset, hints, tensors.iter().map(|t| t.name.as_str()));
+    let plans = tensors
+        .iter()
+        .map(|t| TensorPlan {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            src: t.dtype,
+            dst: planner.tensor_type(&t.name, &t.shape, t.dtype),
+        })
+        .collect();
+    Ok((plans, planner.n_fallback))
+}
+
+/// The output metadata: the input's in order, without split keys, with
+/// `general.quantization_version` and `general.file_type` moved to the end (llama.cpp
+/// removes and re-appends them).
+pub fn output_metadata(src: &GgufFile, preset: Preset) -> Vec<(String, GgufValue)> {
+    const DROP: [&str; 6] = [
+        "general.quantization_version",
+        "general.file_type",
+        "general.alignment",
+        "split.no",
+        "split.count",
+        "split.tensors.count",
+    ];
+    let mut md: Vec<(String, GgufValue)> = src
+        .metadata()
+        .iter()
+        .filter(|(k, _)| !DROP.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    md.push((
+        "general.quantization_version".into(),
+        GgufValue::U32(QUANTIZATION_VERSION),
+    ));
+    md.push((
+        "general.file_type".into(),
+        GgufValue::U32(preset.file_type()),
+    ));
+    md
+}
+
+/// Quantize `src` to `preset`, writing the GGUF to `out`. `on_tensor` is called after each
+/// tensor with its plan and the source bytes done so far (for progress).
+pub fn quantize_gguf<W: Write>(
+    src: &GgufFile,
+    out: W,
+    preset: Preset,
+    on_tensor: &mut dyn FnMut(&TensorPlan, u64),
+) -> Result<(QuantReport, W), QuantFileError> {
+    let count = src
+        .get("split.count")
+        .and_then(GgufValue::as_u64)
+        .unwrap_or(1);
+    if count > 1 {
+        let no = src.get("split.no").and_then(GgufValue::as_u64).unwrap_or(0);
+        return Err(QuantFileError::Split { no: no + 1, count });
+    }
+    let (plans, n_fallback) = plan(src, preset)?;
+    for p in &plans {
+        if p.src != p.dst && !p.src.is_float() {
+            return Err(QuantFileError::Requantize {
+                tensor: p.name.clone(),
+                dtype: p.src,
+            });
+        }
+    }
+    let infos = plans
+        .iter()
+        .map(|p| TensorInfo {
+            name: p.name.clone(),
+            dtype: p.dst,
+            shape: p.shape.clone(),
+        })
+        .collect();
+    let mut w = GgufWriter::new(out, output_metadata(src, preset), infos, 32)?;
+    let mut report = QuantReport {
+        n_fallback,
+        ..QuantReport::default()
+    };
+    let mut qbuf = Vec::new();
+    for p in &plans {
+        let t = src
+            .get_tensor(&p.name)
+            .ok_or_else(|| QuantFileError::Metadata {
+                key: p.name.clone(),
+            })?;
+        let view = src.view(t)?;
+        let data = view.data();
+        report.n_elements += view.n_elements();
+        report.bytes_in += data.len() as u64;
+        w.start_tensor(&p.name)?;
+        if p.src == p.dst {
+            w.write_chunk(&data)?;
+        } else {
+            let n_per_row = p.shape.last().copied().unwrap_or(1) as usize;
+            let es = p.src.block_bytes();
+            let rows_per_slab = (SLAB_VALUES / n_per_row.max(1)).max(1);
+            let tensor_err = |source| QuantFileError::Tensor {
+                tensor: p.name.clone(),
+                source,
+            };
+            for slab in data.chunks(rows_per_slab * n_per_row * es) {
+                quantize_raw_into(p.src, slab, p.dst, n_per_row, &mut qbuf).map_err(tensor_err)?;
+                w.write_chunk(&qbuf)?;
+            }
+        }
+        w.end_tensor()?;
+        report.bytes_out += p.dst.bytes_for(view.n_elements()).unwrap_or(0);
+        drop(data);
+        src.release(t);
+        on_tensor(p, report.bytes_in);
+    }
+    let out = w.finish()?;
+    report.tensors = plans;
+    Ok((report, out))
+}
+
+/// Quantize one tensor as `preset` wants it (the converter's step): returns the chosen type
+/// and the bytes. `shape` is numpy order; the values are the tensor's f32 values.
+pub fn quantize_tensor(
+    preset: Preset,
+    hints: &ModelHints,
+    name: &str,
+    shape: &[u64],
+    values: &[f32],
+) -> Result<(DType, Vec<u8>), QuantError> {
+    let dst = preset.tensor_type(name, shape, DType::F32, hints);
+    let n_per_row = shape.last().copied().unwrap_or(1).max(1) as usize;
+    let bytes = super::quantize(dst, values, n_per_row)?;
+    Ok((dst, bytes))
+}
