@@ -654,7 +654,7 @@ fn add_safetensors_tensors(path: &Path, extra: &[(&str, &str, Vec<u64>, Vec<u8>)
         );
     }
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
