@@ -271,10 +271,49 @@ pub(crate) fn to_f32_tensor(
 ) -> Result<Tensor, InferError> {
     let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if t.dtype.is_float() {
-        let v = llama_formats::cast::to_f32(t.dtype, &t.data).map_err(InferError::source)?;
+        let v = float_to_f32(t.dtype, &t.data).map_err(InferError::source)?;
         return Ok(Tensor::from_vec(v, shape, device)?);
     }
     Ok(qtensor(name, t, device)?.dequantize(device)?)
+}
+
+/// Widen little-endian F16/BF16/F32 bytes to f32 on all cores (half's SIMD conversion for
+/// aligned 16-bit chunks); F64 and anything odd go through `llama_formats::cast`.
+fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::cast::CastError> {
+    use half::slice::HalfFloatSliceExt;
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    if cfg!(target_endian = "big")
+        || !matches!(dtype, DType::F16 | DType::BF16 | DType::F32)
+        || !bytes.len().is_multiple_of(dtype.block_bytes())
+    {
+        return llama_formats::cast::to_f32(dtype, bytes);
+    }
+    let es = dtype.block_bytes();
+    let mut out = vec![0f32; bytes.len() / es];
+    out.par_chunks_mut(CHUNK)
+        .zip(bytes.par_chunks(CHUNK * es))
+        .for_each(|(o, b)| match dtype {
+            DType::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(b) {
+                Ok(h) => h.convert_to_f32_slice(o),
+                Err(_) => o
+                    .iter_mut()
+                    .zip(b.chunks_exact(2))
+                    .for_each(|(x, c)| *x = half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+            },
+            DType::BF16 => match bytemuck::try_cast_slice::<u8, half::bf16>(b) {
+                Ok(h) => h.convert_to_f32_slice(o),
+                Err(_) => o
+                    .iter_mut()
+                    .zip(b.chunks_exact(2))
+                    .for_each(|(x, c)| *x = half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+            },
+            _ => o
+                .iter_mut()
+                .zip(b.chunks_exact(4))
+                .for_each(|(x, c)| *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        });
+    Ok(out)
 }
 
 /// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order).
@@ -396,4 +435,28 @@ pub(crate) fn rows(
         }
     }
     Ok(Tensor::from_vec(out, (ids.len(), cols), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_widening_equals_the_scalar_cast_aligned_or_not() {
+        let bits: Vec<u8> = (0..200_003u32)
+            .flat_map(|i| (i.wrapping_mul(2654435761) as u16).to_le_bytes())
+            .collect();
+        for dtype in [DType::F16, DType::BF16] {
+            for start in [0usize, 1] {
+                let b = &bits[start..start + 2 * 150_000];
+                let want = llama_formats::cast::to_f32(dtype, b).unwrap();
+                let got = float_to_f32(dtype, b).unwrap();
+                assert_eq!(want.len(), got.len());
+                assert!(want
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())));
+            }
+        }
+    }
 }

@@ -175,3 +175,43 @@ fn encoder_matches_sentencepiece_on_trained_models() {
         check_model(&py, &re, dir.path());
     }
 }
+
+#[test]
+fn decoder_matches_sentencepiece_on_odd_id_sequences() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = SpModel::synthetic(32000);
+    let path = dir.path().join("tokenizer.model");
+    std::fs::write(&path, model.to_bytes()).unwrap();
+    let id = |p: &str| model.piece_id(p).unwrap();
+    let b = |x: u32| 3 + x;
+    let seqs: Vec<Vec<u32>> = vec![
+        vec![b(0xF0), b(0x9F)],                                      // truncated UTF-8
+        vec![b(0xF0), b(0x9F), b(0x98), b(0x80), id("\u{2581}the")], // a whole emoji, then a word
+        vec![b(0xFF), b(0x41), b(0xC3)],                             // invalid, valid, truncated
+        vec![1, id("\u{2581}\u{2581}"), id("\u{2581}the"), 2],       // specials and leading spaces
+        vec![id("\u{2581}"), id("\u{2581}"), id("a")],
+        vec![0, id("\u{2581}the"), 0], // <unk>
+        vec![b(0x0A), id("\u{2581}world")],
+        vec![2, 1],
+        vec![],
+    ];
+    let texts = dir.path().join("texts.json");
+    std::fs::write(&texts, "[]").unwrap();
+    let ids = dir.path().join("ids.json");
+    std::fs::write(&ids, serde_json::to_string(&seqs).unwrap()).unwrap();
+    let o = Command::new(&py)
+        .arg(interop("sp_encode.py"))
+        .arg(&path)
+        .arg(&texts)
+        .arg(&ids)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let want: Vec<String> = serde_json::from_value(v["decoded_ids"].clone()).unwrap();
+    let tok = Tokenizer::new(model.clone()).unwrap();
+    for (s, w) in seqs.iter().zip(&want) {
+        assert_eq!(&tok.decode(s), w, "decode {s:?}");
+    }
+}

@@ -4,6 +4,8 @@
 
 mod common;
 mod convert;
+mod convert_quant;
+mod demo;
 mod download;
 mod hostile;
 mod infer;

@@ -342,3 +342,49 @@ fn quantize_refuses_bad_type_and_leaves_no_output() {
         "temporary file left behind"
     );
 }
+
+#[test]
+fn nan_in_a_tensor_fails_naming_it_and_leaves_no_output() {
+    use llama_formats::gguf::{GgufValue, GgufWriter};
+    use llama_formats::TensorInfo;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nan.gguf");
+    let md = vec![
+        (
+            "general.architecture".to_string(),
+            GgufValue::String("llama".into()),
+        ),
+        ("llama.block_count".to_string(), GgufValue::U32(1)),
+        ("llama.attention.head_count".to_string(), GgufValue::U32(2)),
+    ];
+    let t = TensorInfo {
+        name: "blk.0.attn_q.weight".into(),
+        dtype: DType::F32,
+        shape: vec![2, 256],
+    };
+    let mut vals = vec![0.25f32; 512];
+    vals[300] = f32::NAN;
+    let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut w = GgufWriter::new(std::fs::File::create(&input).unwrap(), md, vec![t], 32).unwrap();
+    w.write_tensor("blk.0.attn_q.weight", &bytes).unwrap();
+    w.finish().unwrap();
+    let out = dir.path().join("out.gguf");
+    let o = common::run([
+        "quantize".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+        "Q4_K_M".as_ref(),
+    ]);
+    assert_eq!(common::code(&o), 2);
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("blk.0.attn_q.weight") && err.contains("row 1, column 44"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
+}

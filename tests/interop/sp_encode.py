@@ -1,7 +1,8 @@
 """Encode texts with the real `sentencepiece` package, for llama-tool's tokenizer tests.
 
-usage: sp_encode.py MODEL TEXTS.json  -> prints JSON {"ids": [[...], ...], "pieces": [[...], ...],
-"decoded": [...], "vocab": N}. TEXTS.json is a JSON list of strings. Deterministic.
+usage: sp_encode.py MODEL TEXTS.json [IDS.json] -> prints JSON {"ids": [[...], ...],
+"pieces": [[...], ...], "decoded": [...], "vocab": N, "decoded_ids": [...]}. TEXTS.json is a
+JSON list of strings; IDS.json an optional list of id lists to decode. Deterministic.
 """
 import json
 import sys
@@ -17,4 +18,5 @@ print(json.dumps({
     "ids": ids,
     "pieces": [[sp.id_to_piece(i) for i in x] for x in ids],
     "decoded": [sp.decode(x) for x in ids],
+    "decoded_ids": [sp.decode(x) for x in (json.load(open(sys.argv[3])) if len(sys.argv) > 3 else [])],
 }, ensure_ascii=False))

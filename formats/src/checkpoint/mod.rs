@@ -277,11 +277,15 @@ impl Checkpoint {
 
     /// Map stored names to LLaMA tensors, choosing the layout that recognizes the most.
     fn index_names(&mut self) {
+        // Every name of every shard, once, in first-seen order: a tensor only some shards
+        // hold is still seen (a LLaMA tensor missing from a shard is an error when read; an
+        // extra one is passed through or refused, never dropped unseen).
+        let mut seen = std::collections::HashSet::new();
         let stored: Vec<String> = self
             .raw_tensors()
             .into_iter()
-            .filter(|t| t.shard.unwrap_or(0) == 0)
             .map(|t| t.info.name)
+            .filter(|n| seen.insert(n.clone()))
             .collect();
         let candidates: &[Layout] = match self.kind {
             Kind::Meta | Kind::Pth => &[Layout::Meta, Layout::Hf],

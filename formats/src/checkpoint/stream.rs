@@ -272,6 +272,52 @@ mod tests {
         }
     }
 
+    /// A tensor that only shard 1 holds is still seen as an extra (and read from there),
+    /// never dropped unseen.
+    #[test]
+    fn extra_tensor_in_a_later_shard_is_seen() {
+        use crate::pth::{PthFile, PthWriter};
+        use crate::tensor::TensorInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("m");
+        synth(&d, &spec(2)).unwrap();
+        let shard1 = d.join("consolidated.01.pth");
+        let bytes = {
+            let f = PthFile::open(&shard1).unwrap();
+            let mut infos: Vec<TensorInfo> = f.tensors().iter().map(|t| t.info.clone()).collect();
+            infos.push(TensorInfo {
+                name: "extra.bias".into(),
+                dtype: DType::F32,
+                shape: vec![2],
+            });
+            let mut w =
+                PthWriter::new(std::io::Cursor::new(Vec::new()), "consolidated.01", infos).unwrap();
+            for t in f.tensors() {
+                w.write_tensor(&t.info.name, &f.view(t).unwrap().data())
+                    .unwrap();
+            }
+            let extra: Vec<u8> = [0.5f32, -1.0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            w.write_tensor("extra.bias", &extra).unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        std::fs::write(&shard1, bytes).unwrap();
+        let ck = Checkpoint::open(&d).unwrap();
+        assert_eq!(ck.extra_tensors(), ["extra.bias".to_string()]);
+        let info = ck.extra_info("extra.bias").unwrap();
+        assert_eq!((info.dtype, info.shape), (DType::F32, vec![2]));
+        let mut got = Vec::new();
+        ck.stream_extra::<crate::checkpoint::CheckpointError>("extra.bias", |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 8);
+        assert_eq!(f32::from_le_bytes(got[4..8].try_into().unwrap()), -1.0);
+    }
+
     /// Streaming in blocks gives exactly what `read_range` gives, whole and by shard
     /// range, for row- and column-split merges and single files.
     #[test]

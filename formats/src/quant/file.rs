@@ -237,3 +237,191 @@ pub fn quantize_tensor(
     let bytes = super::quantize(dst, values, n_per_row)?;
     Ok((dst, bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::ALL_PRESETS;
+
+    /// A tiny LLaMA-shaped GGUF: 2 layers, dim 256, F16 matrices, F32 norms.
+    fn write_model(path: &std::path::Path, extra: Vec<(String, GgufValue)>, q8_attn_q: bool) {
+        let mut md = vec![
+            (
+                "general.architecture".to_string(),
+                GgufValue::String("llama".into()),
+            ),
+            ("general.file_type".to_string(), GgufValue::U32(1)),
+            ("llama.block_count".to_string(), GgufValue::U32(2)),
+            ("llama.attention.head_count".to_string(), GgufValue::U32(4)),
+        ];
+        md.extend(extra);
+        let mut tensors = vec![
+            TensorInfo {
+                name: "token_embd.weight".into(),
+                dtype: DType::F16,
+                shape: vec![8, 256],
+            },
+            TensorInfo {
+                name: "output_norm.weight".into(),
+                dtype: DType::F32,
+                shape: vec![256],
+            },
+        ];
+        for i in (0..2).rev() {
+            for (n, dt) in [
+                ("attn_q", if q8_attn_q { DType::Q8_0 } else { DType::F16 }),
+                ("attn_v", DType::F16),
+                ("ffn_down", DType::F16),
+            ] {
+                tensors.push(TensorInfo {
+                    name: format!("blk.{i}.{n}.weight"),
+                    dtype: dt,
+                    shape: vec![256, 256],
+                });
+            }
+            tensors.push(TensorInfo {
+                name: format!("blk.{i}.attn_norm.weight"),
+                dtype: DType::F32,
+                shape: vec![256],
+            });
+        }
+        let f = std::fs::File::create(path).unwrap();
+        let mut w = GgufWriter::new(f, md, tensors.clone(), 32).unwrap();
+        for t in &tensors {
+            let n = t.n_elements().unwrap() as usize;
+            let vals: Vec<f32> = (0..n)
+                .map(|k| ((k * 7919 % 1000) as f32 - 500.0) / 1e4)
+                .collect();
+            let bytes = if t.dtype == DType::Q8_0 {
+                crate::quant::quantize(DType::Q8_0, &vals, 256).unwrap()
+            } else {
+                let mut b = Vec::new();
+                crate::cast::from_f32_into(t.dtype, &vals, &mut b).unwrap();
+                b
+            };
+            w.write_tensor(&t.name, &bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn output_follows_llama_cpp_order_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.gguf");
+        write_model(&p, vec![], false);
+        let src = GgufFile::open(&p).unwrap();
+        let (report, bytes) =
+            quantize_gguf(&src, Vec::new(), Preset::Q4_K_M, &mut |_, _| {}).unwrap();
+        let out = dir.path().join("q.gguf");
+        std::fs::write(&out, bytes).unwrap();
+        let q = GgufFile::open(&out).unwrap();
+        let names: Vec<&str> = q.tensors().iter().map(|t| t.info.name.as_str()).collect();
+        assert_eq!(
+            names[..3],
+            [
+                "output_norm.weight",
+                "token_embd.weight",
+                "blk.0.attn_norm.weight"
+            ]
+        );
+        let keys: Vec<&str> = q.metadata().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys[keys.len() - 2..],
+            ["general.quantization_version", "general.file_type"]
+        );
+        assert_eq!(q.get("general.file_type"), Some(&GgufValue::U32(15)));
+        // tied embeddings (no output.weight): token_embd takes output's Q6_K
+        assert_eq!(
+            q.get_tensor("token_embd.weight").unwrap().info.dtype,
+            DType::Q6_K
+        );
+        assert_eq!(
+            q.get_tensor("output_norm.weight").unwrap().info.dtype,
+            DType::F32
+        );
+        assert_eq!(report.tensors.len(), 10);
+        assert!(report.bits_per_weight() > 4.0 && report.bits_per_weight() < 8.0);
+    }
+
+    #[test]
+    fn quantized_source_and_split_shard_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q8.gguf");
+        write_model(&p, vec![], true);
+        let src = GgufFile::open(&p).unwrap();
+        let e = quantize_gguf(&src, Vec::new(), Preset::Q4_K_M, &mut |_, _| {}).unwrap_err();
+        assert!(
+            e.to_string().contains("blk.0.attn_q.weight") && e.to_string().contains("Q8_0"),
+            "{e}"
+        );
+        // same type: a copy, allowed
+        assert!(quantize_gguf(&src, Vec::new(), Preset::Q8_0, &mut |_, _| {}).is_ok());
+
+        let p = dir.path().join("split.gguf");
+        write_model(
+            &p,
+            vec![
+                ("split.count".into(), GgufValue::U16(2)),
+                ("split.no".into(), GgufValue::U16(0)),
+            ],
+            false,
+        );
+        let e = quantize_gguf(
+            &GgufFile::open(&p).unwrap(),
+            Vec::new(),
+            Preset::Q8_0,
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, QuantFileError::Split { no: 1, count: 2 }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stateless_choice_equals_the_planner_for_llama_layouts() {
+        let n_layer = 32;
+        let hints = ModelHints {
+            n_layer,
+            n_head: 32,
+            n_head_kv: 8,
+            n_expert: 0,
+            tied_embeddings: false,
+        };
+        let mut names = vec![
+            "token_embd.weight".to_string(),
+            "output.weight".to_string(),
+            "output_norm.weight".to_string(),
+        ];
+        for i in 0..n_layer {
+            for n in [
+                "attn_q",
+                "attn_k",
+                "attn_v",
+                "attn_output",
+                "ffn_gate",
+                "ffn_up",
+                "ffn_down",
+                "attn_norm",
+                "ffn_norm",
+            ] {
+                names.push(format!("blk.{i}.{n}.weight"));
+            }
+        }
+        llama_cpp_order(&mut names, |s| s.as_str());
+        for preset in ALL_PRESETS {
+            let mut planner = Planner::new(preset, hints.clone(), names.iter().map(|s| s.as_str()));
+            for n in &names {
+                let shape: Vec<u64> = if n.contains("norm") {
+                    vec![4096]
+                } else {
+                    vec![4096, 4096]
+                };
+                let a = planner.tensor_type(n, &shape, DType::F16);
+                let b = preset.tensor_type(n, &shape, DType::F16, &hints);
+                assert_eq!(a, b, "{preset:?} {n}");
+            }
+        }
+    }
+}

@@ -40,51 +40,48 @@ fn signed_absmax(x: &[f32]) -> (f32, f32) {
 /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: a symmetric scale tried at 19
 /// candidate steps, weights x^2. `l` gets values in `0..2*nmax`.
 fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
+    // The 19 candidate scales' sums do not depend on each other, so they are computed side
+    // by side (each lane in the reference's order); acceptance is then scanned in order.
+    const C: usize = 20;
     let (amax, max) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         l.fill(0);
         return 0.0;
     }
-    let n = x.len();
     let nmaxf = nmax as f32;
-    let mut q = [0f32; 16];
-    let q = &mut q[..n];
-    let quant = |iscale: f32, q: &mut [f32]| {
-        for (q, &v) in q.iter_mut().zip(x) {
-            *q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
-        }
-    };
-    let sums = |q: &[f32]| {
-        let (mut sumlx, mut suml2) = (0f32, 0f32);
-        for (&v, &lq) in x.iter().zip(q.iter()) {
-            let w = v * v;
-            sumlx += w * v * lq;
-            suml2 += w * lq * lq;
-        }
-        (sumlx, suml2)
-    };
-    let mut iscale = -nmaxf / max;
-    quant(iscale, q);
-    for (o, &lq) in l.iter_mut().zip(q.iter()) {
-        *o = (lq as i32 + nmax) as u8;
+    let mut iscales = [0f32; C];
+    iscales[0] = -nmaxf / max;
+    for (k, is) in (-9i32..=9).filter(|&is| is != 0).enumerate() {
+        iscales[k + 1] = -(nmaxf + 0.1 * is as f32) / max;
     }
-    let (sumlx, suml2) = sums(q);
-    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-    let mut best = scale * sumlx;
-    for is in -9i32..=9 {
-        if is == 0 {
-            continue;
+    iscales[C - 1] = iscales[0];
+    let quant = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
+    let (mut sumlx, mut suml2) = ([0f32; C], [0f32; C]);
+    for &v in x {
+        let w = v * v;
+        let wv = w * v;
+        for k in 0..C {
+            let q = quant(iscales[k], v) as f32;
+            sumlx[k] += wv * q;
+            suml2[k] += w * q * q;
         }
-        iscale = -(nmaxf + 0.1 * is as f32) / max;
-        quant(iscale, q);
-        let (sumlx, suml2) = sums(q);
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (o, &lq) in l.iter_mut().zip(q.iter()) {
-                *o = (lq as i32 + nmax) as u8;
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+    }
+    let mut chosen = 0;
+    let mut scale = if suml2[0] != 0.0 {
+        sumlx[0] / suml2[0]
+    } else {
+        0.0
+    };
+    let mut best = scale * sumlx[0];
+    for k in 1..C - 1 {
+        if suml2[k] > 0.0 && sumlx[k] * sumlx[k] > best * suml2[k] {
+            chosen = k;
+            scale = sumlx[k] / suml2[k];
+            best = scale * sumlx[k];
         }
+    }
+    for (o, &v) in l.iter_mut().zip(x) {
+        *o = (quant(iscales[chosen], v) + nmax) as u8;
     }
     scale
 }
