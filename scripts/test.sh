@@ -6,6 +6,9 @@
 # formatting, lint and every Rust test with the interop python exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads standard input; give every child (cargo probes rustc with `rustc -`) an
+# empty one rather than whatever the caller left attached.
+exec </dev/null
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   bash scripts/install-nginx.sh
