@@ -20,6 +20,7 @@ pub mod pth;
 pub mod quant;
 pub mod safetensors;
 pub mod sentencepiece;
+pub mod sequence;
 pub mod synth;
 pub mod tensor;
 

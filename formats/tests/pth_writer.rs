@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use llama_formats::pth::{PthFile, PthWriter, WriterOptions};
+use llama_formats::pth::{PthError, PthFile, PthWriter, WriterOptions};
+use llama_formats::sequence::SequenceError;
 use llama_formats::{DType, TensorInfo};
 
 fn fixtures() -> PathBuf {
@@ -120,28 +121,27 @@ fn writer_refuses_misuse() {
         .unwrap()
     };
     let mut w = mk();
-    assert!(w
-        .start_tensor("y")
-        .unwrap_err()
-        .to_string()
-        .contains("next declared tensor is `x`"));
+    assert!(matches!(
+        w.start_tensor("y"),
+        Err(PthError::Sequence(SequenceError::OutOfOrder { expected: Some(e), got }))
+            if e == "x" && got == "y"
+    ));
     let mut w2 = mk();
     w2.start_tensor("x").unwrap();
-    assert!(w2
-        .write_chunk(&[0; 5])
-        .unwrap_err()
-        .to_string()
-        .contains("5 bytes written but it holds 4"));
+    assert!(matches!(
+        w2.write_chunk(&[0; 5]),
+        Err(PthError::Sequence(SequenceError::WrongSize { name, expected: 4, got: 5 }))
+            if name == "x"
+    ));
     let mut w3 = mk();
     w3.start_tensor("x").unwrap();
     w3.write_chunk(&[0; 3]).unwrap();
     assert!(w3.end_tensor().is_err());
     w.write_tensor("x", &[0; 4]).unwrap();
-    assert!(w
-        .finish()
-        .unwrap_err()
-        .to_string()
-        .contains("before tensor `y`"));
+    assert!(matches!(
+        w.finish(),
+        Err(PthError::Sequence(SequenceError::Unwritten { next, remaining: 1 })) if next == "y"
+    ));
     let q = TensorInfo {
         name: "q".into(),
         dtype: DType::Q4_0,

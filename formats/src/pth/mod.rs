@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::dtype::DType;
+use crate::sequence::SequenceError;
 use crate::tensor::{TensorInfo, TensorView, ViewError};
 pub use pickle::PickleError;
 pub use writer::{PthWriter, WriterOptions};
@@ -109,9 +110,12 @@ pub enum PthError {
     /// Writer: a write to the output failed.
     #[error("writing torch checkpoint: {0}")]
     Write(#[from] std::io::Error),
-    /// Writer: the calls did not follow the declared tensors.
+    /// Writer: the declared tensors cannot be written (name, dtype, size).
     #[error("writing torch checkpoint: {0}")]
     Writer(String),
+    /// Writer: the data did not follow the declared tensors (order, sizes, completeness).
+    #[error("writing torch checkpoint: {0}")]
+    Sequence(#[from] SequenceError),
 }
 
 /// One tensor of the state dict: its name, dtype and shape, and where it lives.
