@@ -16,7 +16,6 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub(crate) use reader::release_range;
 pub use reader::{GgufFile, GgufTensor};
 pub use split::GgufSplit;
 pub use value::{GgufArray, GgufValue, GgufValueType};

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::dtype::DType;
+use crate::mmap::release_range;
 use crate::sequence::SequenceError;
 use crate::tensor::{TensorInfo, TensorView, ViewError};
 pub use pickle::PickleError;
@@ -355,25 +356,7 @@ impl PthFile {
             return;
         };
         let span = v.storage_span();
-        if span.is_empty() {
-            return;
-        }
-        #[cfg(unix)]
-        {
-            use memmap2::UncheckedAdvice;
-            // SAFETY: DONTNEED on a read-only, file-backed shared map only drops clean pages;
-            // nothing is ever written through this map, and no slice handed out can observe a
-            // change (the pages re-fault from the same file contents).
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    s.start + span.start,
-                    span.len(),
-                )
-            };
-        }
-        #[cfg(not(unix))]
-        let _ = (s, span);
+        release_range(&self.map, s.start + span.start, span.len());
     }
 }
 
