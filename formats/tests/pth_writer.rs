@@ -8,6 +8,10 @@ use llama_formats::pth::{PthError, PthFile, PthWriter, WriterOptions};
 use llama_formats::sequence::SequenceError;
 use llama_formats::{DType, TensorInfo};
 
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+use interop::python;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -155,20 +159,6 @@ fn writer_refuses_misuse() {
         vec![info("x"), info("x")]
     )
     .is_err());
-}
-
-/// The interop python, as tests/e2e/common.rs finds it: skip outside CI when unset.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
-        None => {
-            eprintln!(
-                "skipping torch interop: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)"
-            );
-            None
-        }
-    }
 }
 
 #[test]
