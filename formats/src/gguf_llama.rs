@@ -11,14 +11,7 @@ pub const QUANTIZATION_VERSION: u32 = 2;
 
 /// GGUF token type of a SentencePiece piece (the numbering is the same).
 pub fn token_type(kind: PieceType) -> i32 {
-    match kind {
-        PieceType::Normal => 1,
-        PieceType::Unknown => 2,
-        PieceType::Control => 3,
-        PieceType::UserDefined => 4,
-        PieceType::Unused => 5,
-        PieceType::Byte => 6,
-    }
+    kind.id() as i32
 }
 
 /// What goes into a LLaMA GGUF besides the tensors.
@@ -171,7 +164,7 @@ fn shortest_f64(x: f32) -> f64 {
 /// are LLaMA's (BPE, byte fallback, dummy prefix, identity normalizer). `None` when the file
 /// carries no `llama` vocabulary.
 pub fn sp_model_from_gguf(g: &GgufFile) -> Option<SpModel> {
-    use crate::sentencepiece::{ModelType, Piece};
+    use crate::sentencepiece::Piece;
     if g.get("tokenizer.ggml.model").and_then(|v| v.as_str()) != Some("llama") {
         return None;
     }
@@ -184,13 +177,11 @@ pub fn sp_model_from_gguf(g: &GgufFile) -> Option<SpModel> {
         .get("tokenizer.ggml.token_type")
         .and_then(|v| v.as_array())
         .and_then(|a| a.as_i32s());
-    let kind = |t: i32| match t {
-        2 => PieceType::Unknown,
-        3 => PieceType::Control,
-        4 => PieceType::UserDefined,
-        5 => PieceType::Unused,
-        6 => PieceType::Byte,
-        _ => PieceType::Normal,
+    let kind = |t: i32| {
+        u64::try_from(t)
+            .ok()
+            .and_then(PieceType::from_id)
+            .unwrap_or(PieceType::Normal)
     };
     let pieces: Vec<Piece> = tokens
         .iter()
@@ -207,20 +198,10 @@ pub fn sp_model_from_gguf(g: &GgufFile) -> Option<SpModel> {
             .and_then(|x| u32::try_from(x).ok())
     };
     Some(SpModel {
-        vocab_size: pieces.len() as u32,
-        pieces,
-        model_type: ModelType::Bpe,
         unk_id: id("tokenizer.ggml.unknown_token_id"),
         bos_id: id("tokenizer.ggml.bos_token_id"),
         eos_id: id("tokenizer.ggml.eos_token_id"),
         pad_id: id("tokenizer.ggml.padding_token_id"),
-        byte_fallback: true,
-        treat_whitespace_as_suffix: false,
-        unk_surface: " \u{2047} ".to_string(),
-        normalizer_name: "identity".to_string(),
-        precompiled_charsmap: Vec::new(),
-        add_dummy_prefix: true,
-        remove_extra_whitespaces: false,
-        escape_whitespaces: true,
+        ..SpModel::llama_bpe(pieces)
     })
 }

@@ -16,10 +16,12 @@ pub mod gguf;
 pub mod gguf_llama;
 pub mod llama;
 pub mod merge;
+mod mmap;
 pub mod pth;
 pub mod quant;
 pub mod safetensors;
 pub mod sentencepiece;
+pub mod sequence;
 pub mod synth;
 pub mod tensor;
 

@@ -234,6 +234,29 @@ fn id_i32(v: Option<u32>) -> i32 {
 }
 
 impl SpModel {
+    /// A byte-fallback BPE model with LLaMA's settings (identity normalizer, dummy prefix,
+    /// escaped whitespace, `unk_surface` " ⁇ "), `vocab_size` the number of pieces, and no
+    /// special ids yet: set `unk_id`/`bos_id`/`eos_id`/`pad_id` with struct update syntax.
+    pub fn llama_bpe(pieces: Vec<Piece>) -> SpModel {
+        SpModel {
+            vocab_size: pieces.len() as u32,
+            pieces,
+            model_type: ModelType::Bpe,
+            unk_id: None,
+            bos_id: None,
+            eos_id: None,
+            pad_id: None,
+            byte_fallback: true,
+            treat_whitespace_as_suffix: false,
+            unk_surface: " \u{2047} ".to_string(),
+            normalizer_name: "identity".to_string(),
+            precompiled_charsmap: Vec::new(),
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: false,
+            escape_whitespaces: true,
+        }
+    }
+
     /// Read `tokenizer.model` from disk. Errors name the file.
     pub fn read(path: &Path) -> Result<SpModel, SpError> {
         let io = |source| SpError::Io {

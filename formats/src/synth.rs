@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::atomic::AtomicFile;
 use crate::cast;
 use crate::dtype::DType;
-use crate::export::{io_at, ExportError};
+use crate::export::{commit_output, create_output, io_at, ExportError};
 use crate::llama::{KnownSize, MetaParams, ModelParams, Role, TensorName};
 use crate::merge;
 use crate::pth::PthWriter;
@@ -195,13 +194,9 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
                 },
             ));
         }
-        let file = AtomicFile::create(&path).map_err(io_at(&path))?;
+        let out = create_output(&path)?;
         let infos = plan.iter().map(|x| x.3.clone()).collect();
-        let mut w = PthWriter::new(
-            std::io::BufWriter::with_capacity(1 << 20, file),
-            &stem,
-            infos,
-        )?;
+        let mut w = PthWriter::new(out, &stem, infos)?;
         let mut bytes = Vec::new();
         for (t, full, range, info) in &plan {
             let key = name_key(spec.seed, &t.meta());
@@ -233,12 +228,7 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
             cast::from_f32_into(info.dtype, &vals, &mut bytes)?;
             w.write_tensor(&info.name, &bytes)?;
         }
-        let bw = w.finish()?;
-        let file = bw.into_inner().map_err(|e| ExportError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
-        files.push(file.commit().map_err(io_at(&path))?);
+        files.push(commit_output(w.finish()?, &path)?);
     }
     let params_path = dir.join("params.json");
     std::fs::write(&params_path, synth_meta_params(spec).to_json()).map_err(io_at(&params_path))?;

@@ -5,7 +5,7 @@
 //! be equal; our writers must also reproduce the Python writers' bytes exactly.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use llama_formats::gguf::{GgufArray, GgufFile, GgufSplit, GgufValue, GgufWriter};
@@ -15,21 +15,9 @@ use llama_formats::safetensors::{
 use llama_formats::{DType, TensorInfo};
 use serde_json::{json, Value};
 
-/// The interop python, or None (after saying so) outside CI.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("LLAMA_TOOL_PYTHON is not set under CI")
-        }
-        None => {
-            eprintln!(
-                "skipping interop test: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)"
-            );
-            None
-        }
-    }
-}
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+use interop::python;
 
 /// Run the interop script and parse its JSON description.
 fn script(py: &Path, args: &[&str]) -> Value {

@@ -4,8 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use llama_formats::pth::{PthFile, PthWriter, WriterOptions};
+use llama_formats::pth::{PthError, PthFile, PthWriter, WriterOptions};
+use llama_formats::sequence::SequenceError;
 use llama_formats::{DType, TensorInfo};
+
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+use interop::python;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -120,28 +125,27 @@ fn writer_refuses_misuse() {
         .unwrap()
     };
     let mut w = mk();
-    assert!(w
-        .start_tensor("y")
-        .unwrap_err()
-        .to_string()
-        .contains("next declared tensor is `x`"));
+    assert!(matches!(
+        w.start_tensor("y"),
+        Err(PthError::Sequence(SequenceError::OutOfOrder { expected: Some(e), got }))
+            if e == "x" && got == "y"
+    ));
     let mut w2 = mk();
     w2.start_tensor("x").unwrap();
-    assert!(w2
-        .write_chunk(&[0; 5])
-        .unwrap_err()
-        .to_string()
-        .contains("5 bytes written but it holds 4"));
+    assert!(matches!(
+        w2.write_chunk(&[0; 5]),
+        Err(PthError::Sequence(SequenceError::WrongSize { name, expected: 4, got: 5 }))
+            if name == "x"
+    ));
     let mut w3 = mk();
     w3.start_tensor("x").unwrap();
     w3.write_chunk(&[0; 3]).unwrap();
     assert!(w3.end_tensor().is_err());
     w.write_tensor("x", &[0; 4]).unwrap();
-    assert!(w
-        .finish()
-        .unwrap_err()
-        .to_string()
-        .contains("before tensor `y`"));
+    assert!(matches!(
+        w.finish(),
+        Err(PthError::Sequence(SequenceError::Unwritten { next, remaining: 1 })) if next == "y"
+    ));
     let q = TensorInfo {
         name: "q".into(),
         dtype: DType::Q4_0,
@@ -155,20 +159,6 @@ fn writer_refuses_misuse() {
         vec![info("x"), info("x")]
     )
     .is_err());
-}
-
-/// The interop python, as tests/e2e/common.rs finds it: skip outside CI when unset.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
-        None => {
-            eprintln!(
-                "skipping torch interop: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)"
-            );
-            None
-        }
-    }
 }
 
 #[test]

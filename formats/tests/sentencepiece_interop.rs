@@ -6,16 +6,9 @@ use std::process::Command;
 
 use llama_formats::sentencepiece::SpModel;
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
-        None => {
-            eprintln!("skipping: set LLAMA_TOOL_PYTHON");
-            None
-        }
-    }
-}
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+use interop::python;
 
 #[test]
 fn synthetic_model_loads_and_encodes_in_sentencepiece() {

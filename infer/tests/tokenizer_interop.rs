@@ -10,16 +10,9 @@ use std::process::Command;
 use llama_formats::sentencepiece::SpModel;
 use llama_infer::tokenizer::Tokenizer;
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
-        None => {
-            eprintln!("skipping: set LLAMA_TOOL_PYTHON");
-            None
-        }
-    }
-}
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+use interop::python;
 
 fn interop(script: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

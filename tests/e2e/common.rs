@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../support/interop.rs"]
+mod interop;
+pub use interop::python;
+
 /// The binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_llama-tool"))
@@ -47,23 +51,6 @@ pub fn repo_root() -> PathBuf {
 /// `tests/fixtures/NAME`.
 pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests").join("fixtures").join(name)
-}
-
-/// The interop venv's python (`LLAMA_TOOL_PYTHON`). Returns None, after saying so, when it
-/// is not set outside CI; under CI (`CI=true`) a missing venv fails the test.
-pub fn python() -> Option<PathBuf> {
-    match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("LLAMA_TOOL_PYTHON is not set under CI: run tests through .ci/run")
-        }
-        None => {
-            eprintln!(
-                "skipping interop part: set LLAMA_TOOL_PYTHON (scripts/setup-venv.sh prints it)"
-            );
-            None
-        }
-    }
 }
 
 /// Run `python SCRIPT ARGS...` with the interop venv, asserting success; returns stdout.

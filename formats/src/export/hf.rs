@@ -9,8 +9,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
-use crate::atomic::AtomicFile;
+use super::{
+    commit_output, create_output, extra_plan, io_at, out_bytes, Encoder, ExportError,
+    ExportSummary, Progress,
+};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::naming::Layout;
@@ -139,12 +141,8 @@ pub fn write_hf(
         let path = dir.join(file_name(k));
         let infos: Vec<TensorInfo> = idx.iter().map(|&i| plan[i].2.clone()).collect();
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        let file = AtomicFile::create(&path).map_err(io_at(&path))?;
-        let mut w = SafetensorsWriter::new(
-            std::io::BufWriter::with_capacity(1 << 20, file),
-            infos,
-            Some(meta),
-        )?;
+        let out = create_output(&path)?;
+        let mut w = SafetensorsWriter::new(out, infos, Some(meta))?;
         for &i in idx {
             let (t, src, info) = &plan[i];
             let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
@@ -202,12 +200,7 @@ pub fn write_hf(
             weight_map.insert(info.name.clone(), file_name(k));
             progress.advance(consumed, &info.name);
         }
-        let bw = w.finish()?;
-        let file = bw.into_inner().map_err(|e| ExportError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
-        summary.files.push(file.commit().map_err(io_at(&path))?);
+        summary.files.push(commit_output(w.finish()?, &path)?);
     }
     if n > 1 {
         let path = dir.join("model.safetensors.index.json");

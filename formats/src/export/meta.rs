@@ -5,8 +5,10 @@
 
 use std::path::Path;
 
-use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
-use crate::atomic::AtomicFile;
+use super::{
+    commit_output, create_output, extra_plan, io_at, out_bytes, Encoder, ExportError,
+    ExportSummary, Progress,
+};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::{Role, TensorName};
@@ -104,18 +106,14 @@ pub fn write_meta(
                 },
             ));
         }
-        let file = AtomicFile::create(&path).map_err(io_at(&path))?;
+        let out = create_output(&path)?;
         let shard_extras = if m == 0 { &extras[..] } else { &[] };
         let infos = plan
             .iter()
             .map(|x| x.3.clone())
             .chain(shard_extras.iter().cloned())
             .collect();
-        let mut w = PthWriter::new(
-            std::io::BufWriter::with_capacity(1 << 20, file),
-            &stem,
-            infos,
-        )?;
+        let mut w = PthWriter::new(out, &stem, infos)?;
         for (t, src, range, info) in &plan {
             let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
             w.start_tensor(&info.name)?;
@@ -145,12 +143,7 @@ pub fn write_meta(
             summary.count(info.dtype, info.shape.iter().product(), bytes);
             progress.advance(bytes, &info.name);
         }
-        let bw = w.finish()?;
-        let file = bw.into_inner().map_err(|e| ExportError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
-        summary.files.push(file.commit().map_err(io_at(&path))?);
+        summary.files.push(commit_output(w.finish()?, &path)?);
     }
     // params.json: the source's own when it has one (unknown fields kept), else derived.
     let mut mp = ck.meta_params().cloned().unwrap_or_else(|| p.to_meta());

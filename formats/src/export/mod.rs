@@ -7,10 +7,12 @@ pub mod gguf;
 pub mod hf;
 pub mod meta;
 
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::atomic::AtomicFile;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::dtype::DType;
 use crate::tensor::TensorInfo;
@@ -41,6 +43,22 @@ pub enum ExportError {
     /// The request cannot be met for this model.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A buffered output file at `path`, kept under a temporary name until [`commit_output`].
+pub fn create_output(path: &Path) -> Result<BufWriter<AtomicFile>, ExportError> {
+    let file = AtomicFile::create(path).map_err(io_at(path))?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
+}
+
+/// Flush the output a writer's `finish` handed back and move it to its final name `path`,
+/// which is returned.
+pub fn commit_output(out: BufWriter<AtomicFile>, path: &Path) -> Result<PathBuf, ExportError> {
+    let file = out.into_inner().map_err(|e| ExportError::Io {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.commit().map_err(io_at(path))
 }
 
 /// Map an io::Error to one naming `path`.

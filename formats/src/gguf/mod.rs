@@ -16,13 +16,13 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub(crate) use reader::release_range;
 pub use reader::{GgufFile, GgufTensor};
 pub use split::GgufSplit;
 pub use value::{GgufArray, GgufValue, GgufValueType};
 pub use writer::GgufWriter;
 
 use crate::dtype::DType;
+use crate::sequence::SequenceError;
 use crate::tensor::ViewError;
 
 /// `GGUF` in file order.
@@ -165,25 +165,9 @@ pub enum GgufError {
     /// A shape GGUF cannot hold: more than 4 dimensions, overflow, or a partial block.
     #[error("tensor {name:?}: shape {shape:?} cannot be stored in GGUF (at most 4 dimensions, innermost a whole number of blocks, no overflow)")]
     BadShape { name: String, shape: Vec<u64> },
-    /// `start_tensor` named a tensor other than the next declared one.
-    #[error("tensor {got:?} written out of order: expected {}", expected.as_deref().unwrap_or("no more tensors"))]
-    OutOfOrder {
-        expected: Option<String>,
-        got: String,
-    },
-    /// A tensor received more or fewer bytes than its dtype and shape need.
-    #[error("tensor {name:?}: expected {expected} bytes of data, got {got}")]
-    WrongSize {
-        name: String,
-        expected: u64,
-        got: u64,
-    },
-    /// `write_chunk` or `end_tensor` without `start_tensor`.
-    #[error("no tensor started")]
-    NoTensorStarted,
-    /// `start_tensor` or `finish` while a tensor is still open.
-    #[error("tensor {0:?} was not ended")]
-    TensorNotEnded(String),
+    /// The data did not follow the declared tensors (order, sizes, completeness).
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
     /// A file of a split model whose name does not follow `NAME-00001-of-0000N.gguf`.
     #[error("{}: split.count is {count} but the file name does not follow NAME-00001-of-{count:05}.gguf", path.display())]
     SplitName { path: PathBuf, count: u64 },
@@ -205,9 +189,6 @@ pub enum GgufError {
         expected: u64,
         found: u64,
     },
-    /// `finish` before every declared tensor was written.
-    #[error("{remaining} declared tensors were not written, starting with {next:?}")]
-    Unwritten { next: String, remaining: usize },
 }
 
 impl GgufError {

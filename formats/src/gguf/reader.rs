@@ -13,6 +13,7 @@ use memmap2::Mmap;
 use super::parse::{parse, Header};
 use super::value::GgufValue;
 use super::{GgufError, GgufProblem};
+use crate::mmap::release_range;
 use crate::tensor::{TensorInfo, TensorView};
 
 /// A tensor as a GGUF file declares it.
@@ -148,18 +149,4 @@ impl GgufFile {
             problem,
         }
     }
-}
-
-/// `madvise(MADV_DONTNEED)` over a range of a read-only map; errors are ignored (the pages
-/// are merely kept).
-pub(crate) fn release_range(mmap: &Mmap, offset: usize, len: usize) {
-    #[cfg(unix)]
-    if len > 0 && offset.checked_add(len).is_some_and(|e| e <= mmap.len()) {
-        // SAFETY: the map is a read-only file mapping: dropped pages are read back from
-        // the file on the next access, so no data is lost.
-        let _ =
-            unsafe { mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
-    }
-    #[cfg(not(unix))]
-    let _ = (mmap, offset, len);
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::parse::parse;
 use super::*;
 use crate::dtype::DType;
+use crate::sequence::SequenceError;
 use crate::tensor::TensorInfo;
 
 fn le32(v: u32) -> [u8; 4] {
@@ -186,31 +187,34 @@ fn writer_refuses_misuse() {
     let mut w = GgufWriter::new(Vec::new(), vec![], infos.clone(), 32).unwrap();
     assert!(matches!(
         w.start_tensor("q"),
-        Err(GgufError::OutOfOrder { .. })
+        Err(GgufError::Sequence(SequenceError::OutOfOrder { .. }))
     ));
     assert!(matches!(
         w.write_chunk(&[0]),
-        Err(GgufError::NoTensorStarted)
+        Err(GgufError::Sequence(SequenceError::NoTensorStarted))
     ));
     w.start_tensor("a").unwrap();
     assert!(matches!(
         w.write_chunk(&[0; 25]),
-        Err(GgufError::WrongSize { .. })
+        Err(GgufError::Sequence(SequenceError::WrongSize { .. }))
     ));
     w.write_chunk(&[0; 23]).unwrap();
     assert!(matches!(
         w.end_tensor(),
-        Err(GgufError::WrongSize {
+        Err(GgufError::Sequence(SequenceError::WrongSize {
             expected: 24,
             got: 23,
             ..
-        })
+        }))
     ));
     w.write_chunk(&[0]).unwrap();
     w.end_tensor().unwrap();
     assert!(matches!(
         w.finish(),
-        Err(GgufError::Unwritten { remaining: 2, .. })
+        Err(GgufError::Sequence(SequenceError::Unwritten {
+            remaining: 2,
+            ..
+        }))
     ));
 
     let bad = |t: TensorInfo| GgufWriter::new(Vec::new(), vec![], vec![t], 32).unwrap_err();

@@ -11,22 +11,17 @@ use std::io::Write;
 
 use super::value::{encode_str, GgufValue};
 use super::{GgufError, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, MAX_DIMS};
+use crate::sequence::TensorSequence;
 use crate::tensor::TensorInfo;
 
 /// Writes one GGUF file to `W` as tensors arrive.
 #[derive(Debug)]
 pub struct GgufWriter<W: Write> {
     out: W,
-    tensors: Vec<TensorInfo>,
-    /// Data bytes of each tensor.
-    sizes: Vec<u64>,
+    seq: TensorSequence,
     alignment: u64,
     /// Bytes written so far.
     pos: u64,
-    /// Index of the next tensor to start.
-    next: usize,
-    /// The tensor being written and its bytes so far.
-    current: Option<(usize, u64)>,
 }
 
 impl<W: Write> GgufWriter<W> {
@@ -101,68 +96,32 @@ impl<W: Write> GgufWriter<W> {
         out.write_all(&head)?;
         Ok(GgufWriter {
             out,
-            tensors,
-            sizes,
+            seq: TensorSequence::new(tensors, sizes),
             alignment,
             pos: head.len() as u64,
-            next: 0,
-            current: None,
         })
     }
 
     /// Begin the data of `name`, which must be the next declared tensor.
     pub fn start_tensor(&mut self, name: &str) -> Result<(), GgufError> {
-        if let Some((i, _)) = self.current {
-            return Err(GgufError::TensorNotEnded(self.tensors[i].name.clone()));
-        }
-        match self.tensors.get(self.next) {
-            Some(t) if t.name == name => {
-                self.current = Some((self.next, 0));
-                self.next += 1;
-                Ok(())
-            }
-            expected => Err(GgufError::OutOfOrder {
-                expected: expected.map(|t| t.name.clone()),
-                got: name.to_string(),
-            }),
-        }
+        self.seq.start(name)?;
+        Ok(())
     }
 
     /// Append bytes to the current tensor.
     pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
-        let Some((i, done)) = self.current.as_mut() else {
-            return Err(GgufError::NoTensorStarted);
-        };
-        let total = *done + bytes.len() as u64;
-        if total > self.sizes[*i] {
-            return Err(GgufError::WrongSize {
-                name: self.tensors[*i].name.clone(),
-                expected: self.sizes[*i],
-                got: total,
-            });
-        }
+        self.seq.chunk(bytes.len() as u64)?;
         self.out.write_all(bytes)?;
-        *done = total;
         self.pos += bytes.len() as u64;
         Ok(())
     }
 
     /// Finish the current tensor: check its byte count and pad to the alignment.
     pub fn end_tensor(&mut self) -> Result<(), GgufError> {
-        let Some((i, done)) = self.current else {
-            return Err(GgufError::NoTensorStarted);
-        };
-        if done != self.sizes[i] {
-            return Err(GgufError::WrongSize {
-                name: self.tensors[i].name.clone(),
-                expected: self.sizes[i],
-                got: done,
-            });
-        }
+        self.seq.end()?;
         let pad = padding(self.pos, self.alignment);
         self.out.write_all(&vec![0u8; pad as usize])?;
         self.pos += pad;
-        self.current = None;
         Ok(())
     }
 
@@ -180,15 +139,7 @@ impl<W: Write> GgufWriter<W> {
 
     /// Check that every tensor was written, flush, and hand back the output.
     pub fn finish(mut self) -> Result<W, GgufError> {
-        if let Some((i, _)) = self.current {
-            return Err(GgufError::TensorNotEnded(self.tensors[i].name.clone()));
-        }
-        if let Some(t) = self.tensors.get(self.next) {
-            return Err(GgufError::Unwritten {
-                next: t.name.clone(),
-                remaining: self.tensors.len() - self.next,
-            });
-        }
+        self.seq.finish()?;
         self.out.flush()?;
         Ok(self.out)
     }

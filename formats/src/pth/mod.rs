@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::dtype::DType;
+use crate::mmap::release_range;
+use crate::sequence::SequenceError;
 use crate::tensor::{TensorInfo, TensorView, ViewError};
 pub use pickle::PickleError;
 pub use writer::{PthWriter, WriterOptions};
@@ -109,9 +111,12 @@ pub enum PthError {
     /// Writer: a write to the output failed.
     #[error("writing torch checkpoint: {0}")]
     Write(#[from] std::io::Error),
-    /// Writer: the calls did not follow the declared tensors.
+    /// Writer: the declared tensors cannot be written (name, dtype, size).
     #[error("writing torch checkpoint: {0}")]
     Writer(String),
+    /// Writer: the data did not follow the declared tensors (order, sizes, completeness).
+    #[error("writing torch checkpoint: {0}")]
+    Sequence(#[from] SequenceError),
 }
 
 /// One tensor of the state dict: its name, dtype and shape, and where it lives.
@@ -351,25 +356,7 @@ impl PthFile {
             return;
         };
         let span = v.storage_span();
-        if span.is_empty() {
-            return;
-        }
-        #[cfg(unix)]
-        {
-            use memmap2::UncheckedAdvice;
-            // SAFETY: DONTNEED on a read-only, file-backed shared map only drops clean pages;
-            // nothing is ever written through this map, and no slice handed out can observe a
-            // change (the pages re-fault from the same file contents).
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    s.start + span.start,
-                    span.len(),
-                )
-            };
-        }
-        #[cfg(not(unix))]
-        let _ = (s, span);
+        release_range(&self.map, s.start + span.start, span.len());
     }
 }
 

@@ -13,6 +13,7 @@ use std::io::{Seek, SeekFrom, Write};
 use super::globals::Global;
 use super::pickle_writer::state_dict_pickle;
 use super::PthError;
+use crate::sequence::TensorSequence;
 use crate::tensor::TensorInfo;
 
 const ALIGN: u64 = 64;
@@ -35,9 +36,8 @@ struct CentralEntry {
     offset: u64,
 }
 
+/// The open tensor's record: its CRC so far and where its local header starts.
 struct Current {
-    index: usize,
-    written: u64,
     crc: crc32fast::Hasher,
     header: u64,
 }
@@ -46,9 +46,7 @@ struct Current {
 pub struct PthWriter<W: Write + Seek> {
     out: W,
     prefix: String,
-    tensors: Vec<TensorInfo>,
-    sizes: Vec<u64>,
-    next: usize,
+    seq: TensorSequence,
     current: Option<Current>,
     pos: u64,
     central: Vec<CentralEntry>,
@@ -100,19 +98,17 @@ impl<W: Write + Seek> PthWriter<W> {
             sizes.push(n);
         }
         let pos = out.stream_position()?;
+        let pickle = state_dict_pickle(&tensors);
         let mut w = PthWriter {
             out,
             prefix: format!("{archive_name}/"),
-            sizes,
-            next: 0,
+            seq: TensorSequence::new(tensors, sizes),
             current: None,
             pos,
             central: Vec::new(),
             opts,
-            tensors: Vec::new(),
         };
-        w.record("data.pkl", &state_dict_pickle(&tensors))?;
-        w.tensors = tensors;
+        w.record("data.pkl", &pickle)?;
         w.record(".format_version", b"1")?;
         w.record(".storage_alignment", b"64")?;
         w.record("byteorder", b"little")?;
@@ -175,51 +171,21 @@ impl<W: Write + Seek> PthWriter<W> {
 
     /// Begin the next tensor's storage; `name` must be the next declared tensor.
     pub fn start_tensor(&mut self, name: &str) -> Result<(), PthError> {
-        if let Some(c) = &self.current {
-            return Err(misuse(format!(
-                "start_tensor(`{name}`) while `{}` is unfinished",
-                self.tensors[c.index].name
-            )));
-        }
-        let Some(t) = self.tensors.get(self.next) else {
-            return Err(misuse(format!(
-                "start_tensor(`{name}`): all {} declared tensors are written",
-                self.tensors.len()
-            )));
-        };
-        if t.name != name {
-            return Err(misuse(format!(
-                "start_tensor(`{name}`): the next declared tensor is `{}`",
-                t.name
-            )));
-        }
-        let index = self.next;
-        let header = self.begin(&format!("data/{index}"), self.sizes[index], 0)?;
+        let index = self.seq.start(name)?;
+        let header = self.begin(&format!("data/{index}"), self.seq.size(index), 0)?;
         self.current = Some(Current {
-            index,
-            written: 0,
             crc: crc32fast::Hasher::new(),
             header,
         });
-        self.next += 1;
         Ok(())
     }
 
     /// Append bytes to the current tensor (little-endian, row-major).
     pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), PthError> {
-        let Some(c) = &mut self.current else {
-            return Err(misuse("write_chunk without start_tensor"));
-        };
-        let size = self.sizes[c.index];
-        let written = c.written + bytes.len() as u64;
-        if written > size {
-            return Err(misuse(format!(
-                "tensor `{}`: {written} bytes written but it holds {size}",
-                self.tensors[c.index].name
-            )));
+        self.seq.chunk(bytes.len() as u64)?;
+        if let Some(c) = &mut self.current {
+            c.crc.update(bytes);
         }
-        c.written = written;
-        c.crc.update(bytes);
         self.out.write_all(bytes)?;
         self.pos += bytes.len() as u64;
         Ok(())
@@ -227,16 +193,10 @@ impl<W: Write + Seek> PthWriter<W> {
 
     /// Finish the current tensor: its byte count must match its declared shape and dtype.
     pub fn end_tensor(&mut self) -> Result<(), PthError> {
+        self.seq.end()?;
         let Some(c) = self.current.take() else {
-            return Err(misuse("end_tensor without start_tensor"));
+            return Ok(());
         };
-        let size = self.sizes[c.index];
-        if c.written != size {
-            return Err(misuse(format!(
-                "tensor `{}`: {} bytes written but it holds {size}",
-                self.tensors[c.index].name, c.written
-            )));
-        }
         let crc = c.crc.finalize();
         self.out.seek(SeekFrom::Start(c.header + 14))?;
         self.out.write_all(&crc.to_le_bytes())?;
@@ -257,13 +217,7 @@ impl<W: Write + Seek> PthWriter<W> {
     /// Write the trailing records and the central directory; every declared tensor must
     /// have been written. Returns the output (flushed).
     pub fn finish(mut self) -> Result<W, PthError> {
-        if self.current.is_some() || self.next < self.tensors.len() {
-            let i = self.current.as_ref().map_or(self.next, |c| c.index);
-            return Err(misuse(format!(
-                "finish before tensor `{}` was written",
-                self.tensors[i].name
-            )));
-        }
+        self.seq.finish()?;
         self.record("version", b"3\n")?;
         // torch writes a random number and a hash; ours is deterministic: the CRC of all
         // record CRCs and the byte count, each as 20 decimal digits.

@@ -21,6 +21,7 @@ pub use reader::SafetensorsFile;
 pub use writer::SafetensorsWriter;
 
 use crate::dtype::DType;
+use crate::sequence::SequenceError;
 use crate::tensor::ViewError;
 
 /// The safetensors crate's header cap (`MAX_HEADER_SIZE`).
@@ -116,28 +117,9 @@ pub enum SafetensorsError {
     /// The header would exceed the 100 MB cap readers enforce.
     #[error("header of {0} bytes exceeds the 100 MB limit readers enforce")]
     HeaderTooLarge(u64),
-    /// `start_tensor` named a tensor other than the next declared one.
-    #[error("tensor {got:?} written out of order: expected {}", expected.as_deref().unwrap_or("no more tensors"))]
-    OutOfOrder {
-        expected: Option<String>,
-        got: String,
-    },
-    /// A tensor received more or fewer bytes than its dtype and shape need.
-    #[error("tensor {name:?}: expected {expected} bytes of data, got {got}")]
-    WrongSize {
-        name: String,
-        expected: u64,
-        got: u64,
-    },
-    /// `write_chunk` or `end_tensor` without `start_tensor`.
-    #[error("no tensor started")]
-    NoTensorStarted,
-    /// `start_tensor` or `finish` while a tensor is still open.
-    #[error("tensor {0:?} was not ended")]
-    TensorNotEnded(String),
-    /// `finish` before every declared tensor was written.
-    #[error("{remaining} declared tensors were not written, starting with {next:?}")]
-    Unwritten { next: String, remaining: usize },
+    /// The data did not follow the declared tensors (order, sizes, completeness).
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
 }
 
 /// Our dtype for a safetensors dtype, where llama-tool handles it.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::{dtype_from_st, SafetensorsError, MAX_HEADER_LEN};
-use crate::gguf::release_range;
+use crate::mmap::release_range;
 use crate::tensor::{TensorInfo, TensorView};
 
 /// An open safetensors file.

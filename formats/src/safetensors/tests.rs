@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::reader::parse;
 use super::*;
+use crate::sequence::SequenceError;
 use crate::tensor::TensorInfo;
 
 fn t(name: &str, dtype: DType, shape: &[u64]) -> TensorInfo {
@@ -76,20 +77,23 @@ fn writer_refuses_misuse() {
     let mut w = SafetensorsWriter::new(Vec::new(), infos, None).unwrap();
     assert!(matches!(
         w.start_tensor("a.weight"),
-        Err(SafetensorsError::OutOfOrder { .. })
+        Err(SafetensorsError::Sequence(SequenceError::OutOfOrder { .. }))
     ));
     w.start_tensor("b.weight").unwrap();
     assert!(matches!(
         w.write_chunk(&[0; 13]),
-        Err(SafetensorsError::WrongSize { .. })
+        Err(SafetensorsError::Sequence(SequenceError::WrongSize { .. }))
     ));
     assert!(matches!(
         w.end_tensor(),
-        Err(SafetensorsError::WrongSize { got: 0, .. })
+        Err(SafetensorsError::Sequence(SequenceError::WrongSize {
+            got: 0,
+            ..
+        }))
     ));
     assert!(matches!(
         w.start_tensor("a.weight"),
-        Err(SafetensorsError::TensorNotEnded(_))
+        Err(SafetensorsError::Sequence(SequenceError::TensorNotEnded(_)))
     ));
     let one = |t: TensorInfo| SafetensorsWriter::new(Vec::new(), vec![t], None).unwrap_err();
     assert!(matches!(

@@ -9,16 +9,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
 use super::{dtype_to_st_name, SafetensorsError, MAX_HEADER_LEN};
+use crate::sequence::TensorSequence;
 use crate::tensor::TensorInfo;
 
 /// Writes one safetensors file to `W` as tensors arrive.
 #[derive(Debug)]
 pub struct SafetensorsWriter<W: Write> {
     out: W,
-    tensors: Vec<TensorInfo>,
-    sizes: Vec<u64>,
-    next: usize,
-    current: Option<(usize, u64)>,
+    seq: TensorSequence,
     pos: u64,
 }
 
@@ -94,66 +92,28 @@ impl<W: Write> SafetensorsWriter<W> {
         out.write_all(&head)?;
         Ok(SafetensorsWriter {
             out,
-            tensors,
-            sizes,
-            next: 0,
-            current: None,
+            seq: TensorSequence::new(tensors, sizes),
             pos: 8 + head.len() as u64,
         })
     }
 
     /// Begin the data of `name`, which must be the next declared tensor.
     pub fn start_tensor(&mut self, name: &str) -> Result<(), SafetensorsError> {
-        if let Some((i, _)) = self.current {
-            return Err(SafetensorsError::TensorNotEnded(
-                self.tensors[i].name.clone(),
-            ));
-        }
-        match self.tensors.get(self.next) {
-            Some(t) if t.name == name => {
-                self.current = Some((self.next, 0));
-                self.next += 1;
-                Ok(())
-            }
-            expected => Err(SafetensorsError::OutOfOrder {
-                expected: expected.map(|t| t.name.clone()),
-                got: name.to_string(),
-            }),
-        }
+        self.seq.start(name)?;
+        Ok(())
     }
 
     /// Append bytes to the current tensor.
     pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), SafetensorsError> {
-        let Some((i, done)) = self.current.as_mut() else {
-            return Err(SafetensorsError::NoTensorStarted);
-        };
-        let total = *done + bytes.len() as u64;
-        if total > self.sizes[*i] {
-            return Err(SafetensorsError::WrongSize {
-                name: self.tensors[*i].name.clone(),
-                expected: self.sizes[*i],
-                got: total,
-            });
-        }
+        self.seq.chunk(bytes.len() as u64)?;
         self.out.write_all(bytes)?;
-        *done = total;
         self.pos += bytes.len() as u64;
         Ok(())
     }
 
     /// Finish the current tensor, checking its byte count.
     pub fn end_tensor(&mut self) -> Result<(), SafetensorsError> {
-        let Some((i, done)) = self.current else {
-            return Err(SafetensorsError::NoTensorStarted);
-        };
-        if done != self.sizes[i] {
-            return Err(SafetensorsError::WrongSize {
-                name: self.tensors[i].name.clone(),
-                expected: self.sizes[i],
-                got: done,
-            });
-        }
-        self.current = None;
+        self.seq.end()?;
         Ok(())
     }
 
@@ -171,17 +131,7 @@ impl<W: Write> SafetensorsWriter<W> {
 
     /// Check that every tensor was written, flush, and hand back the output.
     pub fn finish(mut self) -> Result<W, SafetensorsError> {
-        if let Some((i, _)) = self.current {
-            return Err(SafetensorsError::TensorNotEnded(
-                self.tensors[i].name.clone(),
-            ));
-        }
-        if let Some(t) = self.tensors.get(self.next) {
-            return Err(SafetensorsError::Unwritten {
-                next: t.name.clone(),
-                remaining: self.tensors.len() - self.next,
-            });
-        }
+        self.seq.finish()?;
         self.out.flush()?;
         Ok(self.out)
     }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{ModelType, Piece, PieceType, SpModel};
+use super::{Piece, PieceType, SpModel};
 
 /// The smallest vocabulary [`SpModel::synthetic`] makes (specials, bytes and `▁`).
 pub const MIN_SYNTHETIC_VOCAB: usize = 260;
@@ -62,21 +62,11 @@ pub(crate) fn synthetic(vocab_size: usize) -> SpModel {
         });
     }
     SpModel {
-        pieces,
-        model_type: ModelType::Bpe,
         vocab_size: n as u32,
         unk_id: Some(0),
         bos_id: Some(1),
         eos_id: Some(2),
-        pad_id: None,
-        byte_fallback: true,
-        treat_whitespace_as_suffix: false,
-        unk_surface: " \u{2047} ".to_string(),
-        normalizer_name: "identity".to_string(),
-        precompiled_charsmap: Vec::new(),
-        add_dummy_prefix: true,
-        remove_extra_whitespaces: false,
-        escape_whitespaces: true,
+        ..SpModel::llama_bpe(pieces)
     }
 }
 
