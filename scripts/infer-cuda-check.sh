@@ -26,7 +26,7 @@ else
   B="${CARGO_TARGET_DIR:-target}/release/llama-tool"
 fi
 if ldd "$B" | grep 'not found' >/dev/null; then
-  CU_LIB=$(python3 -c 'import os, nvidia; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))' 2>/dev/null || true)
+  CU_LIB=$(python3 -c 'import glob, nvidia; print(*[d for p in nvidia.__path__ for d in glob.glob(p + "/cu13/lib")][:1])' 2>/dev/null || true)
   [ -n "$CU_LIB" ] && export LD_LIBRARY_PATH="$CU_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 if ldd "$B" | grep 'not found'; then
