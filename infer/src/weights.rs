@@ -71,7 +71,7 @@ pub enum InferError {
     #[error("no tokens to evaluate")]
     NoTokens,
     /// `--device cuda` in a build without the `cuda` feature.
-    #[error("this llama-tool was built without CUDA support; rebuild with `cargo build --release --features cuda` (needs nvcc) or use --device cpu")]
+    #[error("this llama-tool was built without CUDA support; rebuild with `cargo build --release -p llama-tool --features cuda` (needs a CUDA toolkit; see docs/CUDA.md) or use --device cpu")]
     CudaNotBuilt,
     /// A device name other than `cpu`, `cuda`, `cuda:N`.
     #[error("unknown device `{0}` (expected cpu, cuda or cuda:N)")]
