@@ -45,6 +45,16 @@ fn inspect_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("inspect --json parses")
 }
 
+/// Token ids the logits comparisons run on.
+const TOKENS: &str = "1,15,300,42,7,99,511,3";
+
+/// Run one check of tests/interop/convert_checks.py: the check's name, then its arguments.
+fn interop(py: &Path, check: &str, args: &[&OsStr]) {
+    let mut all = vec![OsStr::new(check)];
+    all.extend_from_slice(args);
+    run_python(py, &checks(), &all);
+}
+
 fn checks() -> PathBuf {
     repo_root().join("tests/interop/convert_checks.py")
 }
@@ -121,21 +131,8 @@ fn reshard_round_trips_bit_exact_and_torch_agrees() {
         assert!(four.join("checklist.chk").is_file() && four.join("SHA256SUMS").is_file());
     }
     if let Some(py) = python() {
-        run_python(
-            &py,
-            &checks(),
-            &[
-                OsStr::new("torch-equal"),
-                os(&four),
-                os(&m1),
-                OsStr::new("4"),
-            ],
-        );
-        run_python(
-            &py,
-            &checks(),
-            &[OsStr::new("torch-shards-equal"), os(&merged), os(&m1)],
-        );
+        interop(&py, "torch-equal", &[os(&four), os(&m1), OsStr::new("4")]);
+        interop(&py, "torch-shards-equal", &[os(&merged), os(&m1)]);
     }
 }
 
@@ -186,21 +183,17 @@ fn torch_made_shards_merge_and_split_like_torch() {
     assert_eq!(inspect_json(&m1to4)["shards"], 4);
     if let Some(py) = python() {
         let check = |args: &[&Path]| {
-            let mut a = vec![OsStr::new(if args.len() == 2 {
+            let name = if args.len() == 2 {
                 "torch-shards-equal"
             } else {
                 "torch-equal"
-            })];
-            a.extend(args.iter().map(|p| p.as_os_str()));
-            run_python(&py, &checks(), &a);
+            };
+            let a: Vec<&OsStr> = args.iter().map(|p| p.as_os_str()).collect();
+            interop(&py, name, &a);
         };
         // Our merges equal torch.cat of the torch-saved shards, bit for bit ...
         for (ours, theirs) in [(&m2to1, &mp2), (&m4to1, &mp4)] {
-            run_python(
-                &py,
-                &checks(),
-                &[OsStr::new("torch-equal"), os(ours), os(theirs)],
-            );
+            interop(&py, "torch-equal", &[os(ours), os(theirs)]);
         }
         // ... and the torch-saved full model, shard by shard; our splits equal torch.chunk's.
         check(&[&m2to1, &mp1]);
@@ -346,20 +339,12 @@ fn gqa_model_reshards_by_kv_head_and_exports_right() {
             ("torch-shards-equal", &back, &m2),
             ("gguf", &g, &m2),
         ] {
-            run_python(&py, &checks(), &[OsStr::new(cmd), os(a), os(b)]);
+            interop(&py, cmd, &[os(a), os(b)]);
         }
-        let tokens = OsStr::new("1,15,300,42,7,99,511,3");
-        run_python(
-            &py,
-            &checks(),
-            &[OsStr::new("hf"), os(&hf), os(&m2), tokens],
-        );
+        let tokens = OsStr::new(TOKENS);
+        interop(&py, "hf", &[os(&hf), os(&m2), tokens]);
         if has_llama_cpp(&py) {
-            run_python(
-                &py,
-                &checks(),
-                &[OsStr::new("llama"), os(&g), os(&m2), tokens],
-            );
+            interop(&py, "llama", &[os(&g), os(&m2), tokens]);
         }
     }
 }
@@ -401,18 +386,9 @@ fn gguf_export_is_read_by_gguf_py_and_runs_in_llama_cpp() {
     assert_eq!(v["format"], "Gguf");
     assert_eq!(v["params"]["n_layers"], 2);
     if let Some(py) = python() {
-        run_python(&py, &checks(), &[OsStr::new("gguf"), os(&out), os(&m)]);
+        interop(&py, "gguf", &[os(&out), os(&m)]);
         if has_llama_cpp(&py) {
-            run_python(
-                &py,
-                &checks(),
-                &[
-                    OsStr::new("llama"),
-                    os(&out),
-                    os(&m),
-                    OsStr::new("1,15,300,42,7,99,511,3"),
-                ],
-            );
+            interop(&py, "llama", &[os(&out), os(&m), OsStr::new(TOKENS)]);
         }
     }
 }
@@ -477,21 +453,8 @@ fn hf_export_loads_in_transformers_and_round_trips() {
         std::fs::read(hf2.join("model.safetensors")).unwrap()
     );
     if let Some(py) = python() {
-        run_python(
-            &py,
-            &checks(),
-            &[OsStr::new("torch-equal"), os(&back), os(&m)],
-        );
-        run_python(
-            &py,
-            &checks(),
-            &[
-                OsStr::new("hf"),
-                os(&hf_sharded),
-                os(&m),
-                OsStr::new("1,15,300,42,7,99,511,3"),
-            ],
-        );
+        interop(&py, "torch-equal", &[os(&back), os(&m)]);
+        interop(&py, "hf", &[os(&hf_sharded), os(&m), OsStr::new(TOKENS)]);
     }
 }
 
@@ -766,11 +729,7 @@ fn allow_extra_passes_unknown_tensors_through_unchanged() {
     assert_eq!(listed(&inspect_json(&hf2), "model.extra_scale").len(), 1);
     if let Some(py) = python() {
         for out in [&g, &meta, &hf2] {
-            run_python(
-                &py,
-                &checks(),
-                &[OsStr::new("extras"), os(out), OsStr::new(&want)],
-            );
+            interop(&py, "extras", &[os(out), OsStr::new(&want)]);
         }
     }
 }
@@ -816,34 +775,13 @@ fn gguf_input_converts_to_hf_and_meta_and_back_unchanged() {
     assert_eq!(v["params"]["n_layers"], 2);
     if let Some(py) = python() {
         for other in [&b, &c] {
-            run_python(
-                &py,
-                &checks(),
-                &[OsStr::new("gguf-equal"), os(&a), os(other)],
-            );
+            interop(&py, "gguf-equal", &[os(&a), os(other)]);
         }
         // The rebuilt tokenizer.model is the original vocabulary for sentencepiece.
         for tok in [hf.join("tokenizer.model"), meta.join("tokenizer.model")] {
-            run_python(
-                &py,
-                &checks(),
-                &[
-                    OsStr::new("sp-equal"),
-                    os(&tok),
-                    os(&m.join("tokenizer.model")),
-                ],
-            );
+            interop(&py, "sp-equal", &[os(&tok), os(&m.join("tokenizer.model"))]);
         }
         // And the HF folder made from the GGUF runs in transformers like the original.
-        run_python(
-            &py,
-            &checks(),
-            &[
-                OsStr::new("hf"),
-                os(&hf),
-                os(&m),
-                OsStr::new("1,15,300,42,7,99,511,3"),
-            ],
-        );
+        interop(&py, "hf", &[os(&hf), os(&m), OsStr::new(TOKENS)]);
     }
 }
