@@ -95,12 +95,8 @@ pub fn write_gguf<W: Write>(
         let (src_dtype, shape) = ck.tensor_info(*t)?;
         let n_per_row = shape.last().copied().unwrap_or(1) as usize;
         w.start_tensor(&info.name)?;
-        let mut consumed = 0u64;
-        ck.stream(*t, None, |block| {
-            consumed += block.len() as u64;
-            enc.encode(src_dtype, info.dtype, block, n_per_row, |b| {
-                Ok(w.write_chunk(b)?)
-            })
+        let consumed = enc.stream_tensor(ck, *t, None, src_dtype, info.dtype, n_per_row, |b| {
+            Ok(w.write_chunk(b)?)
         })?;
         w.end_tensor()?;
         ck.release(*t);

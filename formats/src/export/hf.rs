@@ -181,15 +181,8 @@ pub fn write_hf(
                     })?;
                 enc.encode(*src, info.dtype, &hf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
             } else {
-                ck.stream(*t, None, |block| {
-                    consumed += block.len() as u64;
-                    enc.encode(
-                        *src,
-                        info.dtype,
-                        block,
-                        n_per_row,
-                        |b| Ok(w.write_chunk(b)?),
-                    )
+                consumed = enc.stream_tensor(ck, *t, None, *src, info.dtype, n_per_row, |b| {
+                    Ok(w.write_chunk(b)?)
                 })?;
             }
             w.end_tensor()?;

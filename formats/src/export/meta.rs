@@ -117,17 +117,10 @@ pub fn write_meta(
         for (t, src, range, info) in &plan {
             let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
             w.start_tensor(&info.name)?;
-            let mut consumed = 0u64;
-            ck.stream(*t, range.clone(), |block| {
-                consumed += block.len() as u64;
-                enc.encode(
-                    *src,
-                    info.dtype,
-                    block,
-                    n_per_row,
-                    |b| Ok(w.write_chunk(b)?),
-                )
-            })?;
+            let consumed =
+                enc.stream_tensor(ck, *t, range.clone(), *src, info.dtype, n_per_row, |b| {
+                    Ok(w.write_chunk(b)?)
+                })?;
             w.end_tensor()?;
             ck.release(*t);
             let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::atomic::AtomicFile;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::dtype::DType;
+use crate::llama::TensorName;
 use crate::tensor::TensorInfo;
 
 /// Why an export failed.
@@ -127,6 +128,28 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// Stream LLaMA tensor `t` (restricted to `range` along its split axis) out of `ck`,
+    /// encode it from `from` to `to` and feed the result to `sink`. Returns the source bytes
+    /// read, for progress reports.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stream_tensor(
+        &mut self,
+        ck: &Checkpoint,
+        t: TensorName,
+        range: Option<std::ops::Range<u64>>,
+        from: DType,
+        to: DType,
+        n_per_row: usize,
+        mut sink: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<u64, ExportError> {
+        let mut consumed = 0u64;
+        ck.stream(t, range, |block| {
+            consumed += block.len() as u64;
+            self.encode(from, to, block, n_per_row, &mut sink)
+        })?;
+        Ok(consumed)
+    }
+
     /// Encode `data` (whole rows of `n_per_row` elements of `from`) as `to` into `sink`;
     /// the bytes pass through untouched when the types agree.
     pub fn encode(
