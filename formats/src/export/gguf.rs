@@ -11,7 +11,7 @@ use crate::dtype::DType;
 use crate::gguf::GgufWriter;
 use crate::gguf_llama::{llama_metadata, LlamaGgufMeta};
 use crate::llama::naming::Layout;
-use crate::llama::{Role, TensorName};
+use crate::llama::{ModelParams, Role, TensorName};
 use crate::quant::{ModelHints, Preset};
 use crate::sentencepiece::SpModel;
 use crate::tensor::TensorInfo;
@@ -31,9 +31,13 @@ pub struct GgufOptions<'a> {
     pub allow_extra: bool,
 }
 
-/// The output type of each tensor (GGUF name, dtype, numpy-order shape), in write order.
-pub fn plan(ck: &Checkpoint, preset: Preset) -> Result<Vec<(TensorName, TensorInfo)>, ExportError> {
-    let params = ck.params()?;
+/// Each LLaMA tensor's source dtype and output (GGUF name, dtype, numpy-order shape), in
+/// write order.
+pub fn plan(
+    ck: &Checkpoint,
+    params: &ModelParams,
+    preset: Preset,
+) -> Result<Vec<(TensorName, DType, TensorInfo)>, ExportError> {
     let hints = ModelHints {
         n_layer: params.n_layers as usize,
         n_head: params.n_heads as u32,
@@ -46,16 +50,15 @@ pub fn plan(ck: &Checkpoint, preset: Preset) -> Result<Vec<(TensorName, TensorIn
         if t.role == Role::RopeFreqs {
             continue;
         }
-        let shape = ck.tensor_info(t)?.1;
+        let (src, shape) = ck.tensor_info(t)?;
         let name = t.to_layout(Layout::Gguf).unwrap_or_default();
-        let (src, _) = ck.tensor_info(t)?;
         // llama.cpp's converter keeps 1-D tensors (norms) in F32 whatever the output type.
         let dtype = if shape.len() <= 1 {
             DType::F32
         } else {
             preset.tensor_type(&name, &shape, src, &hints)
         };
-        out.push((t, TensorInfo { name, dtype, shape }));
+        out.push((t, src, TensorInfo { name, dtype, shape }));
     }
     Ok(out)
 }
@@ -68,8 +71,8 @@ pub fn write_gguf<W: Write>(
     progress: &dyn Progress,
 ) -> Result<(W, ExportSummary), ExportError> {
     let params = ck.params()?;
-    let plan = plan(ck, opts.preset)?;
-    let quantized = plan.iter().any(|(_, i)| i.dtype.is_quantized());
+    let plan = plan(ck, &params, opts.preset)?;
+    let quantized = plan.iter().any(|(_, _, i)| i.dtype.is_quantized());
     let meta = llama_metadata(&LlamaGgufMeta {
         name: opts.name.clone(),
         params: &params,
@@ -78,11 +81,11 @@ pub fn write_gguf<W: Write>(
         context_length: opts.context_length,
         tokenizer: opts.tokenizer,
     });
-    let names: Vec<&str> = plan.iter().map(|(_, i)| i.name.as_str()).collect();
+    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
     let extras = extra_plan(ck, opts.allow_extra, &names)?;
     let infos: Vec<TensorInfo> = plan
         .iter()
-        .map(|(_, i)| i.clone())
+        .map(|(_, _, i)| i.clone())
         .chain(extras.iter().cloned())
         .collect();
     for i in &infos {
@@ -91,17 +94,17 @@ pub fn write_gguf<W: Write>(
     let mut w = GgufWriter::new(out, meta, infos, 32)?;
     let mut summary = ExportSummary::default();
     let mut enc = Encoder::default();
-    for (t, info) in &plan {
-        let (src_dtype, shape) = ck.tensor_info(*t)?;
+    for (t, src_dtype, info) in &plan {
+        let shape = &info.shape;
         let n_per_row = shape.last().copied().unwrap_or(1) as usize;
         w.start_tensor(&info.name)?;
-        let consumed = enc.stream_tensor(ck, *t, None, src_dtype, info.dtype, n_per_row, |b| {
+        let consumed = enc.stream_tensor(ck, *t, None, *src_dtype, info.dtype, n_per_row, |b| {
             Ok(w.write_chunk(b)?)
         })?;
         w.end_tensor()?;
         ck.release(*t);
         let n: u64 = shape.iter().product();
-        summary.count(info.dtype, n, out_bytes(&info.name, info.dtype, &shape)?);
+        summary.count(info.dtype, n, out_bytes(&info.name, info.dtype, shape)?);
         progress.advance(consumed, &info.name);
     }
     for info in &extras {
