@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../../tests/support/interop.rs"]
+mod interop;
+
 use llama_infer::safetensors_source::SafetensorsSource;
 use llama_infer::{logits, npy, Device};
 
@@ -213,11 +216,7 @@ fn swapped_layers_change_the_logits() {
 
 #[test]
 fn committed_fixtures_are_what_the_generator_writes() {
-    let py = match std::env::var_os("LLAMA_TOOL_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None if std::env::var_os("CI").is_some() => panic!("LLAMA_TOOL_PYTHON is not set under CI"),
-        None => return eprintln!("skipping: set LLAMA_TOOL_PYTHON"),
-    };
+    let py = interop::python();
     let dir = tempfile::tempdir().unwrap();
     let o = std::process::Command::new(py)
         .arg(fixtures().join("gen_reference.py"))

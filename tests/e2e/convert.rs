@@ -130,7 +130,8 @@ fn reshard_round_trips_bit_exact_and_torch_agrees() {
     if MANIFESTS_WIRED {
         assert!(four.join("checklist.chk").is_file() && four.join("SHA256SUMS").is_file());
     }
-    if let Some(py) = python() {
+    {
+        let py = python();
         interop(&py, "torch-equal", &[os(&four), os(&m1), OsStr::new("4")]);
         interop(&py, "torch-shards-equal", &[os(&merged), os(&m1)]);
     }
@@ -181,7 +182,8 @@ fn torch_made_shards_merge_and_split_like_torch() {
     let v = inspect_json(&m4to1);
     assert_eq!(v["shards"], 1);
     assert_eq!(inspect_json(&m1to4)["shards"], 4);
-    if let Some(py) = python() {
+    {
+        let py = python();
         let check = |args: &[&Path]| {
             let name = if args.len() == 2 {
                 "torch-shards-equal"
@@ -332,7 +334,8 @@ fn gqa_model_reshards_by_kv_head_and_exports_right() {
     let bp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(back.join("params.json")).unwrap()).unwrap();
     assert_eq!(bp["n_kv_heads"], 2);
-    if let Some(py) = python() {
+    {
+        let py = python();
         for (cmd, a, b) in [
             ("torch-equal", &m2, &m1),
             ("torch-shards-equal", &split, &m2),
@@ -343,23 +346,11 @@ fn gqa_model_reshards_by_kv_head_and_exports_right() {
         }
         let tokens = OsStr::new(TOKENS);
         interop(&py, "hf", &[os(&hf), os(&m2), tokens]);
-        if has_llama_cpp(&py) {
+        {
+            require_llama_cpp(&py);
             interop(&py, "llama", &[os(&g), os(&m2), tokens]);
         }
     }
-}
-
-fn has_llama_cpp(py: &Path) -> bool {
-    let found = std::process::Command::new(py)
-        .args(["-c", "import llama_cpp"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "llama-cpp-python missing under CI"
-    );
-    found
 }
 
 #[test]
@@ -385,9 +376,11 @@ fn gguf_export_is_read_by_gguf_py_and_runs_in_llama_cpp() {
     let v = inspect_json(&out);
     assert_eq!(v["format"], "Gguf");
     assert_eq!(v["params"]["n_layers"], 2);
-    if let Some(py) = python() {
+    {
+        let py = python();
         interop(&py, "gguf", &[os(&out), os(&m)]);
-        if has_llama_cpp(&py) {
+        {
+            require_llama_cpp(&py);
             interop(&py, "llama", &[os(&out), os(&m), OsStr::new(TOKENS)]);
         }
     }
@@ -452,7 +445,8 @@ fn hf_export_loads_in_transformers_and_round_trips() {
         std::fs::read(hf.join("model.safetensors")).unwrap(),
         std::fs::read(hf2.join("model.safetensors")).unwrap()
     );
-    if let Some(py) = python() {
+    {
+        let py = python();
         interop(&py, "torch-equal", &[os(&back), os(&m)]);
         interop(&py, "hf", &[os(&hf_sharded), os(&m), OsStr::new(TOKENS)]);
     }
@@ -727,7 +721,8 @@ fn allow_extra_passes_unknown_tensors_through_unchanged() {
         "in shard 0 only"
     );
     assert_eq!(listed(&inspect_json(&hf2), "model.extra_scale").len(), 1);
-    if let Some(py) = python() {
+    {
+        let py = python();
         for out in [&g, &meta, &hf2] {
             interop(&py, "extras", &[os(out), OsStr::new(&want)]);
         }
@@ -773,7 +768,8 @@ fn gguf_input_converts_to_hf_and_meta_and_back_unchanged() {
     let v = inspect_json(&meta);
     assert_eq!(v["shards"], 2);
     assert_eq!(v["params"]["n_layers"], 2);
-    if let Some(py) = python() {
+    {
+        let py = python();
         for other in [&b, &c] {
             interop(&py, "gguf-equal", &[os(&a), os(other)]);
         }

@@ -60,18 +60,8 @@ fn convert_quantized_equals_quantizing_the_f16_export() {
         f16.as_os_str(),
         OsStr::new("--no-manifest"),
     ]));
-    let py = python().filter(|py| {
-        let has = std::process::Command::new(py)
-            .args(["-c", "import llama_cpp"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            has || std::env::var_os("CI").is_none(),
-            "llama-cpp-python missing under CI"
-        );
-        has
-    });
+    let py = python();
+    require_llama_cpp(&py);
     for (flag, preset) in [
         ("--q4", "Q4_K_M"),
         ("--q8", "Q8_0"),
@@ -100,7 +90,8 @@ fn convert_quantized_equals_quantizing_the_f16_export() {
             OsStr::new(preset),
         ]));
         same_tensors(&direct, &two_step);
-        if let Some(py) = &py {
+        {
+            let py = &py;
             let outdir = t.path().join(format!("llama-{preset}"));
             std::fs::create_dir(&outdir).unwrap();
             let script = repo_root().join("tests/interop/llama_quantize.py");

@@ -328,18 +328,14 @@ fn redirect_to_a_non_http_scheme_is_refused() {
 
 // ---------------------------------------------------------------- real nginx
 
-/// The nginx binary; under CI a missing nginx fails the test (scripts/install-nginx.sh).
-fn nginx() -> Option<PathBuf> {
+/// The nginx binary; its absence fails the test (scripts/install-nginx.sh installs it).
+fn nginx() -> PathBuf {
     for p in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
         if Path::new(p).exists() {
-            return Some(PathBuf::from(p));
+            return PathBuf::from(p);
         }
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("nginx is not installed under CI: .ci/run must call scripts/install-nginx.sh");
-    }
-    eprintln!("skipping nginx tests: run scripts/install-nginx.sh");
-    None
+    panic!("nginx is not installed: run scripts/install-nginx.sh (scripts/test.sh does)");
 }
 
 /// nginx on a free loopback port serving `root` (and `/slow/` = the same, rate-limited);
@@ -439,7 +435,7 @@ fn served_release() -> tempfile::TempDir {
 
 #[test]
 fn nginx_release_template_download_then_verify_then_skip() {
-    let Some(exe) = nginx() else { return };
+    let exe = nginx();
     let served = served_release();
     let srv = Nginx::start(&exe, served.path());
     let out = tempfile::tempdir().unwrap();
@@ -485,7 +481,7 @@ fn nginx_release_template_download_then_verify_then_skip() {
 
 #[test]
 fn nginx_manifest_download_killed_mid_file_resumes_from_part() {
-    let Some(exe) = nginx() else { return };
+    let exe = nginx();
     let served = served_release();
     fs::write(served.path().join("00-big.bin"), bytes(99, 4_000_000)).unwrap();
     let o = run([

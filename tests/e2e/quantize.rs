@@ -31,7 +31,7 @@ fn first_diff(a: &[u8], b: &[u8], block_bytes: usize) -> Option<usize> {
 
 #[test]
 fn blocks_equal_ggml_and_gguf_py_and_dequantize_like_gguf_py() {
-    let Some(py) = common::python() else { return };
+    let py = common::python();
     let dir = tempfile::tempdir().unwrap();
     let script = common::repo_root().join("tests/interop/quant_reference.py");
     common::run_python(&py, &script, &[dir.path().as_os_str()]);
@@ -136,24 +136,6 @@ fn non_finite_input_is_refused_with_a_clear_error() {
     );
 }
 
-/// True when the interop python has llama-cpp-python (`scripts/setup-venv.sh --llama`).
-/// Under CI its absence fails the test.
-fn has_llama_cpp(py: &Path) -> bool {
-    let ok = std::process::Command::new(py)
-        .args(["-c", "import llama_cpp"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "llama_cpp is not importable under CI: run scripts/setup-venv.sh --llama"
-        );
-        eprintln!("skipping llama.cpp part: run scripts/setup-venv.sh --llama");
-    }
-    ok
-}
-
 /// Write a LLaMA GGUF fixture with `tests/interop/make_llama_gguf.py ARGS`.
 fn make_fixture(py: &Path, out: &Path, args: &[&str]) {
     let script = common::repo_root().join("tests/interop/make_llama_gguf.py");
@@ -233,10 +215,8 @@ fn compare_all_presets(py: &Path, fixture: &Path, work: &Path, failures: &mut Ve
 
 #[test]
 fn every_preset_is_byte_identical_to_llama_cpp() {
-    let Some(py) = common::python() else { return };
-    if !has_llama_cpp(&py) {
-        return;
-    }
+    let py = common::python();
+    common::require_llama_cpp(&py);
     let dir = tempfile::tempdir().unwrap();
     let fixtures: [(&str, &[&str]); 3] = [
         // rows multiple of 256, 8 layers: k-quants and the per-layer rules
@@ -285,10 +265,8 @@ fn every_preset_is_byte_identical_to_llama_cpp() {
 
 #[test]
 fn llama_cpp_runs_our_q4_k_m_output() {
-    let Some(py) = common::python() else { return };
-    if !has_llama_cpp(&py) {
-        return;
-    }
+    let py = common::python();
+    common::require_llama_cpp(&py);
     let dir = tempfile::tempdir().unwrap();
     let fixture = dir.path().join("llama.gguf");
     make_fixture(&py, &fixture, &[]);

@@ -36,7 +36,7 @@ fn real_torch_loads_synth_output_with_identical_values() {
                 };
                 assert_eq!(t.info.dtype.name(), want, "{}", t.info.name);
             }
-            let Some(py) = python() else { continue };
+            let py = python();
             let dump = t.path().join(format!("{dtype}-{shard}.safetensors"));
             run_python(
                 &py,
