@@ -81,8 +81,11 @@ pub enum PlanError {
         /// Its size.
         size: u64,
     },
+    /// A `.torrent` among the manifests is unusable.
+    #[error(transparent)]
+    Torrent(#[from] crate::torrent::TorrentError),
     /// A folder holds no manifest.
-    #[error("{0}: no manifest found (checklist.chk, *.chk, SHA256SUMS, *.sha256, *.md5, *.b3sum, *.manifest.json)")]
+    #[error("{0}: no manifest found (checklist.chk, *.chk, SHA256SUMS, *.sha256, *.md5, *.b3sum, *.manifest.json, *.torrent)")]
     NoManifest(String),
     /// No manifest lists a file.
     #[error("{0}: no manifest in its folder or above lists it; give --sha256 HEX or --md5 HEX")]
@@ -339,7 +342,7 @@ pub fn merge_jobs(jobs: Vec<Job>) -> Vec<Job> {
 /// lists.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// The manifests found.
+    /// The manifests found (`.torrent` files last).
     pub manifests: Vec<PathBuf>,
     /// The files to verify.
     pub jobs: Vec<Job>,
@@ -359,7 +362,8 @@ pub fn plan_folder(root: &Path, display_root: &str) -> Result<Plan, PlanError> {
         })
         .cloned()
         .collect();
-    if manifests.is_empty() {
+    let torrents: Vec<PathBuf> = files.iter().filter(|p| is_torrent(p)).cloned().collect();
+    if manifests.is_empty() && torrents.is_empty() {
         return Err(PlanError::NoManifest(root.display().to_string()));
     }
     let mut jobs = Vec::new();
@@ -367,17 +371,37 @@ pub fn plan_folder(root: &Path, display_root: &str) -> Result<Plan, PlanError> {
         jobs.extend(load_manifest(m, root, display_root)?);
     }
     let jobs = merge_jobs(jobs);
-    let listed: std::collections::BTreeSet<&PathBuf> = jobs.iter().map(|j| &j.path).collect();
+    let mut listed: std::collections::BTreeSet<&PathBuf> = jobs.iter().map(|j| &j.path).collect();
+    // Files a torrent covers are listed by it (the CLI verifies torrents piece by piece).
+    let mut covered = Vec::new();
+    for t in &torrents {
+        let meta = crate::torrent::Metainfo::read(t)?;
+        let base = t.parent().unwrap_or(Path::new("."));
+        let content = crate::torrent::content_root(&meta, base);
+        for f in meta.files.iter().filter(|f| !f.padding) {
+            covered.push(meta.file_path(&content, f));
+        }
+    }
+    listed.extend(covered.iter());
     let unlisted = files
         .iter()
-        .filter(|p| !listed.contains(p) && !manifests.contains(p))
+        .filter(|p| !listed.contains(p) && !manifests.contains(p) && !torrents.contains(p))
         .map(|p| display_name(p, root, display_root))
         .collect();
+    let mut manifests = manifests;
+    manifests.extend(torrents);
     Ok(Plan {
         manifests,
         jobs,
         unlisted,
     })
+}
+
+/// Is `path` a BitTorrent metainfo file (`*.torrent`)?
+pub fn is_torrent(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("torrent"))
 }
 
 /// Find the manifest that lists `file`: look in its folder, then each folder above.

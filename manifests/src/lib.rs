@@ -7,6 +7,7 @@
 //! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
 //! - [`verify`]: parallel verification with progress through a trait.
 //! - [`write`]: checksum lists over files a command wrote.
+//! - [`torrent`]: BitTorrent metainfo (v1, v2, hybrid): parse, verify a folder, create; magnets.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
 //!
 //! Libraries never print: progress goes through [`verify::Progress`] and
@@ -18,6 +19,7 @@ pub mod discover;
 pub mod download;
 pub mod json;
 pub mod tensors;
+pub mod torrent;
 pub mod verify;
 pub mod write;
 
