@@ -48,6 +48,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Run the whole pipeline on a generated tiny model (no downloads).
     Demo(cmd::demo::Args),
+    /// Verify a folder against a torrent, then serve it to BitTorrent peers until Ctrl-C.
+    Seed(cmd::seed::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::logits::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Seed(a) => cmd::seed::run(a),
     };
     match result {
         Ok(code) => code,

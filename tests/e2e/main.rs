@@ -12,4 +12,5 @@ mod infer;
 mod manifest;
 mod quantize;
 mod synth;
+mod torrent;
 mod verify;

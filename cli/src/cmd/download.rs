@@ -22,11 +22,15 @@ use crate::{EXIT_ERROR, EXIT_FAIL};
 /// Arguments of `llama-tool download`.
 #[derive(clap::Args)]
 pub struct Args {
+    /// A magnet link or a .torrent file to download over BitTorrent (docs/TORRENT.md).
+    #[arg(value_name = "MAGNET|FILE.torrent", conflicts_with_all = ["url", "manifest"])]
+    pub source: Option<String>,
     /// Signed URL template of a release: `*` is replaced by each file's path.
     #[arg(long, value_name = "TEMPLATE", conflicts_with = "manifest")]
     pub url: Option<String>,
-    /// Model sizes of the release to fetch (with --url).
-    #[arg(long, value_delimiter = ',', requires = "url")]
+    /// Model sizes of the release to fetch (with --url, or from a torrent with the LLaMA
+    /// layout: only those folders plus the tokenizer files and checklists).
+    #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// A manifest (URL or file) listing the files to fetch.
     #[arg(long, value_name = "URL|FILE")]
@@ -53,6 +57,9 @@ pub struct Args {
     /// Connect and read timeout, seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// BitTorrent options.
+    #[command(flatten)]
+    pub bt: super::download_torrent::BtArgs,
 }
 
 /// Bars per file and in total, on a terminal only.
@@ -239,6 +246,12 @@ fn plain_target(url: String, rel: String) -> Target {
 
 /// Run the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(source) = &args.source {
+        return super::download_torrent::run(&args, source);
+    }
+    if !args.models.is_empty() && args.url.is_none() {
+        bail!("--models needs --url or a torrent source");
+    }
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
     }

@@ -24,6 +24,8 @@ pub enum Format {
     Sha256sums,
     /// The llama-tool JSON manifest: size, sha256, md5 and chunk digests per file.
     Json,
+    /// A BitTorrent metainfo file (needs -o; see the torrent options and docs/TORRENT.md).
+    Torrent,
 }
 
 /// Arguments of `llama-tool manifest`.
@@ -50,6 +52,9 @@ pub struct Args {
     /// Files hashed at once (default: the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Options of --format torrent.
+    #[command(flatten)]
+    pub torrent: super::manifest_torrent::TorrentArgs,
 }
 
 /// Files to list: everything under `dir` but manifests, partial downloads and temporaries.
@@ -103,6 +108,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--tensors needs --format json");
     }
     let jobs_n = args.jobs.unwrap_or_else(super::verify::default_jobs).max(1);
+    if args.format == Format::Torrent {
+        return super::manifest_torrent::run(
+            &args.dir,
+            args.output.as_deref(),
+            &args.torrent,
+            jobs_n,
+        );
+    }
     let files = files_to_list(&args.dir, args.output.as_deref())?;
     let total: u64 = files
         .iter()
@@ -123,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             (vec![Algo::Md5, Algo::Sha256], Some((ca, args.chunk_size)))
         }
+        Format::Torrent => (Vec::new(), None), // handled above
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs_n)
@@ -148,6 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let hashed: Vec<_> = hashed.into_iter().flatten().collect();
     let text = match args.format {
+        Format::Torrent => String::new(), // handled above
         Format::Chk | Format::Sha256sums => checksums::write_gnu(
             hashed
                 .iter()

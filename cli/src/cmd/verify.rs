@@ -46,6 +46,13 @@ pub struct Args {
     /// another checkpoint. Format-independent: an f16 GGUF export matches its f16 .pth.
     #[arg(long, value_name = "REF")]
     pub tensors: Option<PathBuf>,
+    /// Check the one folder given against this BitTorrent metainfo: every v1 piece and v2
+    /// merkle root (docs/TORRENT.md).
+    #[arg(long, value_name = "FILE.torrent")]
+    pub torrent: Option<PathBuf>,
+    /// With --torrent: the magnet link whose info-hash the torrent must have.
+    #[arg(long, value_name = "URI", requires = "torrent")]
+    pub magnet: Option<String>,
 }
 
 /// The tensor identities of a checkpoint.
@@ -209,6 +216,8 @@ fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
             jobs.extend(plan.jobs);
             unlisted.extend(plan.unlisted);
             manifests.extend(plan.manifests);
+        } else if super::verify_torrent::is_torrent(p) {
+            manifests.push(p.clone());
         } else if p
             .file_name()
             .and_then(|n| n.to_str())
@@ -330,6 +339,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         return report(&args, results, 0.0);
     }
+    if let Some(t) = &args.torrent {
+        let (results, seconds) = super::verify_torrent::run(&args, t, jobs_n)?;
+        return report(&args, results, seconds);
+    }
     let (jobs, unlisted, manifests) = plan(&args)?;
     let total = verify::total_bytes(&jobs);
     let reporter = Reporter {
@@ -338,6 +351,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let start = Instant::now();
     let mut results = verify::verify_all(&jobs, jobs_n, &reporter)?;
+    results.extend(super::verify_torrent::discovered(
+        &manifests, jobs_n, &reporter,
+    )?);
     reporter.bar.finish_and_clear();
     for r in manifest_tensor_results(&manifests, args.json)? {
         reporter.file_done(&r);

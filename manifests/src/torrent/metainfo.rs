@@ -317,10 +317,12 @@ impl Metainfo {
                 for f in real {
                     match by_path.get(&f.path) {
                         Some(t) if t.length == f.length => f.pieces_root = t.pieces_root,
-                        _ => return Err(bad(format!(
+                        _ => {
+                            return Err(bad(format!(
                             "hybrid torrent: v1 file {} is not in the v2 tree with the same length",
                             f.rel()
-                        ))),
+                        )))
+                        }
                     }
                 }
             } else {
