@@ -210,7 +210,7 @@ pub fn create(
             offset += f.length;
             list.push(file_entry(&f.comps, f.length, false));
             let last = i + 1 == files.len();
-            if v2 && !last && offset % pl != 0 {
+            if v2 && !last && !offset.is_multiple_of(pl) {
                 let pad = pl - offset % pl;
                 segs.push((None, pad));
                 offset += pad;

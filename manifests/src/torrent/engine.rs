@@ -74,7 +74,7 @@ pub fn session_options(net: &Network) -> (SessionOptions, EngineConfig) {
         ..Default::default()
     };
     let opts = SessionOptions {
-        dht: net.dht.then(|| DhtSessionConfig {
+        dht: net.dht.then_some(DhtSessionConfig {
             bootstrap_addrs: None,
             port: None,
             persistence: None,

@@ -163,7 +163,7 @@ impl Metainfo {
                 "info has neither `pieces` (v1) nor `meta version` 2".into()
             ));
         }
-        if has_v2 && !piece_length.is_power_of_two() || has_v2 && piece_length < BLOCK {
+        if has_v2 && (!piece_length.is_power_of_two() || piece_length < BLOCK) {
             return Err(bad(format!(
                 "piece length {piece_length}: v2 needs a power of two of at least 16384"
             )));
