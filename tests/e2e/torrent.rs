@@ -642,6 +642,12 @@ fn download_fetches_from_an_aria2c_seeder_and_only_the_7b_model_when_asked() {
         v["checklist"].as_array().unwrap().len() >= 5,
         "checklists were checked: {v}"
     );
+    // Rerunning a finished download re-checks the files in place and fetches nothing.
+    let (c, v, err) = download_json(&args, 120);
+    assert_eq!(c, 0, "{err}{v}");
+    assert_eq!(v["fetched_bytes"], 0, "{v}");
+    assert_eq!(v["resumed_bytes"], v["total_bytes"], "{v}");
+    same_tree(&root, &all.join("LLaMA"), &ALL);
 
     // Only 7B (plus the tokenizer and its checklist).
     let sel = dir.path().join("sel");
