@@ -986,3 +986,38 @@ fn v2_and_hybrid_torrents_interoperate_with_libtorrent() {
         }
     }
 }
+
+#[test]
+fn seed_refuses_a_folder_that_does_not_match_its_torrent() {
+    isolate();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let root = llama_release(&src, 1);
+    let t = dir.path().join("LLaMA.torrent");
+    make_torrent(&root, &t, &["--piece-size", "16K"]);
+    flip(&root.join("7B/consolidated.00.pth"), 5);
+    let mut child = Command::new(bin())
+        .arg("seed")
+        .arg(&src)
+        .arg("--torrent")
+        .arg(&t)
+        .args(["--no-dht", "--no-trackers", "--port", "6881"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = wait(&mut child, 60, "seed of a bad folder");
+    assert_eq!(st.code(), Some(1));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        out.contains("FAILED") && out.contains("7B/consolidated.00.pth"),
+        "{out}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", 6881)).is_err());
+}
