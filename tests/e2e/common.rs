@@ -62,8 +62,9 @@ pub fn run_python(py: &Path, script: &Path, args: &[&std::ffi::OsStr]) -> String
         .expect("spawn python");
     assert!(
         o.status.success(),
-        "{} failed:\nstdout:\n{}\nstderr:\n{}",
+        "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
         script.display(),
+        o.status,
         stdout(&o),
         stderr(&o)
     );
