@@ -47,7 +47,7 @@ if [ "${1:-}" = "--llama" ]; then
     if ! ls "$LWHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
       echo "building $LLAMA_PKG from source once (about 8 minutes): $CMAKE_ARGS" >&2
       CMAKE_ARGS="$CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-        "$VENV/bin/pip" wheel -q --no-deps -w "$LWHEELS" "$LLAMA_PKG" >&2
+        "$VENV/bin/pip" wheel -q --no-cache-dir --no-deps -w "$LWHEELS" "$LLAMA_PKG" >&2
     fi
     "$VENV/bin/pip" install -q --force-reinstall --no-deps "$LWHEELS"/llama_cpp_python-0.3.36-*.whl >&2
     "$VENV/bin/pip" install -q diskcache jinja2 typing-extensions >&2
