@@ -7,6 +7,7 @@ mod convert;
 mod convert_quant;
 mod demo;
 mod download;
+mod gguf_parity;
 mod hostile;
 mod infer;
 mod manifest;

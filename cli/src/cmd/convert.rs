@@ -281,14 +281,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
             }
             let preset = preset.unwrap_or(Preset::F16);
-            let name = a.name.clone().unwrap_or_else(|| {
-                a.input
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "llama".into())
-            });
             let opts = export::gguf::GgufOptions {
-                name,
+                name: a.name.clone(),
+                model_ids: model_ids(&ck, &a.input),
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
@@ -437,4 +432,27 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         json: a.json,
         threads: None,
     })
+}
+
+/// The ids llama.cpp's converter names a model by, most trusted first: config.json's
+/// `_name_or_path` when it is a hub id (at most one `/`), then the folder or file name.
+fn model_ids(ck: &Checkpoint, input: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Some(id) = ck
+        .hf_config()
+        .and_then(|c| c.get("_name_or_path"))
+        .and_then(|v| v.as_str())
+        .filter(|s| s.matches('/').count() <= 1)
+    {
+        ids.push(id.to_string());
+    }
+    let base = if input.is_dir() {
+        std::fs::canonicalize(input)
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+    } else {
+        input.file_stem().map(|s| s.to_string_lossy().into_owned())
+    };
+    ids.push(base.unwrap_or_else(|| "llama".into()));
+    ids
 }
