@@ -1,14 +1,12 @@
 //! Progress bars: shown on a terminal, hidden in pipes and with `--json`.
 #![allow(dead_code)] // used by the commands as they land
 
-use std::io::IsTerminal;
-
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A byte-counting bar over `total` bytes, hidden unless stderr is a terminal and `quiet`
-/// is false.
+/// A byte-counting bar over `total` bytes, with rate and ETA, hidden unless stderr is a
+/// terminal, `quiet` (the command's `--json`) is false and `-q` was not given.
 pub fn bytes_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+    if !crate::term::show_progress(quiet) {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);

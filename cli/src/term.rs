@@ -1,5 +1,7 @@
 //! Terminal manners shared by every command: the global `-q/--quiet` and `-v/--verbose`
-//! flags, `NO_COLOR` (<https://no-color.org>) and whether a stream is a terminal.
+//! flags and whether progress may be drawn. llama-tool writes no colour itself; clap's help
+//! colours go through `anstream`, which honours `NO_COLOR` (<https://no-color.org>) and
+//! leaves pipes plain.
 //!
 //! Set once in `main` from the parsed arguments; read anywhere in the CLI.
 
@@ -34,21 +36,6 @@ macro_rules! verbose {
             eprintln!("llama-tool: {}", format_args!($($arg)*));
         }
     };
-}
-
-/// Whether `NO_COLOR` asks for no colour (set and not empty, as no-color.org says).
-pub fn no_color_env() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-/// Whether text written to stdout may be coloured: a terminal and no `NO_COLOR`.
-pub fn color_stdout() -> bool {
-    !no_color_env() && std::io::stdout().is_terminal()
-}
-
-/// Whether text written to stderr may be coloured: a terminal and no `NO_COLOR`.
-pub fn color_stderr() -> bool {
-    !no_color_env() && std::io::stderr().is_terminal()
 }
 
 /// Whether progress bars may be drawn: stderr is a terminal, not quiet, not `--json`.

@@ -156,7 +156,7 @@ fn is_quant_type(p: &str) -> bool {
         let mut chars = rest.chars();
         if chars.next().is_some_and(|c| c.is_ascii_digit()) {
             let tail: Vec<char> = chars.collect();
-            if tail.len() % 2 == 0
+            if tail.len().is_multiple_of(2)
                 && tail
                     .chunks(2)
                     .all(|c| c[0] == '_' && (c[1].is_alphanumeric() || c[1] == '_'))

@@ -107,3 +107,69 @@ fn gguf_parity_holds_for_gqa_and_hub_style_names() {
         &["--kv-heads", "2", "--mp", "2", "--seed", "8"],
     );
 }
+
+#[test]
+fn model_id_heuristics_match_gguf_py() {
+    use llama_formats::gguf_naming::{id_to_title, model_id_components, weight_count_rounded};
+    let py = python();
+    let ids = [
+        "tiny",
+        "7B",
+        "65B",
+        "llama-7b",
+        "Llama-2-7b-hf",
+        "meta-llama/Llama-2-13b-chat-hf",
+        "huggyllama/llama-30b",
+        "Llama-2-7b-chat-v1.1",
+        "Mistral-7B-Instruct-v0.2",
+        "bloom-7b1",
+        "open_llama_3b_v2",
+        "Mixtral-8x7B-v0.1",
+        "model-q4_k_m",
+        "llama-f16",
+        "llama-bf16-32k",
+        "TinyLlama-1.1B-Chat-v1.0",
+        "phi-2",
+        "gpt2-xl",
+        "SmolLM-135M-Instruct",
+        "Qwen1.5-0.5B",
+        "v1.2-model",
+        "a-b-c",
+        "some model name",
+        "./local-7b",
+        "iter100-llama",
+        "llama-A3B",
+    ];
+    let totals = [227_328u64, 1_800_000, 6_738_415_616, 0];
+    let cases: Vec<(String, u64)> = ids
+        .iter()
+        .flat_map(|id| totals.iter().map(move |&t| (id.to_string(), t)))
+        .collect();
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("cases.json");
+    std::fs::write(&f, serde_json::to_string(&cases).unwrap()).unwrap();
+    let out = run_python(
+        &py,
+        &repo_root().join("tests/interop/gguf_naming.py"),
+        &[converter().as_os_str(), f.as_os_str()],
+    );
+    let want: Vec<Vec<Option<String>>> = serde_json::from_str(&out).unwrap();
+    let mut bad = Vec::new();
+    for ((id, total), w) in cases.iter().zip(&want) {
+        let p = model_id_components(id, *total as i64);
+        let got = vec![
+            p.full_name,
+            p.organization,
+            p.basename,
+            p.finetune,
+            p.version,
+            p.size_label,
+            Some(id_to_title(id)),
+            Some(weight_count_rounded(*total, 2)),
+        ];
+        if &got != w {
+            bad.push(format!("{id} ({total}): ours {got:?}\n  gguf-py {w:?}"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -13,4 +13,5 @@ mod infer;
 mod manifest;
 mod quantize;
 mod synth;
+mod tokenize;
 mod verify;

@@ -58,6 +58,14 @@ fn open(model: &Path) -> anyhow::Result<(Tokenizer, VocabSource)> {
     let (sp, source) = load_vocab(model)?;
     let tok =
         Tokenizer::new(sp).with_context(|| format!("{}: tokenizer", source.path().display()))?;
+    crate::verbose!(
+        "vocabulary: {} pieces from {} ({}), bos {:?}, eos {:?}",
+        tok.vocab_size(),
+        source.path().display(),
+        source.kind(),
+        tok.bos_id(),
+        tok.eos_id()
+    );
     Ok((tok, source))
 }
 
@@ -93,12 +101,18 @@ fn input_text(a: &Args) -> anyhow::Result<String> {
     read_text(std::io::stdin().lock(), "standard input")
 }
 
-/// A piece as one printable token: control characters escaped, nothing else changed.
+/// A piece as one printable token: control characters escaped (`\n`, `\t`, `\u{1b}`) and
+/// a backslash doubled; everything else, `▁` included, as is.
 fn printable(piece: &str) -> String {
-    piece
-        .chars()
-        .flat_map(char::escape_default)
-        .collect::<String>()
+    let mut out = String::with_capacity(piece.len());
+    for c in piece.chars() {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -207,6 +221,6 @@ mod tests {
 
     #[test]
     fn pieces_print_on_one_line() {
-        assert_eq!(printable("\u{2581}a\nb\t"), "\u{2581}a\\nb\\t");
+        assert_eq!(printable("\u{2581}a\nb\t\\"), "\u{2581}a\\nb\\t\\\\");
     }
 }
