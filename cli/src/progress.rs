@@ -20,3 +20,21 @@ pub fn bytes_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
     bar.set_message(message.to_string());
     bar
 }
+
+/// A bar counting `total` items (`unit`: "tensors", "layers"), with rate and ETA; hidden like
+/// [`bytes_bar`].
+pub fn count_bar(total: u64, message: &str, unit: &str, quiet: bool) -> ProgressBar {
+    if !crate::term::show_progress(quiet) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{msg:20}} [{{bar:40}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
+}

@@ -11,6 +11,7 @@ mod gguf_parity;
 mod hostile;
 mod infer;
 mod manifest;
+mod manners;
 mod quantize;
 mod synth;
 mod tokenize;
