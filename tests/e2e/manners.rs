@@ -284,3 +284,120 @@ fn no_color_and_pipes_get_plain_text() {
     let piped = stdout(&ok(run(["--help"])));
     assert!(!piped.contains('\x1b'), "pipe: {piped:?}");
 }
+
+/// Run `llama-tool ARGS` in `cwd`; assert one JSON object with `snake_case` top-level keys,
+/// `ok` a boolean matching the exit code, and (unless `path_key` is empty) the path at
+/// `path_key` (dotted, numbers index arrays) equal to `given`, as typed.
+fn conventions(cwd: &Path, args: &[&str], path_key: &str, given: &str) -> serde_json::Value {
+    let o = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(code(&o) == 0 || code(&o) == 1, "{args:?}: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", stdout(&o)));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{args:?}: not an object"));
+    assert_eq!(
+        obj.get("ok").and_then(|x| x.as_bool()),
+        Some(code(&o) == 0),
+        "{args:?}: `ok` must be a boolean matching the exit code"
+    );
+    for k in obj.keys() {
+        assert!(
+            k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{args:?}: key {k} is not snake_case"
+        );
+    }
+    if !path_key.is_empty() {
+        let mut cur = &v;
+        for part in path_key.split('.') {
+            cur = match part.parse::<usize>() {
+                Ok(i) => &cur[i],
+                Err(_) => &cur[part],
+            };
+        }
+        assert_eq!(cur.as_str(), Some(given), "{args:?}: {path_key} as given");
+    }
+    v
+}
+
+#[test]
+fn json_output_follows_the_conventions() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Relative paths, as a user types them.
+    conventions(d, &["synth", "-o", "m", "--json"], "out", "m");
+    conventions(d, &["inspect", "m", "--json"], "path", "m");
+    conventions(
+        d,
+        &["convert", "m", "-o", "m.gguf", "--json"],
+        "out",
+        "m.gguf",
+    );
+    conventions(
+        d,
+        &["reshard", "m", "-o", "r", "--mp", "2", "--json"],
+        "out",
+        "r",
+    );
+    conventions(
+        d,
+        &["quantize", "m.gguf", "q.gguf", "q8_0", "--json"],
+        "input",
+        "m.gguf",
+    );
+    conventions(
+        d,
+        &["verify", "m", "--json"],
+        "files.0.path",
+        "m/consolidated.00.pth",
+    );
+    conventions(
+        d,
+        &["logits", "m", "--tokens", "1,2,3", "--json"],
+        "model",
+        "m",
+    );
+    conventions(
+        d,
+        &["check", "m", "m.gguf", "--tokens", "1,2,3", "--json"],
+        "reference.path",
+        "m",
+    );
+    let v = conventions(
+        d,
+        &[
+            "check",
+            "m",
+            "q.gguf",
+            "--tokens",
+            "1,2,3",
+            "--max-kld",
+            "0",
+            "--json",
+        ],
+        "candidate.path",
+        "q.gguf",
+    );
+    assert_eq!(v["ok"], v["pass"]);
+    conventions(
+        d,
+        &["tokenize", "m", "--text", "hi", "--json"],
+        "model",
+        "m",
+    );
+    conventions(
+        d,
+        &["detokenize", "m.gguf", "--ids", "1,2", "--json"],
+        "vocab_path",
+        "m.gguf",
+    );
+    // A failed verification: ok false, exit 1.
+    std::fs::write(d.join("m/params.json"), b"{}").unwrap();
+    let v = conventions(d, &["verify", "m", "--json"], "", "");
+    assert_eq!(v["ok"], false);
+}

@@ -386,7 +386,7 @@ fn report(
     };
     if json {
         let v = serde_json::json!({
-            "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
+            "ok": true, "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
             "tensor_bytes": s.tensor_bytes, "output_bytes": file_bytes, "bits_per_weight": bpw, "types": s.types, "seconds": secs,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -357,6 +357,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let doc = json!({
+            "ok": failed + mismatched == 0,
             "files": files,
             "summary": {
                 "files": reports.len(), "ok": count("OK"), "skipped": count("SKIPPED"),

@@ -171,7 +171,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|&(id, logit, p)| serde_json::json!({"id": id, "piece": tok.as_ref().and_then(|t| t.piece(id)), "text": piece(id), "logit": logit, "prob": p}))
             .collect();
         let v = serde_json::json!({
-            "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
+            "ok": true, "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
             "device": a.device, "seconds": seconds, "tokens_per_second": tokens.len() as f64 / seconds,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -384,6 +384,7 @@ fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result
             summary[w.to_ascii_lowercase()] = json!(count(w));
         }
         let doc = json!({
+            "ok": failed == 0,
             "files": results.iter().map(result_json).collect::<Vec<_>>(),
             "summary": summary,
         });
