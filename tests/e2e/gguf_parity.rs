@@ -1,8 +1,8 @@
 //! GGUF metadata parity with llama.cpp's own converter: `convert_hf_to_gguf.py` (from the
 //! llama-cpp-python 0.3.36 sdist, `scripts/fetch-llama-cpp-converter.sh`) run on our Hugging
 //! Face export writes the same keys, types, values and key order, and the same tensors, as
-//! our direct export from the Meta folder and our export from the HF folder
-//! (`tests/interop/gguf_parity.py` compares them).
+//! our direct export from the Meta folder and our export from the HF folder; `--vocab-only`
+//! likewise on both sides (`tests/interop/gguf_parity.py` compares them).
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -87,6 +87,19 @@ fn parity_case(dir: &Path, name: &str, synth_flags: &[&str]) {
         ]);
         assert_same(&py, &ours, &theirs);
     }
+    // Vocabulary only (no tensors), as `--vocab-only` on both sides.
+    let theirs = dir.join(format!("{name}-vocab-llama-cpp.gguf"));
+    run_converter(&py, &hf, &theirs, &["--vocab-only"]);
+    let ours = dir.join(format!("{name}-vocab.gguf"));
+    llama(&[
+        OsStr::new("convert"),
+        meta.as_os_str(),
+        OsStr::new("--vocab-only"),
+        OsStr::new("-o"),
+        ours.as_os_str(),
+        OsStr::new("--no-manifest"),
+    ]);
+    assert_same(&py, &ours, &theirs);
 }
 
 #[test]

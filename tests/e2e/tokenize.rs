@@ -1,7 +1,8 @@
 //! `tokenize` / `detokenize` end to end: the same ids as the real `sentencepiece` package and
 //! as llama.cpp's own tokenizer (llama-cpp-python, `vocab_only=True`) on a varied corpus,
-//! from every vocabulary source: a Meta folder, its `tokenizer.model`, our GGUF export and a
-//! vocabulary-only GGUF (tokenizer metadata, no tensors) made by llama.cpp's converter.
+//! from every vocabulary source: a Meta folder, its `tokenizer.model`, our GGUF export and
+//! vocabulary-only GGUFs (tokenizer metadata, no tensors) made by llama.cpp's converter and
+//! by `convert --vocab-only`.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -144,23 +145,38 @@ fn sources(py: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (meta, model, gguf, vocab)
 }
 
+/// Our own vocabulary-only GGUF (`convert --vocab-only`) of `meta`.
+fn our_vocab_only(meta: &Path, out: &Path) {
+    ok(run([
+        OsStr::new("convert"),
+        meta.as_os_str(),
+        OsStr::new("--vocab-only"),
+        OsStr::new("-o"),
+        out.as_os_str(),
+        OsStr::new("--no-manifest"),
+    ]));
+}
+
 #[test]
 fn tokenize_matches_sentencepiece_and_llama_cpp_from_every_source() {
     let py = python();
     require_llama_cpp(&py);
     let t = tempfile::tempdir().unwrap();
     let (meta, model, gguf, vocab) = sources(&py, t.path());
+    let ours_vocab = t.path().join("ours-vocab-only.gguf");
+    our_vocab_only(&meta, &ours_vocab);
     let texts = corpus();
     let tf = t.path().join("texts.json");
     std::fs::write(&tf, serde_json::to_string(&texts).unwrap()).unwrap();
     let (sp_ids, sp_text) = reference(&py, "sp", &model, &tf);
     let (lc_ids, _) = reference(&py, "llama", &gguf, &tf);
     let (lc_vocab_ids, _) = reference(&py, "llama", &vocab, &tf);
+    let (lc_ours_vocab_ids, _) = reference(&py, "llama", &ours_vocab, &tf);
     let mut bad = Vec::new();
     for (i, text) in texts.iter().enumerate() {
         let f = t.path().join(format!("text-{i}.txt"));
         std::fs::write(&f, text).unwrap();
-        for src in [&meta, &model, &gguf, &vocab] {
+        for src in [&meta, &model, &gguf, &vocab, &ours_vocab] {
             let (got, _) = ours(src, &f);
             if got != sp_ids[i] {
                 bad.push(format!(
@@ -172,7 +188,8 @@ fn tokenize_matches_sentencepiece_and_llama_cpp_from_every_source() {
         }
         for (name, theirs) in [
             ("our GGUF", &lc_ids[i]),
-            ("vocab-only GGUF", &lc_vocab_ids[i]),
+            ("llama.cpp's vocab-only GGUF", &lc_vocab_ids[i]),
+            ("our vocab-only GGUF", &lc_ours_vocab_ids[i]),
         ] {
             if theirs != &sp_ids[i] {
                 bad.push(format!(

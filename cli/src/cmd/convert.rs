@@ -75,6 +75,10 @@ pub struct Args {
     /// Print a JSON summary instead of text; no progress bar.
     #[arg(long)]
     pub json: bool,
+    /// GGUF with the metadata and vocabulary only, no tensors (as llama.cpp's
+    /// `convert_hf_to_gguf.py --vocab-only`); `tokenize` and llama.cpp read it.
+    #[arg(long)]
+    pub vocab_only: bool,
     /// Worker threads for quantization (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -248,6 +252,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.mp.is_some() && target != Target::Pth {
         bail!("--mp applies to --to pth only");
     }
+    if a.vocab_only && target != Target::Gguf {
+        bail!("--vocab-only applies to --to gguf only");
+    }
     check_out(&a.out, a.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
@@ -277,7 +284,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let summary = match target {
         Target::Gguf => {
             let tokenizer = ck.tokenizer()?;
-            if tokenizer.is_none() {
+            if tokenizer.is_none() && !a.vocab_only {
                 eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
             }
             let preset = preset.unwrap_or(Preset::F16);
@@ -288,6 +295,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 preset,
                 tokenizer: tokenizer.as_ref(),
                 allow_extra: a.allow_extra,
+                vocab_only: a.vocab_only,
             };
             if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
@@ -430,6 +438,7 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         no_manifest: a.no_manifest,
         allow_extra: a.allow_extra,
         json: a.json,
+        vocab_only: false,
         threads: None,
     })
 }

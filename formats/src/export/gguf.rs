@@ -34,6 +34,9 @@ pub struct GgufOptions<'a> {
     /// Write tensors that are not LLaMA tensors unchanged after the model's own
     /// (`--allow-extra`); without it their presence is an error.
     pub allow_extra: bool,
+    /// Write the metadata and vocabulary only, no tensors (llama.cpp's `--vocab-only`): a
+    /// small file tokenizers read (`llama-tool tokenize`, llama.cpp with `vocab_only`).
+    pub vocab_only: bool,
 }
 
 /// Each LLaMA tensor's source dtype and output (GGUF name, dtype, numpy-order shape), in
@@ -76,10 +79,24 @@ pub fn write_gguf<W: Write>(
     progress: &dyn Progress,
 ) -> Result<(W, ExportSummary), ExportError> {
     let params = ck.params()?;
-    let plan = plan(ck, &params, opts.preset)?;
+    if opts.vocab_only && opts.tokenizer.is_none() {
+        return Err(ExportError::Invalid(format!(
+            "{}: no tokenizer.model found, so there is no vocabulary to write",
+            ck.path().display()
+        )));
+    }
+    let plan = if opts.vocab_only {
+        Vec::new()
+    } else {
+        plan(ck, &params, opts.preset)?
+    };
     let quantized = plan.iter().any(|(_, _, i)| i.dtype.is_quantized());
     let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
-    let extras = extra_plan(ck, opts.allow_extra, &names)?;
+    let extras = if opts.vocab_only {
+        Vec::new()
+    } else {
+        extra_plan(ck, opts.allow_extra, &names)?
+    };
     // gguf-py counts every element of every tensor written.
     let total_params: u64 = plan
         .iter()
