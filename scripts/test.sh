@@ -15,6 +15,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 PY="$(bash scripts/setup-venv.sh --llama | tail -n 1)"
 export LLAMA_TOOL_PYTHON="$PY"
+bash scripts/fetch-llama-cpp-converter.sh >/dev/null
 export PATH="/usr/sbin:$PATH"
 
 cargo fmt --all -- --check

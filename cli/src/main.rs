@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod progress;
+mod term;
 mod written;
 
 /// Exit code: a verification or comparison failed.
@@ -18,10 +19,16 @@ pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "llama-tool", version, about = "Verify, download, convert, quantize and check LLaMA checkpoints", long_about = None)]
+#[command(name = "llama-tool", version = env!("LLAMA_TOOL_VERSION"), about = "Verify, download, convert, quantize and check LLaMA checkpoints", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress bars or notes on stderr (errors and results still print).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +55,14 @@ enum Command {
     Check(cmd::check::Args),
     /// Run the whole pipeline on a generated tiny model (no downloads).
     Demo(cmd::demo::Args),
+    /// Turn text into token ids with a model's SentencePiece vocabulary.
+    Tokenize(cmd::tokenize::Args),
+    /// Turn token ids back into text.
+    Detokenize(cmd::tokenize::DetokenizeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(cmd::completions::Args),
+    /// Print a man page (roff), or write them all with --out-dir.
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +74,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    term::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Synth(a) => cmd::synth::run(a),
@@ -71,6 +87,10 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::logits::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Tokenize(a) => cmd::tokenize::run(a),
+        Command::Detokenize(a) => cmd::tokenize::run_detokenize(a),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::completions::run_man(a),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,7 @@ pub mod dtype;
 pub mod export;
 pub mod gguf;
 pub mod gguf_llama;
+pub mod gguf_naming;
 pub mod llama;
 pub mod merge;
 mod mmap;
@@ -24,6 +25,7 @@ pub mod sentencepiece;
 pub mod sequence;
 pub mod synth;
 pub mod tensor;
+pub mod vocab;
 
 pub use dtype::DType;
 pub use tensor::{TensorInfo, TensorView};

@@ -258,6 +258,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let pass = fails.is_empty();
     if a.json {
         let v = serde_json::json!({
+            "ok": pass,
             "reference": {"path": a.reference, "kind": ref_kind, "weights": ref_type.name()},
             "candidate": {"path": a.candidate, "kind": cand_kind, "weights": cand_type.name()},
             "sequences": seqs.len(), "tokens": n_tokens,

@@ -75,6 +75,10 @@ pub struct Args {
     /// Print a JSON summary instead of text; no progress bar.
     #[arg(long)]
     pub json: bool,
+    /// GGUF with the metadata and vocabulary only, no tensors (as llama.cpp's
+    /// `convert_hf_to_gguf.py --vocab-only`); `tokenize` and llama.cpp read it.
+    #[arg(long)]
+    pub vocab_only: bool,
     /// Worker threads for quantization (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -248,6 +252,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.mp.is_some() && target != Target::Pth {
         bail!("--mp applies to --to pth only");
     }
+    if a.vocab_only && target != Target::Gguf {
+        bail!("--vocab-only applies to --to gguf only");
+    }
     check_out(&a.out, a.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
@@ -277,22 +284,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let summary = match target {
         Target::Gguf => {
             let tokenizer = ck.tokenizer()?;
-            if tokenizer.is_none() {
+            if tokenizer.is_none() && !a.vocab_only {
                 eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
             }
             let preset = preset.unwrap_or(Preset::F16);
-            let name = a.name.clone().unwrap_or_else(|| {
-                a.input
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "llama".into())
-            });
             let opts = export::gguf::GgufOptions {
-                name,
+                name: a.name.clone(),
+                model_ids: model_ids(&ck, &a.input),
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
                 allow_extra: a.allow_extra,
+                vocab_only: a.vocab_only,
             };
             if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
@@ -391,7 +394,7 @@ fn report(
     };
     if json {
         let v = serde_json::json!({
-            "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
+            "ok": true, "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
             "tensor_bytes": s.tensor_bytes, "output_bytes": file_bytes, "bits_per_weight": bpw, "types": s.types, "seconds": secs,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -435,6 +438,30 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         no_manifest: a.no_manifest,
         allow_extra: a.allow_extra,
         json: a.json,
+        vocab_only: false,
         threads: None,
     })
+}
+
+/// The ids llama.cpp's converter names a model by, most trusted first: config.json's
+/// `_name_or_path` when it is a hub id (at most one `/`), then the folder or file name.
+fn model_ids(ck: &Checkpoint, input: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Some(id) = ck
+        .hf_config()
+        .and_then(|c| c.get("_name_or_path"))
+        .and_then(|v| v.as_str())
+        .filter(|s| s.matches('/').count() <= 1)
+    {
+        ids.push(id.to_string());
+    }
+    let base = if input.is_dir() {
+        std::fs::canonicalize(input)
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+    } else {
+        input.file_stem().map(|s| s.to_string_lossy().into_owned())
+    };
+    ids.push(base.unwrap_or_else(|| "llama".into()));
+    ids
 }

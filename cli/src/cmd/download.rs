@@ -3,7 +3,6 @@
 //! Resumable (`NAME.part` + HTTP Range), verified while streaming, renamed only when good.
 //! Exit 0 all verified, 1 a verification failure, 2 an error (network dead after retries).
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -65,7 +64,7 @@ struct Bars {
 
 impl Bars {
     fn new(quiet: bool) -> Bars {
-        let visible = !quiet && std::io::stderr().is_terminal();
+        let visible = crate::term::show_progress(quiet);
         let multi = MultiProgress::with_draw_target(if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -85,7 +84,7 @@ impl Bars {
     }
 
     fn say(&self, line: String) {
-        if self.json {
+        if self.json || crate::term::quiet() {
             return;
         }
         if self.multi.is_hidden() {
@@ -358,6 +357,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let doc = json!({
+            "ok": failed + mismatched == 0,
             "files": files,
             "summary": {
                 "files": reports.len(), "ok": count("OK"), "skipped": count("SKIPPED"),

@@ -109,6 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .collect();
     if a.json {
         let mut doc = json!({
+            "ok": true,
             "path": ck.path(),
             "format": ck.kind(),
             "format_name": ck.kind().name(),

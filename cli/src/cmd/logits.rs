@@ -2,12 +2,11 @@
 //! written as a float32 `.npy` `[n_tokens, vocab]`; the top-K next tokens of the last
 //! position are printed, decoded. Shared with `check`: token input and model running.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use llama_formats::atomic::AtomicFile;
 use llama_formats::checkpoint::Checkpoint;
 use llama_infer::tokenizer::Tokenizer;
@@ -105,18 +104,7 @@ pub(crate) fn run_model(
     label: &str,
     quiet: bool,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("{msg:20} [{bar:40}] layer {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b.set_message(label.to_string());
-        b
-    };
+    let bar = crate::progress::count_bar(0, label, "layers", quiet);
     let out = llama_infer::logits_batch(ck, seqs, device, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -183,7 +171,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|&(id, logit, p)| serde_json::json!({"id": id, "piece": tok.as_ref().and_then(|t| t.piece(id)), "text": piece(id), "logit": logit, "prob": p}))
             .collect();
         let v = serde_json::json!({
-            "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
+            "ok": true, "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
             "device": a.device, "seconds": seconds, "tokens_per_second": tokens.len() as f64 / seconds,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

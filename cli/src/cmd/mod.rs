@@ -1,5 +1,6 @@
 //! One module per command: parse, call a library, present.
 pub mod check;
+pub mod completions;
 pub mod convert;
 pub mod demo;
 pub mod download;
@@ -8,4 +9,5 @@ pub mod logits;
 pub mod manifest;
 pub mod quantize;
 pub mod synth;
+pub mod tokenize;
 pub mod verify;

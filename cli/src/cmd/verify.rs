@@ -53,11 +53,12 @@ fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<Te
     let ck = Checkpoint::open(path)
         .with_context(|| format!("{}: cannot open as a checkpoint", path.display()))?;
     let n = ck.llama_tensors().len() as u64;
-    let bar = indicatif::ProgressBar::new(n);
-    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_message(format!("tensors of {}", path.display()));
+    let bar = crate::progress::count_bar(
+        n,
+        &format!("tensors of {}", path.display()),
+        "tensors",
+        json,
+    );
     let set = tensors::hash_checkpoint(&ck, label, &|_, _| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(set)
@@ -383,6 +384,7 @@ fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result
             summary[w.to_ascii_lowercase()] = json!(count(w));
         }
         let doc = json!({
+            "ok": failed == 0,
             "files": results.iter().map(result_json).collect::<Vec<_>>(),
             "summary": summary,
         });
