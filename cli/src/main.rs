@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ci;
 mod cmd;
 mod progress;
+mod report_html;
 mod written;
 
 /// Exit code: a verification or comparison failed.
@@ -48,6 +50,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Run the whole pipeline on a generated tiny model (no downloads).
     Demo(cmd::demo::Args),
+    /// Compare two checkpoints of any formats tensor by tensor (shapes, dtypes, values).
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::logits::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Diff(a) => cmd::diff::run(a),
     };
     match result {
         Ok(code) => code,

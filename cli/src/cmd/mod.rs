@@ -2,6 +2,7 @@
 pub mod check;
 pub mod convert;
 pub mod demo;
+pub mod diff;
 pub mod download;
 pub mod inspect;
 pub mod logits;
