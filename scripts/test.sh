@@ -13,6 +13,7 @@ exec </dev/null
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   bash scripts/install-nginx.sh
 fi
+bash scripts/install-report-tools.sh
 PY="$(bash scripts/setup-venv.sh --llama | tail -n 1)"
 export LLAMA_TOOL_PYTHON="$PY"
 bash scripts/fetch-llama-cpp-converter.sh >/dev/null

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ci;
 mod cmd;
 mod progress;
+mod report_html;
 mod term;
 mod written;
 
@@ -63,6 +65,8 @@ enum Command {
     Completions(cmd::completions::Args),
     /// Print a man page (roff), or write them all with --out-dir.
     Man(cmd::completions::ManArgs),
+    /// Compare two checkpoints of any formats tensor by tensor (shapes, dtypes, values).
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Detokenize(a) => cmd::tokenize::run_detokenize(a),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::completions::run_man(a),
+        Command::Diff(a) => cmd::diff::run(a),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@
 //! [`download::DownloadProgress`].
 
 pub mod checksums;
+pub mod diff;
 pub mod digest;
 pub mod discover;
 pub mod download;

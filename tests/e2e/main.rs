@@ -2,6 +2,7 @@
 //! `common`. Interop tests need the cached venv (`scripts/setup-venv.sh`) named by
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
+mod cireport;
 mod common;
 mod convert;
 mod convert_quant;

@@ -3,6 +3,7 @@ pub mod check;
 pub mod completions;
 pub mod convert;
 pub mod demo;
+pub mod diff;
 pub mod download;
 pub mod inspect;
 pub mod logits;

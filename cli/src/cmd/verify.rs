@@ -46,6 +46,9 @@ pub struct Args {
     /// another checkpoint. Format-independent: an f16 GGUF export matches its f16 .pth.
     #[arg(long, value_name = "REF")]
     pub tensors: Option<PathBuf>,
+    /// Also write the results as JUnit XML (one test case per file) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// The tensor identities of a checkpoint.
@@ -372,6 +375,7 @@ fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result
     let count = |w: &str| results.iter().filter(|r| r.status.word() == w).count();
     let failed = results.iter().filter(|r| !r.status.is_ok()).count();
     let words = ["OK", "MISMATCH", "MISSING", "SIZE", "UNLISTED", "ERROR"];
+    crate::ci::verify_outputs(args.junit.as_deref(), &results, seconds, failed, args.json)?;
     if args.json {
         let mut summary = json!({
             "files": results.len(),
