@@ -117,7 +117,17 @@ pub fn load_vocab(path: &Path) -> Result<(SpModel, VocabSource), VocabError> {
     if meta.is_dir() {
         return beside(path);
     }
-    if meta.is_file() && is_gguf(path)? {
+    if !meta.is_file() {
+        // A FIFO, socket or device: reading it could block or never end.
+        return Err(VocabError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file or folder",
+            ),
+        });
+    }
+    if is_gguf(path)? {
         let g = GgufFile::open(path)?;
         return match crate::gguf_llama::sp_model_from_gguf(&g) {
             Some(sp) => Ok((sp, VocabSource::Gguf(path.to_path_buf()))),
@@ -168,6 +178,20 @@ mod tests {
         }
         let (m, _) = load_vocab(&t.path().join("tokenizer.model")).unwrap();
         assert_eq!(m, sp);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_reading_it() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("tokenizer.model");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo (coreutils)");
+        let e = load_vocab(&p).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

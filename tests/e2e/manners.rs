@@ -401,3 +401,66 @@ fn json_output_follows_the_conventions() {
     let v = conventions(d, &["verify", "m", "--json"], "", "");
     assert_eq!(v["ok"], false);
 }
+
+/// Serve `data` at every path on loopback (plain 200, whole body) for `n` requests.
+fn serve_once(data: Vec<u8>, n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(n) {
+            let Ok(mut s) = s else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => req.extend_from_slice(&buf[..k]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                data.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            if !req.starts_with(b"HEAD") {
+                let _ = s.write_all(&data);
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn download_draws_its_bars_only_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+    let sha = crate::verify::sha256_hex(&data);
+    let manifest = t.path().join("SHA256SUMS");
+    std::fs::write(&manifest, format!("{sha}  w/shard.pth\n")).unwrap();
+    for (tty, dir) in [(true, "a"), (false, "b")] {
+        let port = serve_once(data.clone(), 8);
+        let base = format!("http://127.0.0.1:{port}/");
+        let out = t.path().join(dir);
+        let args = [
+            "download",
+            "--manifest",
+            s(&manifest),
+            "--base-url",
+            &base,
+            "--dir",
+            s(&out),
+            "--retries",
+            "1",
+        ];
+        let drawn = if tty {
+            on_tty(&args, &[])
+        } else {
+            let o = run(args);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            stderr(&o)
+        };
+        assert_eq!(std::fs::read(out.join("w/shard.pth")).unwrap(), data);
+        assert_eq!(drawn.contains("ETA"), tty, "tty {tty}: {drawn}");
+    }
+}

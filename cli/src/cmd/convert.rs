@@ -56,7 +56,8 @@ pub struct Args {
     /// Context length written to the output (default 2048 for LLaMA 1, 4096 with n_kv_heads).
     #[arg(long)]
     pub ctx: Option<u64>,
-    /// `general.name` for GGUF (default: the input's folder or file name).
+    /// `general.name` for GGUF (default: from the input's folder or file name, as llama.cpp's
+    /// converter derives it: `tiny` -> `Tiny`, `Llama-2-7b-hf` -> `Llama 2 7b Hf`).
     #[arg(long)]
     pub name: Option<String>,
     /// Largest safetensors file before splitting, e.g. 5GB, 500MB, 2GiB.

@@ -98,6 +98,11 @@ fn input_text(a: &Args) -> anyhow::Result<String> {
         let f = std::fs::File::open(p).with_context(|| p.display().to_string())?;
         return read_text(f, &p.display().to_string());
     }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) && !crate::term::quiet() {
+        eprintln!(
+            "reading the text from standard input (end it with Ctrl-D; or pass --text/--file)"
+        );
+    }
     read_text(std::io::stdin().lock(), "standard input")
 }
 
