@@ -539,6 +539,21 @@ fn junit_and_github_annotations_for_verify_check_and_diff() {
     let cases = read_junit(&junit);
     assert_eq!(cases.len(), 21);
     assert!(cases.iter().all(|c| c.1 == "pass"));
+    // Bad input (exit 2) still leaves a JUnit file: one error case saying why.
+    let o = run([
+        "diff",
+        s(&meta),
+        s(&t.path().join("nope.gguf")),
+        "--junit",
+        s(&junit),
+    ]);
+    assert_eq!(code(&o), 2);
+    let cases = read_junit(&junit);
+    assert_eq!(cases.len(), 1);
+    assert!(
+        cases[0].1 == "error" && cases[0].2.contains("nope.gguf"),
+        "{cases:?}"
+    );
 }
 
 #[test]
