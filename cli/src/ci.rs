@@ -166,6 +166,26 @@ pub fn write_junit(path: &Path, suite: &Suite) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When a command fails before it has results (exit 2), still leave a JUnit file with one
+/// `<error>` case naming why, so the CI's test report shows the failure instead of a missing
+/// file; and annotate it in GitHub Actions.
+pub fn write_error(junit: Option<&Path>, command: &str, e: &anyhow::Error, json: bool) {
+    let msg = format!("{e:#}");
+    let mut c = Case::ok(command, command);
+    c.error = Some(msg.clone());
+    let suite = Suite {
+        name: format!("llama-tool {command}"),
+        time: 0.0,
+        cases: vec![c],
+        out: String::new(),
+    };
+    if let Some(path) = junit {
+        // The command's own error is the one reported; a failed write adds nothing to it.
+        let _ = write_junit(path, &suite);
+    }
+    annotate(&suite, json);
+}
+
 /// Whether we run inside GitHub Actions (`GITHUB_ACTIONS=true`).
 pub fn github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")

@@ -62,6 +62,19 @@ fn num(x: f64) -> String {
     }
 }
 
+/// An axis tick: three significant digits.
+fn tick(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return num(x);
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    if (1e-3..1e5).contains(&x.abs()) {
+        format!("{x:.digits$}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
 /// The page.
 pub fn render(r: &CheckResult) -> String {
     let m = &r.metrics;
@@ -203,12 +216,12 @@ fn frame(ymax: f64, xlabel: &str, ylabel: &str) -> (String, f64, f64) {
             ML + pw,
             ML - 6.0,
             y + 4.0,
-            num(v)
+            tick(v)
         );
     }
     let _ = writeln!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"14\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {})\">{}</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"12\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 12 {})\">{}</text>",
         ML + pw / 2.0,
         H - 8.0,
         esc(xlabel),

@@ -12,7 +12,7 @@
 //! in lockstep (the candidate on a second thread through a channel of a few
 //! [`DECODE_STEP`]-value pieces), never whole.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 use llama_formats::checkpoint::{Checkpoint, CheckpointError};
@@ -328,34 +328,38 @@ fn compare_tensor(
             Ok(d.finish()?.sha256)
         });
         let mut da_digest = TensorDigest::new(&name, shape)?;
-        let mut queue: VecDeque<f32> = VecDeque::new();
+        // The current piece of B and how much of it was used.
+        let (mut piece, mut used): (Vec<f32>, usize) = (Vec::new(), 0);
         let (mut max_abs, mut max_a, mut diff_sq, mut a_sq) = (0f64, 0f64, 0f64, 0f64);
         let mut got_b: u64 = 0;
-        let mut b_done = false;
         let res_a = decode_stream(a, t, da, &mut |vals| {
             da_digest.update(&vals);
-            for &x in &vals {
-                if queue.is_empty() && !b_done {
+            let mut rest = vals.as_slice();
+            while !rest.is_empty() {
+                if used == piece.len() {
                     match rx.recv() {
                         Ok(more) => {
                             got_b += more.len() as u64;
-                            queue.extend(more);
+                            (piece, used) = (more, 0);
+                            continue;
                         }
-                        Err(_) => b_done = true,
+                        // B ended early: its worker says why (or the count check below).
+                        Err(_) => return Ok(()),
                     }
                 }
-                let Some(y) = queue.pop_front() else {
-                    // B ended early: its worker reports why (or the count check below).
-                    return Ok(());
-                };
-                let (x, y) = (x as f64, y as f64);
-                let d = (x - y).abs();
-                if d > max_abs || (d.is_nan() && !max_abs.is_nan()) {
-                    max_abs = d;
+                let n = rest.len().min(piece.len() - used);
+                for (&x, &y) in rest[..n].iter().zip(&piece[used..used + n]) {
+                    let (x, y) = (x as f64, y as f64);
+                    let d = (x - y).abs();
+                    if d > max_abs || (d.is_nan() && !max_abs.is_nan()) {
+                        max_abs = d;
+                    }
+                    max_a = max_a.max(x.abs());
+                    diff_sq += d * d;
+                    a_sq += x * x;
                 }
-                max_a = max_a.max(x.abs());
-                diff_sq += d * d;
-                a_sq += x * x;
+                rest = &rest[n..];
+                used += n;
             }
             Ok(())
         });

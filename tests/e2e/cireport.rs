@@ -481,6 +481,15 @@ fn junit_and_github_annotations_for_verify_check_and_diff() {
         "{}",
         ann[0]
     );
+    // Bad input (exit 2) still leaves a JUnit file with one error case.
+    let bad = t.path().join("bad.xml");
+    let o = run(["verify", s(&t.path().join("absent")), "--junit", s(&bad)]);
+    assert_eq!(code(&o), 2);
+    let cases = read_junit(&bad);
+    assert!(
+        cases.len() == 1 && cases[0].1 == "error" && cases[0].2.contains("absent"),
+        "{cases:?}"
+    );
     // Without GITHUB_ACTIONS there are none; with --json they go to stderr.
     let o = run(["verify", s(&dir)]);
     assert!(!stdout(&o).contains("::error"));
@@ -539,6 +548,21 @@ fn junit_and_github_annotations_for_verify_check_and_diff() {
     let cases = read_junit(&junit);
     assert_eq!(cases.len(), 21);
     assert!(cases.iter().all(|c| c.1 == "pass"));
+    // Bad input (exit 2) still leaves a JUnit file: one error case saying why.
+    let o = run([
+        "diff",
+        s(&meta),
+        s(&t.path().join("nope.gguf")),
+        "--junit",
+        s(&junit),
+    ]);
+    assert_eq!(code(&o), 2);
+    let cases = read_junit(&junit);
+    assert_eq!(cases.len(), 1);
+    assert!(
+        cases[0].1 == "error" && cases[0].2.contains("nope.gguf"),
+        "{cases:?}"
+    );
 }
 
 #[test]

@@ -203,7 +203,13 @@ fn params_of(ck: &Checkpoint) -> anyhow::Result<ModelParams> {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let r = evaluate(&a)?;
+    let r = match evaluate(&a) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::ci::write_error(a.junit.as_deref(), "check", &e, a.json);
+            return Err(e);
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

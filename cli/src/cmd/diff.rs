@@ -123,6 +123,10 @@ fn suite(a: &Args, r: &DiffReport) -> crate::ci::Suite {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    run_inner(&a).inspect_err(|e| crate::ci::write_error(a.junit.as_deref(), "diff", e, a.json))
+}
+
+fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
     let ca = open(&a.a)?;
     let cb = open(&a.b)?;
     let bar = if a.json || !std::io::stderr().is_terminal() {
@@ -179,7 +183,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         println!("{}", summary(&r, a.strict_dtype));
     }
-    let s = suite(&a, &r);
+    let s = suite(a, &r);
     if let Some(path) = &a.junit {
         crate::ci::write_junit(path, &s)?;
     }

@@ -313,8 +313,13 @@ fn result_json(r: &FileResult) -> serde_json::Value {
     v
 }
 
-/// Run the command.
+/// Run the command (with --junit, bad input still leaves a JUnit file with an error case).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (junit, json) = (args.junit.clone(), args.json);
+    run_args(args).inspect_err(|e| crate::ci::write_error(junit.as_deref(), "verify", e, json))
+}
+
+fn run_args(args: Args) -> anyhow::Result<ExitCode> {
     let jobs_n = args.jobs.unwrap_or_else(default_jobs);
     if jobs_n == 0 {
         bail!("--jobs must be at least 1");
