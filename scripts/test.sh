@@ -15,6 +15,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 PY="$(bash scripts/setup-venv.sh --llama | tail -n 1)"
 export LLAMA_TOOL_PYTHON="$PY"
+LLAMA_TOOL_SIGNING_PYTHON="$(bash scripts/setup-signing-venv.sh | tail -n 1)"; export LLAMA_TOOL_SIGNING_PYTHON
 export PATH="/usr/sbin:$PATH"
 
 cargo fmt --all -- --check

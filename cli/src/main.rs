@@ -48,6 +48,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Run the whole pipeline on a generated tiny model (no downloads).
     Demo(cmd::demo::Args),
+    /// Sign a model folder in the OpenSSF Model Signing format (model_signing key-based).
+    Sign(cmd::sign::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::logits::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
     };
     match result {
         Ok(code) => code,
