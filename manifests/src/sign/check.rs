@@ -285,3 +285,75 @@ pub fn plan_check(
     }
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Algo;
+    use crate::sign::statement::{Resource, Serialization};
+
+    fn manifest(method: Method, names: &[&str]) -> ModelManifest {
+        ModelManifest {
+            model_name: "m".into(),
+            root_digest: String::new(),
+            serialization: Serialization {
+                method,
+                algo: Algo::Sha256,
+                allow_symlinks: false,
+                ignore_paths: Vec::new(),
+            },
+            resources: names
+                .iter()
+                .map(|n| Resource {
+                    name: n.to_string(),
+                    digest: "0".repeat(64),
+                })
+                .collect(),
+            tensors: None,
+        }
+    }
+
+    #[test]
+    fn signed_names_may_not_leave_the_model() {
+        let root = Path::new("/m");
+        assert_eq!(
+            join_resource(root, "a/b", "s").unwrap(),
+            PathBuf::from("/m/a/b")
+        );
+        assert_eq!(join_resource(root, ".", "s").unwrap(), PathBuf::from("/m"));
+        for bad in ["../etc/passwd", "/etc/passwd", "a/../../x", "", "./"] {
+            assert!(
+                matches!(
+                    join_resource(root, bad, "s"),
+                    Err(SignError::PathEscape { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_must_tile_each_file() {
+        let ok = manifest(
+            Method::Shards { shard_size: 10 },
+            &["f:0:10", "f:10:20", "f:20:25", "g:0:3"],
+        );
+        let files = signed_files(&ok, "s").unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].size, Some(25));
+        assert_eq!(files[0].chunks.as_ref().unwrap().digests.len(), 3);
+        for bad in [
+            &["f:0:10", "f:20:25"][..],
+            &["f:0:5", "f:5:10"][..],
+            &["f:0:11"][..],
+            &["f:0"][..],
+            &["f:3:2"][..],
+        ] {
+            let m = manifest(Method::Shards { shard_size: 10 }, bad);
+            assert!(
+                matches!(signed_files(&m, "s"), Err(SignError::Payload { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}
