@@ -868,3 +868,52 @@ fn download_checks_each_file_against_the_signature_while_streaming() {
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     assert!(!out3.join("consolidated.00.pth").exists());
 }
+
+#[test]
+fn blake3_and_ignore_paths_we_sign_verify_with_model_signing_api() {
+    let t = tempfile::tempdir().unwrap();
+    let m = model_folder(t.path(), "m");
+    fs::create_dir_all(m.join("notes")).unwrap();
+    fs::write(m.join("notes/draft.md"), b"changes often").unwrap();
+    fs::write(m.join("README.md"), b"readme").unwrap();
+    let (private, public) = keypair(t.path(), "secp384r1", Form::Pkcs8);
+    let o = run([
+        "sign".as_ref(),
+        m.as_os_str(),
+        "--key".as_ref(),
+        private.as_os_str(),
+        "--blake3".as_ref(),
+        "--ignore".as_ref(),
+        "notes".as_ref(),
+        "--ignore".as_ref(),
+        m.join("README.md").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sig = m.join("model.sig");
+    let p = payload(&sig);
+    assert_eq!(p["predicate"]["serialization"]["hash_type"], "blake3");
+    let ignored = p["predicate"]["serialization"]["ignore_paths"].to_string();
+    assert!(
+        ignored.contains("\"notes\"") && ignored.contains("\"README.md\""),
+        "{ignored}"
+    );
+    // Ignored files may change; the signature still holds, for both tools.
+    fs::write(m.join("notes/draft.md"), b"changed").unwrap();
+    fs::write(m.join("README.md"), b"changed").unwrap();
+    assert_eq!(code(&verify(&m, &sig, &public, &[])), 0);
+    // model_signing's library guesses the serialization (blake3) from the signature.
+    let o = Command::new(signing_python())
+        .arg("-c")
+        .arg(
+            "import sys\nfrom model_signing import verifying\n\
+             verifying.Config().use_elliptic_key_verifier(public_key=sys.argv[3]).verify(sys.argv[1], sys.argv[2])\n",
+        )
+        .arg(&m)
+        .arg(&sig)
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    fs::write(m.join("params.json"), b"{}").unwrap();
+    assert_eq!(code(&verify(&m, &sig, &public, &[])), 1);
+}
