@@ -67,6 +67,8 @@ enum Command {
     Man(cmd::completions::ManArgs),
     /// Compare two checkpoints of any formats tensor by tensor (shapes, dtypes, values).
     Diff(cmd::diff::Args),
+    /// Sign a model folder in the OpenSSF Model Signing format (model_signing key-based).
+    Sign(cmd::sign::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::completions::run_man(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 //! - [`verify`]: parallel verification with progress through a trait.
 //! - [`write`]: checksum lists over files a command wrote.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
+//! - [`sign`]: OpenSSF model signing (model_signing 1.1.1 key-based bundles): sign and verify.
 //!
 //! Libraries never print: progress goes through [`verify::Progress`] and
 //! [`download::DownloadProgress`].
@@ -18,6 +19,7 @@ pub mod digest;
 pub mod discover;
 pub mod download;
 pub mod json;
+pub mod sign;
 pub mod tensors;
 pub mod verify;
 pub mod write;

@@ -14,6 +14,7 @@ mod infer;
 mod manifest;
 mod manners;
 mod quantize;
+mod sign;
 mod synth;
 mod tokenize;
 mod verify;

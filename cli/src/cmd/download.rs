@@ -52,6 +52,13 @@ pub struct Args {
     /// Connect and read timeout, seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// A model signature (URL or file; OpenSSF model signing) listing the files to fetch,
+    /// each checked against its signed digest while streaming; needs --public-key.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["url", "manifest"])]
+    pub signature: Option<String>,
+    /// The signer's PEM EC public key, for --signature.
+    #[arg(long, value_name = "PUB.pem", requires = "signature")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// Bars per file and in total, on a terminal only.
@@ -322,6 +329,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             f.commit().with_context(|| keep.display().to_string())?;
         }
         targets
+    } else if let Some(sig) = &args.signature {
+        match super::download_signature::targets(&args, sig, |u| {
+            download::fetch_small(&client, u, &opts)
+        })? {
+            Some(t) => t,
+            None => return Ok(ExitCode::from(EXIT_FAIL)),
+        }
     } else {
         bail!("give --url TEMPLATE --models SIZES, or --manifest URL|FILE [--base-url URL]");
     };

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 /// Arguments of `llama-tool inspect`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A Meta folder, a Hugging Face folder, or a .gguf / .safetensors / .pth file.
+    /// A Meta folder, a Hugging Face folder, a .gguf / .safetensors / .pth file, or a model
+    /// signature (`model.sig`: its signed file list, shown without verifying).
     pub path: PathBuf,
     /// List every tensor (name, dtype, shape, bytes).
     #[arg(long)]
@@ -66,6 +67,9 @@ fn tokenizer_summary(ck: &Checkpoint) -> Value {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if super::inspect_signature::is_signature(&a.path) {
+        return super::inspect_signature::run(&a.path, a.json);
+    }
     let ck = Checkpoint::open(&a.path)?;
     let raw = ck.raw_tensors();
     let params = ck.params();

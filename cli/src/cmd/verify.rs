@@ -49,10 +49,27 @@ pub struct Args {
     /// Also write the results as JUnit XML (one test case per file) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Check the folder (or file) against an OpenSSF Model Signing signature (model_signing
+    /// key-based bundle); needs --public-key. See docs/SIGNING.md.
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+    /// The signer's PEM EC public key, for --signature (or for --tensors SIG).
+    #[arg(long, value_name = "PUB.pem")]
+    pub public_key: Option<PathBuf>,
+    /// With --signature: check only the signed files; extra files are not failures.
+    #[arg(long)]
+    pub ignore_unsigned: bool,
+    /// With --signature: follow symlinks in the folder (refused otherwise).
+    #[arg(long)]
+    pub allow_symlinks: bool,
 }
 
 /// The tensor identities of a checkpoint.
-fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<TensorSet> {
+pub(crate) fn checkpoint_tensors(
+    path: &Path,
+    label: &str,
+    json: bool,
+) -> anyhow::Result<TensorSet> {
     let ck = Checkpoint::open(path)
         .with_context(|| format!("{}: cannot open as a checkpoint", path.display()))?;
     let n = ck.llama_tensors().len() as u64;
@@ -68,7 +85,7 @@ fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<Te
 }
 
 /// One result line per tensor-set comparison.
-fn tensor_result(
+pub(crate) fn tensor_result(
     name: String,
     expected: &TensorSet,
     actual: &TensorSet,
@@ -237,9 +254,19 @@ fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
     Ok((discover::merge_jobs(jobs), unlisted, manifests))
 }
 
-struct Reporter {
-    bar: indicatif::ProgressBar,
+pub(crate) struct Reporter {
+    pub(crate) bar: indicatif::ProgressBar,
     json: bool,
+}
+
+impl Reporter {
+    /// A bar over `total` bytes (hidden with --json or off a terminal).
+    pub(crate) fn new(total: u64, json: bool) -> Reporter {
+        Reporter {
+            bar: crate::progress::bytes_bar(total, "verify", json),
+            json,
+        }
+    }
 }
 
 impl Progress for Reporter {
@@ -324,6 +351,13 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
     if jobs_n == 0 {
         bail!("--jobs must be at least 1");
     }
+    match (&args.signature, &args.tensors, &args.public_key) {
+        (Some(sig), _, _) => return super::verify_signature::run(&args, sig),
+        (None, Some(sig), Some(key)) => {
+            return super::verify_signature::run_tensors(&args, sig, key)
+        }
+        _ => {}
+    }
     if let Some(reference) = &args.tensors {
         let expected = reference_set(reference, args.json)?;
         let mut results = Vec::new();
@@ -370,7 +404,11 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Print the summary (or the JSON document) and pick the exit code.
-fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(
+    args: &Args,
+    results: Vec<FileResult>,
+    seconds: f64,
+) -> anyhow::Result<ExitCode> {
     if args.tensors.is_some() && !args.json {
         for r in &results {
             println!("{}", result_line(r));
