@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod progress;
+mod signals;
 mod written;
 
 /// Exit code: a verification or comparison failed.
@@ -58,6 +59,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Remove temporary outputs on SIGINT/SIGTERM/SIGHUP (Drop does not run then).
+    signals::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
@@ -94,5 +97,6 @@ fn one_line(e: &anyhow::Error) -> String {
             out.push_str(&text);
         }
     }
-    out.replace('\n', " ")
+    // Text from a file may be in the message: escape control characters, cut at 2000.
+    llama_formats::text::shown_max(&out.replace('\n', " "), 2000)
 }
