@@ -7,6 +7,7 @@ mod convert;
 mod convert_quant;
 mod demo;
 mod download;
+mod hardening;
 mod hostile;
 mod infer;
 mod manifest;
