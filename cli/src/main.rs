@@ -12,6 +12,7 @@ mod ci;
 mod cmd;
 mod progress;
 mod report_html;
+mod signals;
 mod term;
 mod written;
 
@@ -79,6 +80,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Remove temporary outputs on SIGINT/SIGTERM/SIGHUP (Drop does not run then).
+    signals::install();
     let cli = Cli::parse();
     term::init(cli.quiet, cli.verbose);
     let result = match cli.command {
@@ -122,5 +125,6 @@ fn one_line(e: &anyhow::Error) -> String {
             out.push_str(&text);
         }
     }
-    out.replace('\n', " ")
+    // Text from a file may be in the message: escape control characters, cut at 2000.
+    llama_formats::text::shown_max(&out.replace('\n', " "), 2000)
 }

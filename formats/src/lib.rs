@@ -20,11 +20,13 @@ pub mod merge;
 mod mmap;
 pub mod pth;
 pub mod quant;
+pub mod safe_read;
 pub mod safetensors;
 pub mod sentencepiece;
 pub mod sequence;
 pub mod synth;
 pub mod tensor;
+pub mod text;
 pub mod vocab;
 
 pub use dtype::DType;

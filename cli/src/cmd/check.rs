@@ -121,6 +121,13 @@ fn sequences(
         if a.ctx < 2 {
             bail!("--ctx must be at least 2");
         }
+        let limit = super::logits::context_limit(ck)?;
+        if a.ctx > limit {
+            bail!(
+                "--ctx {} exceeds the model's context length of {limit}",
+                a.ctx
+            );
+        }
         let text =
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         let tok = tokenizer_of(ck)?;

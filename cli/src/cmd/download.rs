@@ -59,6 +59,17 @@ pub struct Args {
     /// The signer's PEM EC public key, for --signature.
     #[arg(long, value_name = "PUB.pem", requires = "signature")]
     pub public_key: Option<PathBuf>,
+    /// Largest file accepted when no manifest or release gives its size (e.g. 64GiB, the
+    /// default; files of known size are held to that size).
+    #[arg(long, value_name = "SIZE", default_value = "64GiB")]
+    pub max_size: String,
+    /// Give up on the whole download after this many seconds (default: no deadline; the
+    /// --timeout is per connection and read).
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline: Option<u64>,
+    /// Follow redirects from https:// to http:// (refused by default).
+    #[arg(long)]
+    pub allow_insecure_redirect: bool,
 }
 
 /// Bars per file and in total, on a terminal only.
@@ -253,6 +264,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         retries: args.retries,
         retry_delay: Duration::from_millis(args.retry_delay_ms),
         timeout: Duration::from_secs(args.timeout.max(1)),
+        max_size: super::convert::parse_size(&args.max_size)?,
+        deadline: args
+            .deadline
+            .map(|s| Instant::now() + Duration::from_secs(s)),
+        allow_insecure_redirect: args.allow_insecure_redirect,
     };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("{}: cannot create", args.dir.display()))?;

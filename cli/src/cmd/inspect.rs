@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use llama_formats::checkpoint::{Checkpoint, Kind};
 use llama_formats::gguf::GgufValue;
 use llama_formats::sentencepiece::SpModel;
+use llama_formats::text::{shown, shown_max};
 use serde_json::{json, Value};
 
 /// Arguments of `llama-tool inspect`.
@@ -134,7 +135,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("path:        {}", ck.path().display());
+    // Everything below that came from the file goes through `shown`: control characters
+    // escaped (no ANSI sequences reach the terminal), long values cut with an ellipsis.
+    println!("path:        {}", shown(&ck.path().display().to_string()));
     println!("format:      {}", ck.kind().name());
     println!("shards:      {}", ck.shard_count());
     println!("size:        {size}");
@@ -147,11 +150,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "params:      dim {}, layers {}, heads {}, kv heads {}, ffn {}, vocab {}, norm_eps {}, rope_theta {}",
             p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.hidden_dim, p.vocab_size, p.norm_eps, p.rope_theta
         ),
-        Err(e) => println!("params:      unavailable ({e})"),
+        Err(e) => println!("params:      unavailable ({})", shown_max(&e.to_string(), 2000)),
     }
     if let Value::Object(m) = &metadata {
         for (k, v) in m {
-            println!("  {k}: {v}");
+            let v = match v {
+                Value::String(s) => format!("\"{}\"", shown(s)),
+                other => shown(&other.to_string()),
+            };
+            println!("  {}: {v}", shown(k));
         }
     }
     match &tokenizer {
@@ -162,7 +169,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             t["bos_id"],
             t["eos_id"],
             t["unk_id"],
-            t["source"].as_str().unwrap_or("")
+            shown(t["source"].as_str().unwrap_or(""))
         ),
     }
     let types: Vec<String> = dtypes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -171,13 +178,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!(
             "extra:       {} non-LLaMA tensors: {}",
             ck.extra_tensors().len(),
-            ck.extra_tensors().join(", ")
+            shown_max(
+                &ck.extra_tensors()
+                    .iter()
+                    .map(|n| shown(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                2000
+            )
         );
     }
     if a.tensors {
         let w = raw
             .iter()
-            .map(|t| t.info.name.len())
+            .map(|t| shown(&t.info.name).chars().count())
             .max()
             .unwrap_or(4)
             .max(4);
@@ -190,7 +204,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let shape = format!("{:?}", t.info.shape);
             println!(
                 "{:w$}  {:5}  {:6}  {:>14}  {:>22}",
-                t.info.name,
+                shown(&t.info.name),
                 shard,
                 t.info.dtype.name(),
                 t.info.n_bytes().unwrap_or(0),

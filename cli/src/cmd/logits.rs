@@ -76,7 +76,34 @@ pub(crate) fn tokenizer_of(ck: &Checkpoint) -> anyhow::Result<Tokenizer> {
 }
 
 /// Resolve the token ids of `input`, tokenizing a prompt with `ck`'s tokenizer.
+/// Refused with a clear error when longer than the model's context length
+/// ([`context_limit`]): the forward pass's memory grows with the square of the length.
 pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
+    let ids = resolve_tokens_unchecked(input, ck)?;
+    let limit = context_limit(ck)?;
+    if ids.len() > limit {
+        bail!(
+            "{}: {} prompt tokens exceed the model's context length of {limit}; give a shorter prompt",
+            ck.path().display(),
+            ids.len()
+        );
+    }
+    Ok(ids)
+}
+
+/// The most tokens one sequence may have: the model's context length (2048 for LLaMA 1,
+/// 4096 with grouped-query attention, as `convert` writes them, when no file says).
+pub(crate) fn context_limit(ck: &Checkpoint) -> anyhow::Result<usize> {
+    let p = ck.params()?;
+    let n = p.context_length.unwrap_or(if p.n_kv_heads != p.n_heads {
+        4096
+    } else {
+        2048
+    });
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+fn resolve_tokens_unchecked(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
     if let Some(p) = &input.prompt {
         let ids = tokenizer_of(ck)?.encode(p, true);
         return Ok(ids);
@@ -85,7 +112,8 @@ pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Res
         return parse_ids(t, "--tokens");
     }
     if let Some(f) = &input.tokens_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        let text = llama_formats::safe_read::read_capped_string(f, 64 << 20)
+            .with_context(|| format!("read {}", f.display()))?;
         return parse_ids(&text, &f.display().to_string());
     }
     bail!("give --prompt, --tokens or --tokens-file")

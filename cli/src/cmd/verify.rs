@@ -125,7 +125,7 @@ fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<
         if !is_json {
             continue;
         }
-        let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+        let text = read_manifest(m)?;
         let manifest = llama_manifests::json::Manifest::parse(&text, m)?;
         let base = m.parent().unwrap_or(Path::new("."));
         for set in &manifest.tensor_sets {
@@ -155,8 +155,7 @@ fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
                     && n != "config.json"
             });
     if is_manifest {
-        let text =
-            std::fs::read_to_string(reference).with_context(|| reference.display().to_string())?;
+        let text = read_manifest(reference)?;
         let m = llama_manifests::json::Manifest::parse(&text, reference)?;
         let Some(set) = m.tensor_sets.into_iter().next() else {
             bail!("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", reference.display());
@@ -164,6 +163,12 @@ fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
         return Ok(set);
     }
     checkpoint_tensors(reference, &reference.display().to_string(), json)
+}
+
+/// A JSON manifest's text: a regular file (checked on the opened handle) within the cap.
+fn read_manifest(m: &Path) -> anyhow::Result<String> {
+    llama_formats::safe_read::read_capped_string(m, llama_manifests::json::MAX_MANIFEST_BYTES)
+        .with_context(|| m.display().to_string())
 }
 
 /// Default worker count: the cores.
