@@ -14,8 +14,11 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   bash scripts/install-nginx.sh
 fi
 bash scripts/install-torrent-peers.sh
+bash scripts/install-report-tools.sh
 PY="$(bash scripts/setup-venv.sh --llama | tail -n 1)"
 export LLAMA_TOOL_PYTHON="$PY"
+bash scripts/fetch-llama-cpp-converter.sh >/dev/null
+LLAMA_TOOL_SIGNING_PYTHON="$(bash scripts/setup-signing-venv.sh | tail -n 1)"; export LLAMA_TOOL_SIGNING_PYTHON
 export PATH="/usr/sbin:$PATH"
 
 cargo fmt --all -- --check

@@ -8,8 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ci;
 mod cmd;
 mod progress;
+mod report_html;
+mod signals;
+mod term;
 mod written;
 
 /// Exit code: a verification or comparison failed.
@@ -18,10 +22,16 @@ pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "llama-tool", version, about = "Verify, download, convert, quantize and check LLaMA checkpoints", long_about = None)]
+#[command(name = "llama-tool", version = env!("LLAMA_TOOL_VERSION"), about = "Verify, download, convert, quantize and check LLaMA checkpoints", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress bars or notes on stderr (errors and results still print).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -50,6 +60,18 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Verify a folder against a torrent, then serve it to BitTorrent peers until Ctrl-C.
     Seed(cmd::seed::Args),
+    /// Turn text into token ids with a model's SentencePiece vocabulary.
+    Tokenize(cmd::tokenize::Args),
+    /// Turn token ids back into text.
+    Detokenize(cmd::tokenize::DetokenizeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(cmd::completions::Args),
+    /// Print a man page (roff), or write them all with --out-dir.
+    Man(cmd::completions::ManArgs),
+    /// Compare two checkpoints of any formats tensor by tensor (shapes, dtypes, values).
+    Diff(cmd::diff::Args),
+    /// Sign a model folder in the OpenSSF Model Signing format (model_signing key-based).
+    Sign(cmd::sign::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,7 +82,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Remove temporary outputs on SIGINT/SIGTERM/SIGHUP (Drop does not run then).
+    signals::install();
     let cli = Cli::parse();
+    term::init(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Synth(a) => cmd::synth::run(a),
@@ -74,6 +99,12 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Seed(a) => cmd::seed::run(a),
+        Command::Tokenize(a) => cmd::tokenize::run(a),
+        Command::Detokenize(a) => cmd::tokenize::run_detokenize(a),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::completions::run_man(a),
+        Command::Diff(a) => cmd::diff::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
     };
     match result {
         Ok(code) => code,
@@ -97,5 +128,6 @@ fn one_line(e: &anyhow::Error) -> String {
             out.push_str(&text);
         }
     }
-    out.replace('\n', " ")
+    // Text from a file may be in the message: escape control characters, cut at 2000.
+    llama_formats::text::shown_max(&out.replace('\n', " "), 2000)
 }

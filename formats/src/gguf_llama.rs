@@ -3,11 +3,16 @@
 //! parameters read back from them.
 
 use crate::gguf::{GgufArray, GgufFile, GgufValue};
+pub use crate::gguf_naming::GgufNaming;
 use crate::llama::ModelParams;
 use crate::sentencepiece::{PieceType, SpModel};
 
 /// `general.quantization_version` llama.cpp writes for quantized files.
 pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// The `<unk>` id llama.cpp assumes for a SentencePiece (`llama`) vocabulary without
+/// `tokenizer.ggml.unknown_token_id`.
+pub const DEFAULT_UNK_ID: u32 = 0;
 
 /// GGUF token type of a SentencePiece piece (the numbering is the same).
 pub fn token_type(kind: PieceType) -> i32 {
@@ -16,13 +21,14 @@ pub fn token_type(kind: PieceType) -> i32 {
 
 /// What goes into a LLaMA GGUF besides the tensors.
 pub struct LlamaGgufMeta<'a> {
-    /// `general.name`.
-    pub name: String,
+    /// `general.name` and the other naming keys ([`GgufNaming::derive`]).
+    pub naming: GgufNaming,
     /// Model parameters.
     pub params: &'a ModelParams,
     /// `general.file_type` (0 F32, 1 F16, 32 BF16, 15 Q4_K_M, ...).
     pub file_type: u32,
-    /// Whether any tensor is block-quantized (adds `general.quantization_version`).
+    /// Whether any tensor is block-quantized: `general.quantization_version` and
+    /// `general.file_type` then come last, where llama.cpp's quantizer puts them.
     pub quantized: bool,
     /// `llama.context_length`.
     pub context_length: u64,
@@ -30,42 +36,55 @@ pub struct LlamaGgufMeta<'a> {
     pub tokenizer: Option<&'a SpModel>,
 }
 
-/// The metadata key/value list, in llama.cpp's order.
+/// The metadata key/value list, with the keys, types, values and order llama.cpp's
+/// `convert_hf_to_gguf.py` writes for a LLaMA (`general.type`, the naming keys,
+/// `general.quantization_version` also for float files, `llama.attention.key_length` /
+/// `value_length`, `tokenizer.ggml.pre`), as `tests/e2e/gguf_parity.rs` checks against it.
 pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
     let p = m.params;
     let mut kv: Vec<(String, GgufValue)> = Vec::new();
     let mut put = |k: &str, v: GgufValue| kv.push((k.to_string(), v));
-    put("general.architecture", GgufValue::String("llama".into()));
-    put("general.name", GgufValue::String(m.name.clone()));
-    put("llama.block_count", GgufValue::U32(p.n_layers as u32));
-    put(
-        "llama.context_length",
-        GgufValue::U32(m.context_length as u32),
-    );
-    put("llama.embedding_length", GgufValue::U32(p.dim as u32));
-    put(
-        "llama.feed_forward_length",
-        GgufValue::U32(p.hidden_dim as u32),
-    );
-    put(
-        "llama.attention.head_count",
-        GgufValue::U32(p.n_heads as u32),
-    );
-    put(
-        "llama.attention.head_count_kv",
-        GgufValue::U32(p.n_kv_heads as u32),
-    );
+    let text = |s: &str| GgufValue::String(s.to_string());
+    put("general.architecture", text("llama"));
+    put("general.type", text("model"));
+    let n = &m.naming;
+    put("general.name", text(&n.name));
+    for (key, value) in [
+        ("general.version", &n.version),
+        ("general.organization", &n.organization),
+        ("general.finetune", &n.finetune),
+        ("general.basename", &n.basename),
+        ("general.size_label", &n.size_label),
+    ] {
+        if let Some(v) = value {
+            put(key, text(v));
+        }
+    }
+    let u32_of = |x: u64| GgufValue::U32(x as u32);
+    put("llama.block_count", u32_of(p.n_layers));
+    put("llama.context_length", u32_of(m.context_length));
+    put("llama.embedding_length", u32_of(p.dim));
+    put("llama.feed_forward_length", u32_of(p.hidden_dim));
+    put("llama.attention.head_count", u32_of(p.n_heads));
+    put("llama.attention.head_count_kv", u32_of(p.n_kv_heads));
     put("llama.rope.freq_base", GgufValue::F32(p.rope_theta as f32));
     put(
         "llama.attention.layer_norm_rms_epsilon",
         GgufValue::F32(p.norm_eps as f32),
     );
-    put("general.file_type", GgufValue::U32(m.file_type));
-    put("llama.vocab_size", GgufValue::U32(p.vocab_size as u32));
-    put(
-        "llama.rope.dimension_count",
-        GgufValue::U32(p.head_dim() as u32),
-    );
+    put("llama.attention.key_length", u32_of(p.head_dim()));
+    put("llama.attention.value_length", u32_of(p.head_dim()));
+    if !m.quantized {
+        put("general.file_type", GgufValue::U32(m.file_type));
+    }
+    put("llama.vocab_size", u32_of(p.vocab_size));
+    put("llama.rope.dimension_count", u32_of(p.head_dim()));
+    if !m.quantized {
+        put(
+            "general.quantization_version",
+            GgufValue::U32(QUANTIZATION_VERSION),
+        );
+    }
     if let Some(sp) = m.tokenizer {
         let n = p.vocab_size as usize;
         let mut tokens = Vec::with_capacity(n);
@@ -79,10 +98,11 @@ pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
         // Embedding rows beyond the tokenizer are padded as llama.cpp's converter does.
         for id in tokens.len()..n {
             tokens.push(format!("[PAD{id}]"));
-            scores.push(-1000.0);
+            scores.push(-10000.0);
             types.push(token_type(PieceType::Unused));
         }
-        put("tokenizer.ggml.model", GgufValue::String("llama".into()));
+        put("tokenizer.ggml.model", text("llama"));
+        put("tokenizer.ggml.pre", text("default"));
         put(
             "tokenizer.ggml.tokens",
             GgufValue::Array(GgufArray::String(tokens)),
@@ -95,10 +115,16 @@ pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
             "tokenizer.ggml.token_type",
             GgufValue::Array(GgufArray::I32(types)),
         );
+        // llama.cpp's converter takes special ids from config.json (bos, eos) and would need
+        // a tokenizer.json for `<unk>`; llama.cpp reads an absent unknown id as 0 for a
+        // SentencePiece vocabulary, so it is written only when it is not 0.
         for (key, id) in [
             ("tokenizer.ggml.bos_token_id", sp.bos_id),
             ("tokenizer.ggml.eos_token_id", sp.eos_id),
-            ("tokenizer.ggml.unknown_token_id", sp.unk_id),
+            (
+                "tokenizer.ggml.unknown_token_id",
+                sp.unk_id.filter(|&u| u != DEFAULT_UNK_ID),
+            ),
         ] {
             if let Some(id) = id {
                 put(key, GgufValue::U32(id));
@@ -108,10 +134,13 @@ pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
         put("tokenizer.ggml.add_eos_token", GgufValue::Bool(false));
     }
     if m.quantized {
+        // llama.cpp's quantizer removes both and appends them: a direct quantized export
+        // reads like quantizing the float export.
         put(
             "general.quantization_version",
             GgufValue::U32(QUANTIZATION_VERSION),
         );
+        put("general.file_type", GgufValue::U32(m.file_type));
     }
     kv
 }
@@ -197,8 +226,19 @@ pub fn sp_model_from_gguf(g: &GgufFile) -> Option<SpModel> {
             .and_then(|v| v.as_u64())
             .and_then(|x| u32::try_from(x).ok())
     };
+    // llama.cpp's converter writes `add_space_prefix` when the tokenizer config says so;
+    // absent means LLaMA's dummy prefix.
+    let add_dummy_prefix = g
+        .get("tokenizer.ggml.add_space_prefix")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let unk_id = id("tokenizer.ggml.unknown_token_id").or_else(|| {
+        let default = DEFAULT_UNK_ID as usize;
+        (pieces.get(default).map(|p| p.kind) == Some(PieceType::Unknown)).then_some(DEFAULT_UNK_ID)
+    });
     Some(SpModel {
-        unk_id: id("tokenizer.ggml.unknown_token_id"),
+        add_dummy_prefix,
+        unk_id,
         bos_id: id("tokenizer.ggml.bos_token_id"),
         eos_id: id("tokenizer.ggml.eos_token_id"),
         pad_id: id("tokenizer.ggml.padding_token_id"),

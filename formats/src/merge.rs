@@ -42,6 +42,9 @@ pub enum MergeError {
         hi: u64,
         len: u64,
     },
+    /// The merged shape's size does not fit 64 bits (shards lying about their widths).
+    #[error("{name}: merged shape {shape} overflows 64 bits")]
+    Overflow { name: String, shape: String },
     /// Only 1-D and 2-D tensors are split.
     #[error("{name}: cannot split a {rank}-D tensor along axis {axis}")]
     BadAxis {
@@ -89,10 +92,31 @@ pub fn merged_shape(
             });
         }
         if let Some(a) = axis {
-            shape[a] += p.shape()[a];
+            shape[a] = shape[a]
+                .checked_add(p.shape()[a])
+                .ok_or_else(|| overflow(name, &shape, a, p.shape()[a]))?;
         }
     }
+    // Every later product (rows, bytes) is at most this one: check it once, here.
+    let fits = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .and_then(|n| first.dtype().bytes_for(n))
+        .is_some();
+    if !fits {
+        return Err(MergeError::Overflow {
+            name: name.into(),
+            shape: format!("{shape:?}"),
+        });
+    }
     Ok(shape)
+}
+
+fn overflow(name: &str, shape: &[u64], axis: usize, more: u64) -> MergeError {
+    MergeError::Overflow {
+        name: name.into(),
+        shape: format!("{shape:?} + {more} along dimension {axis}"),
+    }
 }
 
 /// Check that a replicated tensor is identical in every shard.
@@ -262,5 +286,24 @@ mod tests {
             Err(MergeError::Mismatch { .. })
         ));
         assert!(shard_range("m", 0, 10, 0, 4).is_err());
+    }
+
+    /// Issue 10, finding 4: three shards whose merged width overflows u64 used to wrap to a
+    /// small number.
+    #[test]
+    fn merged_widths_that_overflow_are_refused() {
+        let e: [u8; 0] = [];
+        let parts: Vec<_> = (0..3).map(|_| view(vec![0, 1 << 63], &e)).collect();
+        assert!(matches!(
+            merged_shape("w", &parts, Some(1)),
+            Err(MergeError::Overflow { .. })
+        ));
+        let parts: Vec<_> = (0..3)
+            .map(|_| view(vec![0, 6148914691236517206], &e))
+            .collect();
+        assert!(matches!(
+            merged_shape("w", &parts, Some(1)),
+            Err(MergeError::Overflow { .. })
+        ));
     }
 }

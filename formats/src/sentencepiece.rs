@@ -23,6 +23,11 @@ use proto::{expect_f32, expect_i32, expect_len, expect_string, expect_varint, Re
 /// Largest `tokenizer.model` we read (real ones are 0.5-5 MB).
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 
+/// Most pieces a model may have (LLaMA has 32,000, Gemma 256,000). Each piece costs about
+/// 64 bytes in memory whatever its size in the file (a 2-byte piece takes 6 bytes there), so
+/// this bounds the vocabulary to ~64 MiB however the file's 256 MiB are spent.
+pub const MAX_PIECES: usize = 1 << 20;
+
 /// What went wrong reading a SentencePiece model.
 #[derive(Debug, thiserror::Error)]
 pub enum SpError {
@@ -263,14 +268,23 @@ impl SpModel {
             path: path.to_path_buf(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(io)?.len();
+        // Open, then fstat the handle: only a regular file, within the cap.
+        let (f, size) = crate::safe_read::open_regular(path).map_err(io)?;
         if size > MAX_MODEL_BYTES {
             return Err(SpError::TooLarge {
                 path: path.to_path_buf(),
                 size,
             });
         }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_MODEL_BYTES + 1), &mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(SpError::TooLarge {
+                path: path.to_path_buf(),
+                size: bytes.len() as u64,
+            });
+        }
         SpModel::from_bytes(&bytes).map_err(|e| SpError::InFile {
             path: path.to_path_buf(),
             inner: Box::new(e),
@@ -299,9 +313,15 @@ impl SpModel {
         let mut r = Reader::new(b, 0);
         while let Some((field, at, v)) = r.next_field()? {
             match field {
-                1 => m
-                    .pieces
-                    .push(parse_piece(expect_len(v, "pieces", at)?, at)?),
+                1 => {
+                    if m.pieces.len() >= MAX_PIECES {
+                        return Err(SpError::Invalid(format!(
+                            "more than {MAX_PIECES} pieces (the most llama-tool reads)"
+                        )));
+                    }
+                    m.pieces
+                        .push(parse_piece(expect_len(v, "pieces", at)?, at)?)
+                }
                 2 => parse_trainer(&mut m, expect_len(v, "trainer_spec", at)?, at)?,
                 3 => parse_normalizer(&mut m, expect_len(v, "normalizer_spec", at)?, at)?,
                 _ => {}

@@ -41,6 +41,10 @@ pub enum ViewError {
     /// Sizes overflow 64 bits.
     #[error("tensor size overflows")]
     Overflow,
+    /// A stride-0 or overlapping view whose elements need more bytes than its storage has:
+    /// materialising it would turn a tiny file into a huge allocation.
+    #[error("view covers {logical} bytes but its storage holds only {available} (a stride-0 or overlapping view)")]
+    Overlapping { logical: u64, available: u64 },
     /// Block-quantized data must be contiguous and a whole number of blocks per row.
     #[error("{dtype} data must be contiguous with rows a multiple of {block} elements")]
     BadQuantizedLayout { dtype: DType, block: usize },
@@ -157,6 +161,19 @@ impl<'a> TensorView<'a> {
                     available: storage.len() as u64,
                 });
             }
+            // Never more bytes out than the storage holds (checked: the shape product may
+            // overflow even where every reachable index fits).
+            let logical = shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .and_then(|n| n.checked_mul(esize))
+                .ok_or(ViewError::Overflow)?;
+            if logical > storage.len() as u64 {
+                return Err(ViewError::Overlapping {
+                    logical,
+                    available: storage.len() as u64,
+                });
+            }
         }
         Ok(TensorView {
             dtype,
@@ -215,11 +232,32 @@ impl<'a> TensorView<'a> {
             }
             return Cow::Borrowed(&self.storage[start..start + nbytes]);
         }
-        let es = esize as usize;
         let mut out = Vec::with_capacity(nbytes);
+        self.gather_rows_into(0..self.shape.first().copied().unwrap_or(1), &mut out);
+        Cow::Owned(out)
+    }
+
+    /// Append the row-major bytes of rows `rows` (indices along the first dimension) of a
+    /// plain-typed view to `out`, gathering strided elements; for streaming a strided
+    /// tensor a block of rows at a time. Rows past the end are ignored.
+    pub fn gather_rows_into(&self, rows: std::ops::Range<u64>, out: &mut Vec<u8>) {
+        let esize = self.dtype.block_bytes() as u64;
+        let es = esize as usize;
+        if self.shape.is_empty() {
+            let b = (self.offset * esize) as usize;
+            out.extend_from_slice(&self.storage[b..b + es]);
+            return;
+        }
+        let rows = rows.start.min(self.shape[0])..rows.end.min(self.shape[0]);
+        if rows.is_empty() || self.shape.contains(&0) {
+            return;
+        }
         let rank = self.shape.len();
         let mut idx = vec![0u64; rank];
-        let n = self.n_elements();
+        idx[0] = rows.start;
+        let per_row: u64 = self.shape[1..].iter().product();
+        let n = (rows.end - rows.start) * per_row;
+        out.reserve(n as usize * es);
         for _ in 0..n {
             let e: u64 = self.offset
                 + idx
@@ -237,7 +275,6 @@ impl<'a> TensorView<'a> {
                 idx[k] = 0;
             }
         }
-        Cow::Owned(out)
     }
 
     /// The storage span this view touches, in bytes (for releasing mapped pages).
@@ -289,6 +326,34 @@ mod tests {
             TensorView::strided(DType::F32, vec![u64::MAX, 2], vec![2, 1], 0, &bytes).unwrap_err(),
             ViewError::Overflow
         );
+    }
+
+    /// Issue 10, finding 4: a stride-0 view of a few bytes claiming gigabytes is refused
+    /// before anything is materialised.
+    #[test]
+    fn stride_zero_views_larger_than_their_storage_are_refused() {
+        let bytes = [0u8; 4];
+        let e =
+            TensorView::strided(DType::F16, vec![65536, 65536], vec![0, 0], 0, &bytes).unwrap_err();
+        assert!(matches!(e, ViewError::Overlapping { .. }), "{e}");
+        let e = TensorView::strided(DType::F16, vec![1 << 40, 1 << 40], vec![0, 0], 0, &bytes)
+            .unwrap_err();
+        assert_eq!(e, ViewError::Overflow);
+        // A broadcast that fits its storage is still fine.
+        let v = TensorView::strided(DType::F16, vec![2], vec![0], 0, &bytes).unwrap();
+        assert_eq!(v.data().len(), 4);
+    }
+
+    #[test]
+    fn strided_rows_gather_in_blocks() {
+        let vals: Vec<f32> = (0..12).map(|x| x as f32).collect();
+        let bytes: &[u8] = bytemuck::cast_slice(&vals);
+        let v = TensorView::strided(DType::F32, vec![4, 3], vec![1, 4], 0, bytes).unwrap();
+        let whole = v.data().into_owned();
+        let mut parts = Vec::new();
+        v.gather_rows_into(0..3, &mut parts);
+        v.gather_rows_into(3..4, &mut parts);
+        assert_eq!(parts, whole);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Comparison {
     pub ppl_candidate: Option<f64>,
     /// Logits that were NaN or infinite in either model (any is a failure).
     pub non_finite: usize,
+    /// Largest minus smallest finite reference logit (the scale the lossless gate uses).
+    pub logit_range: f64,
 }
 
 /// Accumulates positions of one or more sequences.
@@ -82,6 +84,8 @@ pub struct Comparator {
     nll_cand: f64,
     n_scored: usize,
     non_finite: usize,
+    ref_min: f64,
+    ref_max: f64,
 }
 
 fn log_softmax(x: &[f32], out: &mut Vec<f64>) {
@@ -120,6 +124,8 @@ impl Comparator {
     pub fn new(vocab: usize) -> Self {
         Comparator {
             vocab,
+            ref_min: f64::INFINITY,
+            ref_max: f64::NEG_INFINITY,
             ..Default::default()
         }
     }
@@ -154,6 +160,10 @@ impl Comparator {
             let r = &reference[i * v..(i + 1) * v];
             let c = &candidate[i * v..(i + 1) * v];
             self.non_finite += r.iter().chain(c).filter(|x| !x.is_finite()).count();
+            for &x in r.iter().filter(|x| x.is_finite()) {
+                self.ref_min = self.ref_min.min(x as f64);
+                self.ref_max = self.ref_max.max(x as f64);
+            }
             log_softmax(r, &mut lr);
             log_softmax(c, &mut lc);
             let kld: f64 = lr.iter().zip(&lc).map(|(&a, &b)| a.exp() * (a - b)).sum();
@@ -191,6 +201,11 @@ impl Comparator {
         Ok(())
     }
 
+    /// The KL divergence of every position added so far, in order (for plots).
+    pub fn klds(&self) -> &[f64] {
+        &self.klds
+    }
+
     /// The report over everything added.
     pub fn finish(&self) -> Result<Comparison, CompareError> {
         let n = self.klds.len();
@@ -217,6 +232,7 @@ impl Comparator {
             ppl_reference: ppl(self.nll_ref),
             ppl_candidate: ppl(self.nll_cand),
             non_finite: self.non_finite,
+            logit_range: (self.ref_max - self.ref_min).max(0.0),
         })
     }
 }

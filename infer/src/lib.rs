@@ -6,8 +6,10 @@
 
 pub mod checkpoint_source;
 pub mod compare;
+pub mod layers;
 pub mod model;
 pub mod npy;
+pub mod policy;
 pub mod safetensors_source;
 pub mod tokenizer;
 pub mod weights;

@@ -29,36 +29,108 @@ pub fn logits_batch(
     device: &Device,
     on_layer: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<f32>>, InferError> {
-    let cfg = source.config()?;
-    cfg.validate()?;
-    if seqs.is_empty() || seqs.iter().any(|s| s.is_empty()) {
-        return Err(InferError::NoTokens);
+    let mut pass = ForwardPass::new(source, seqs, device)?;
+    while pass.step()? {
+        on_layer(pass.layers_done(), pass.n_layers());
     }
-    let mut hidden = {
-        let name = "tok_embeddings.weight";
-        let emb = fetch(source, &cfg, name)?;
-        seqs.iter()
-            .map(|s| rows(name, &emb, s, device))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-    let rope = Rope::new(&cfg, max_len, device)?;
-    for l in 0..cfg.n_layers {
-        let layer = Layer::load(source, &cfg, l, device)?;
-        for h in hidden.iter_mut() {
-            *h = layer.forward(h, &cfg, &rope)?;
+    pass.finish()
+}
+
+/// A forward pass driven one layer at a time, so two models can be run in lockstep and
+/// their hidden states compared after every layer (`check --per-layer`). Holds one layer's
+/// weights at a time (while [`step`](Self::step) runs) plus the hidden states.
+pub struct ForwardPass<'a> {
+    source: &'a dyn WeightSource,
+    cfg: LlamaConfig,
+    device: Device,
+    hidden: Vec<Tensor>,
+    rope: Rope,
+    done: usize,
+}
+
+impl<'a> ForwardPass<'a> {
+    /// Embed `seqs` (each starting at position 0); no layer applied yet.
+    pub fn new(
+        source: &'a dyn WeightSource,
+        seqs: &[&[u32]],
+        device: &Device,
+    ) -> Result<ForwardPass<'a>, InferError> {
+        let cfg = source.config()?;
+        cfg.validate()?;
+        if seqs.is_empty() || seqs.iter().any(|s| s.is_empty()) {
+            return Err(InferError::NoTokens);
         }
-        on_layer(l + 1, cfg.n_layers);
+        let hidden = {
+            let name = "tok_embeddings.weight";
+            let emb = fetch(source, &cfg, name)?;
+            seqs.iter()
+                .map(|s| rows(name, &emb, s, device))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let rope = Rope::new(&cfg, max_len, device)?;
+        Ok(ForwardPass {
+            source,
+            cfg,
+            device: device.clone(),
+            hidden,
+            rope,
+            done: 0,
+        })
     }
-    let norm = vector(source, &cfg, "norm.weight", device)?;
-    let output = linear(source, &cfg, "output.weight", device)?;
-    let mut out = Vec::with_capacity(hidden.len());
-    for h in hidden {
-        let x = rms_norm(&h, &norm, cfg.norm_eps)?;
-        let l = output.forward(&x)?;
-        out.push(l.flatten_all()?.to_vec1::<f32>()?);
+
+    /// Transformer blocks of the model.
+    pub fn n_layers(&self) -> usize {
+        self.cfg.n_layers
     }
-    Ok(out)
+
+    /// Blocks applied so far.
+    pub fn layers_done(&self) -> usize {
+        self.done
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    /// Apply the next block to every sequence; false once every block was applied.
+    pub fn step(&mut self) -> Result<bool, InferError> {
+        if self.done >= self.cfg.n_layers {
+            return Ok(false);
+        }
+        let layer = Layer::load(self.source, &self.cfg, self.done, &self.device)?;
+        for h in self.hidden.iter_mut() {
+            *h = layer.forward(h, &self.cfg, &self.rope)?;
+        }
+        self.done += 1;
+        Ok(true)
+    }
+
+    /// The residual stream of each sequence after the blocks applied so far, row-major
+    /// `[tokens, dim]` in f32.
+    pub fn hidden(&self) -> Result<Vec<Vec<f32>>, InferError> {
+        self.hidden
+            .iter()
+            .map(|h| Ok(h.flatten_all()?.to_vec1::<f32>()?))
+            .collect()
+    }
+
+    /// Apply the remaining blocks, the final norm and the output projection: the logits of
+    /// each sequence, row-major `[tokens, vocab]`.
+    pub fn finish(mut self) -> Result<Vec<Vec<f32>>, InferError> {
+        while self.step()? {}
+        let (source, cfg, device) = (self.source, &self.cfg, &self.device);
+        let norm = vector(source, cfg, "norm.weight", device)?;
+        let output = linear(source, cfg, "output.weight", device)?;
+        let mut out = Vec::with_capacity(self.hidden.len());
+        for h in self.hidden {
+            let x = rms_norm(&h, &norm, cfg.norm_eps)?;
+            let l = output.forward(&x)?;
+            out.push(l.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
 }
 
 /// Rotary tables: cos and sin of `pos * theta^(-2i/head_dim)`, computed in f64.

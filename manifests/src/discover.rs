@@ -12,7 +12,7 @@ use crate::digest::Algo;
 use crate::json::{JsonError, Manifest, MAX_MANIFEST_BYTES};
 
 /// A digest a file must have, and where the claim came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Expect {
     /// Algorithm.
     pub algo: Algo,
@@ -156,6 +156,17 @@ pub fn find_manifests(root: &Path) -> Result<Vec<PathBuf>, PlanError> {
 /// Join `name` (from a manifest in `base`) safely: no absolute path, no `..`, no symlink
 /// leading outside `base`.
 pub fn resolve(base: &Path, name: &str, location: &str) -> Result<PathBuf, PlanError> {
+    let base_canon = fs::canonicalize(base).map_err(io_err(base))?;
+    resolve_in(base, &base_canon, name, location)
+}
+
+/// [`resolve`] with `base` already canonicalized (once per manifest, not once per line).
+fn resolve_in(
+    base: &Path,
+    base_canon: &Path,
+    name: &str,
+    location: &str,
+) -> Result<PathBuf, PlanError> {
     let escape = || PlanError::PathEscape {
         location: location.to_string(),
         name: name.to_string(),
@@ -178,12 +189,11 @@ pub fn resolve(base: &Path, name: &str, location: &str) -> Result<PathBuf, PlanE
         return Err(escape());
     }
     // Symlinks: the deepest existing ancestor (or the file itself) must resolve inside base.
-    let base_canon = fs::canonicalize(base).map_err(io_err(base))?;
     let mut probe = joined.as_path();
     loop {
         if fs::symlink_metadata(probe).is_ok() {
             match fs::canonicalize(probe) {
-                Ok(c) if c.starts_with(&base_canon) => break,
+                Ok(c) if c.starts_with(base_canon) => break,
                 Ok(_) => return Err(escape()),
                 // A dangling symlink: treat its target lexically.
                 Err(_) => match fs::read_link(probe) {
@@ -214,14 +224,26 @@ pub fn resolve_or_base(base: &Path, name: &str, location: &str) -> Result<PathBu
 }
 
 fn read_manifest_text(path: &Path) -> Result<String, PlanError> {
-    let meta = fs::metadata(path).map_err(io_err(path))?;
-    if meta.len() > MAX_MANIFEST_BYTES {
+    // Open, then fstat the handle: a FIFO or a link to /dev/zero is refused, not read.
+    let (f, len) = llama_formats::safe_read::open_regular(path).map_err(io_err(path))?;
+    if len > MAX_MANIFEST_BYTES {
         return Err(PlanError::TooLarge {
             path: path.display().to_string(),
-            size: meta.len(),
+            size: len,
         });
     }
-    let bytes = fs::read(path).map_err(io_err(path))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(f, MAX_MANIFEST_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(io_err(path))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(PlanError::TooLarge {
+            path: path.display().to_string(),
+            size: bytes.len() as u64,
+        });
+    }
     String::from_utf8(bytes).map_err(|e| {
         // Name the line of the first invalid byte.
         let upto = e.utf8_error().valid_up_to();
@@ -247,11 +269,23 @@ pub fn load_manifest(
     let text = read_manifest_text(manifest)?;
     let shown = |p: &Path| display_name(p, root, display_root);
     let mut jobs = Vec::new();
+    // Lines naming a file already resolved reuse the answer: a list naming one file a
+    // million times costs one resolution, not a million rounds of syscalls.
+    let base_canon = fs::canonicalize(base).map_err(io_err(base))?;
+    let mut resolved: std::collections::HashMap<String, PathBuf> = Default::default();
+    let mut resolve = |name: &str, location: &str| -> Result<PathBuf, PlanError> {
+        if let Some(p) = resolved.get(name) {
+            return Ok(p.clone());
+        }
+        let p = resolve_in(base, &base_canon, name, location)?;
+        resolved.insert(name.to_string(), p.clone());
+        Ok(p)
+    };
     match kind {
         ManifestKind::List(algo) => {
             for e in checksums::parse(&text, manifest, algo)? {
                 let location = format!("{}:{}", manifest.display(), e.line);
-                let path = resolve(base, &e.name, &location)?;
+                let path = resolve(&e.name, &location)?;
                 jobs.push(Job {
                     name: shown(&path),
                     path,
@@ -270,7 +304,7 @@ pub fn load_manifest(
             let chunk_algo = m.chunk_algo().unwrap_or(Algo::Blake3);
             for (i, f) in m.files.iter().enumerate() {
                 let location = format!("{}: files[{i}]", manifest.display());
-                let path = resolve(base, &f.path, &location)?;
+                let path = resolve(&f.path, &location)?;
                 let chunks = (!f.chunks.is_empty()).then(|| Chunks {
                     algo: chunk_algo,
                     size: m.chunk_size,
@@ -312,14 +346,15 @@ pub fn display_name(path: &Path, root: &Path, display_root: &str) -> String {
     }
 }
 
-/// Merge jobs naming the same file: the union of their claims.
+/// Merge jobs naming the same file: the union of their claims. Linear in the number of
+/// claims (a set per file), so a list naming one file a million times stays fast.
 pub fn merge_jobs(jobs: Vec<Job>) -> Vec<Job> {
-    let mut by_path: BTreeMap<PathBuf, Job> = BTreeMap::new();
+    let mut by_path: BTreeMap<PathBuf, (Job, std::collections::HashSet<Expect>)> = BTreeMap::new();
     for j in jobs {
         match by_path.get_mut(&j.path) {
-            Some(have) => {
+            Some((have, seen)) => {
                 for e in j.expect {
-                    if !have.expect.contains(&e) {
+                    if seen.insert(e.clone()) {
                         have.expect.push(e);
                     }
                 }
@@ -331,11 +366,12 @@ pub fn merge_jobs(jobs: Vec<Job>) -> Vec<Job> {
                 }
             }
             None => {
-                by_path.insert(j.path.clone(), j);
+                let seen = j.expect.iter().cloned().collect();
+                by_path.insert(j.path.clone(), (j, seen));
             }
         }
     }
-    by_path.into_values().collect()
+    by_path.into_values().map(|(j, _)| j).collect()
 }
 
 /// A folder's plan: its manifests, the merged jobs, and (for `--strict`) files no manifest

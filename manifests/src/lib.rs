@@ -9,15 +9,18 @@
 //! - [`write`]: checksum lists over files a command wrote.
 //! - [`torrent`]: BitTorrent metainfo (v1, v2, hybrid): parse, verify a folder, create; magnets.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
+//! - [`sign`]: OpenSSF model signing (model_signing 1.1.1 key-based bundles): sign and verify.
 //!
 //! Libraries never print: progress goes through [`verify::Progress`] and
 //! [`download::DownloadProgress`].
 
 pub mod checksums;
+pub mod diff;
 pub mod digest;
 pub mod discover;
 pub mod download;
 pub mod json;
+pub mod sign;
 pub mod tensors;
 pub mod torrent;
 pub mod verify;

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 #[path = "../support/interop.rs"]
 mod interop;
-pub use interop::{python, require_llama_cpp};
+pub use interop::{llama_cpp_converter as interop_converter, python, require_llama_cpp};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -62,8 +62,9 @@ pub fn run_python(py: &Path, script: &Path, args: &[&std::ffi::OsStr]) -> String
         .expect("spawn python");
     assert!(
         o.status.success(),
-        "{} failed:\nstdout:\n{}\nstderr:\n{}",
+        "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
         script.display(),
+        o.status,
         stdout(&o),
         stderr(&o)
     );

@@ -37,6 +37,10 @@ enum Mode {
     ShortLength,
     /// 302 to a file:// URL.
     RedirectToFile,
+    /// 200 without Content-Length, then bytes forever (until the client hangs up).
+    Endless,
+    /// Honest headers, then one byte every 200 ms.
+    Trickle,
 }
 
 struct Fault {
@@ -68,6 +72,8 @@ fn mode_of(path: &str) -> Mode {
         "long" => Mode::LongLength,
         "short" => Mode::ShortLength,
         "redirect" => Mode::RedirectToFile,
+        "endless" => Mode::Endless,
+        "trickle" => Mode::Trickle,
         _ => Mode::Good,
     }
 }
@@ -200,6 +206,25 @@ fn handle(mut s: TcpStream, st: &Fault) -> std::io::Result<()> {
             return s
                 .write_all(head("302 Found", 0, "Location: file:///etc/passwd\r\n").as_bytes());
         }
+        Mode::Endless => {
+            s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let block = vec![b'x'; 64 << 10];
+            while !st.stop.load(Ordering::SeqCst) {
+                s.write_all(&block)?;
+            }
+            return Ok(());
+        }
+        Mode::Trickle => {
+            s.write_all(head("200 OK", len, "").as_bytes())?;
+            for b in data {
+                if st.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                s.write_all(&[*b])?;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            return Ok(());
+        }
         _ => {}
     }
     match range {
@@ -228,6 +253,20 @@ fn fault_case(
     Vec<u8>,
     FaultServer,
 ) {
+    fault_case_with(mode, &[], None)
+}
+
+/// [`fault_case`] with extra arguments, and a setup step run on the temp folder first.
+fn fault_case_with(
+    mode: &str,
+    extra: &[&str],
+    setup: Option<&dyn Fn(&Path)>,
+) -> (
+    std::process::Output,
+    tempfile::TempDir,
+    Vec<u8>,
+    FaultServer,
+) {
     let data = bytes(42, 3_000_000 + 17);
     let server = FaultServer::start(HashMap::from([("w/shard.pth".to_string(), data.clone())]));
     let tmp = tempfile::tempdir().unwrap();
@@ -235,6 +274,9 @@ fn fault_case(
     let manifest = tmp.path().join("SHA256SUMS");
     fs::write(&manifest, format!("{sha}  w/shard.pth\n")).unwrap();
     let dir = tmp.path().join("out");
+    if let Some(f) = setup {
+        f(tmp.path());
+    }
     let base = format!("http://127.0.0.1:{}/{mode}/", server.port);
     let o = Command::new(bin())
         .args(["download", "--manifest"])
@@ -251,6 +293,7 @@ fn fault_case(
             "--dir",
         ])
         .arg(&dir)
+        .args(extra)
         .output()
         .unwrap();
     (o, tmp, data, server)
@@ -633,4 +676,56 @@ fn complete_part_killed_before_rename_is_finished_without_refetching() {
     );
     assert_eq!(fs::read(dir.join("w/shard.pth")).unwrap(), data);
     assert!(!dir.join("w/shard.pth.part").exists());
+}
+
+// ---------------------------------------------------------------- budgets (issue 10)
+
+/// One line on stderr, no control bytes, exit 2.
+fn one_clean_line(o: &std::process::Output) -> String {
+    let err = stderr(o);
+    assert_eq!(code(o), 2, "{}{err}", stdout(o));
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(
+        !err.trim_end().chars().any(|c| c.is_control()),
+        "control bytes: {err:?}"
+    );
+    err
+}
+
+/// Finding 6: a server streaming forever without a Content-Length used to fill the disk;
+/// now a file of unknown size stops at --max-size, and the part is removed.
+#[test]
+fn endless_body_stops_at_max_size() {
+    let (o, tmp, _d, _s) = fault_case_with("endless", &["--max-size", "2MB"], None);
+    let err = one_clean_line(&o);
+    assert!(err.contains("2000000-byte cap"), "{err}");
+    assert_no_corrupt_final(tmp.path());
+    assert!(!tmp.path().join("out/w/shard.pth.part").exists());
+}
+
+/// Finding 6: `--deadline` bounds the whole download, however slowly bytes trickle in
+/// (`--timeout` alone is per read).
+#[test]
+fn deadline_stops_a_trickling_server() {
+    let start = Instant::now();
+    let (o, tmp, _d, _s) = fault_case_with("trickle", &["--deadline", "2"], None);
+    let err = one_clean_line(&o);
+    assert!(err.contains("--deadline"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_no_corrupt_final(tmp.path());
+}
+
+/// Finding 5: a symlink planted at the `.part` name used to receive the server's bytes.
+#[test]
+fn symlinked_part_is_refused_and_its_target_untouched() {
+    let plant = |root: &Path| {
+        fs::create_dir_all(root.join("out/w")).unwrap();
+        fs::write(root.join("victim"), b"precious").unwrap();
+        std::os::unix::fs::symlink(root.join("victim"), root.join("out/w/shard.pth.part")).unwrap();
+    };
+    let (o, tmp, _d, _s) = fault_case_with("good", &[], Some(&plant));
+    let err = one_clean_line(&o);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(fs::read(tmp.path().join("victim")).unwrap(), b"precious");
+    assert_no_corrupt_final(tmp.path());
 }

@@ -2,15 +2,21 @@
 //! `common`. Interop tests need the cached venv (`scripts/setup-venv.sh`) named by
 //! `LLAMA_TOOL_PYTHON`; `.ci/run` sets it, so in CI they always run.
 
+mod cireport;
 mod common;
 mod convert;
 mod convert_quant;
 mod demo;
 mod download;
+mod gguf_parity;
+mod hardening;
 mod hostile;
 mod infer;
 mod manifest;
+mod manners;
 mod quantize;
+mod sign;
 mod synth;
+mod tokenize;
 mod torrent;
 mod verify;

@@ -123,7 +123,9 @@ def check_gguf(path, meta):
             assert int(types[i]) == want_type, f"token type {i}: {types[i]} vs {want_type}"
         assert int(field("tokenizer.ggml.bos_token_id")) == sp.bos_id()
         assert int(field("tokenizer.ggml.eos_token_id")) == sp.eos_id()
-        assert int(field("tokenizer.ggml.unknown_token_id")) == sp.unk_id()
+        # Absent means 0 to llama.cpp (and llama.cpp's converter leaves it out for LLaMA).
+        unk = int(field("tokenizer.ggml.unknown_token_id")) if "tokenizer.ggml.unknown_token_id" in r.fields else 0
+        assert unk == sp.unk_id()
     print(f"ok: {len(want)} tensors equal, metadata and {n_vocab} vocabulary entries match")
 
 

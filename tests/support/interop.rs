@@ -39,3 +39,28 @@ pub fn require_llama_cpp(py: &Path) {
         py.display()
     );
 }
+
+/// llama.cpp's `convert_hf_to_gguf.py` from the llama-cpp-python 0.3.36 sdist:
+/// `LLAMA_TOOL_HF_TO_GGUF`, else where `scripts/fetch-llama-cpp-converter.sh` unpacks it.
+/// Fails the test when absent.
+pub fn llama_cpp_converter() -> PathBuf {
+    if let Some(p) = std::env::var_os("LLAMA_TOOL_HF_TO_GGUF") {
+        return PathBuf::from(p);
+    }
+    let sdist = std::env::var_os("LLAMA_TOOL_SDIST")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/llama-tool/sdist"))
+        });
+    if let Some(p) =
+        sdist.map(|d| d.join("llama_cpp_python-0.3.36/vendor/llama.cpp/convert_hf_to_gguf.py"))
+    {
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "llama.cpp's convert_hf_to_gguf.py is missing: run scripts/fetch-llama-cpp-converter.sh \
+         (or set LLAMA_TOOL_HF_TO_GGUF to the script)"
+    )
+}

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
-use llama_formats::atomic::{temp_path_for, AtomicFile};
+use llama_formats::atomic::{self, AtomicFile};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::export::{self, ExportSummary, Progress};
 use llama_formats::quant::Preset;
@@ -56,7 +56,8 @@ pub struct Args {
     /// Context length written to the output (default 2048 for LLaMA 1, 4096 with n_kv_heads).
     #[arg(long)]
     pub ctx: Option<u64>,
-    /// `general.name` for GGUF (default: the input's folder or file name).
+    /// `general.name` for GGUF (default: from the input's folder or file name, as llama.cpp's
+    /// converter derives it: `tiny` -> `Tiny`, `Llama-2-7b-hf` -> `Llama 2 7b Hf`).
     #[arg(long)]
     pub name: Option<String>,
     /// Largest safetensors file before splitting, e.g. 5GB, 500MB, 2GiB.
@@ -75,9 +76,17 @@ pub struct Args {
     /// Print a JSON summary instead of text; no progress bar.
     #[arg(long)]
     pub json: bool,
+    /// GGUF with the metadata and vocabulary only, no tensors (as llama.cpp's
+    /// `convert_hf_to_gguf.py --vocab-only`); `tokenize` and llama.cpp read it.
+    #[arg(long)]
+    pub vocab_only: bool,
     /// Worker threads for quantization (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Convert even when tokenizer.model has more pieces than the model has embedding rows
+    /// (ids past the last row cannot be embedded; GGUF output drops those pieces).
+    #[arg(long)]
+    pub allow_vocab_mismatch: bool,
 }
 
 /// Arguments of `llama-tool reshard`.
@@ -142,8 +151,20 @@ fn source_bytes(ck: &Checkpoint) -> u64 {
         .sum()
 }
 
-/// Refuse an existing non-empty output unless `force`.
+/// Refuse an existing non-empty output unless `force`, and an output that is a symbolic
+/// link to a folder (the result would replace the link, not fill the folder it names).
 fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        if m.file_type().is_symlink() && out.is_dir() {
+            bail!(
+                "{}: is a symbolic link to a folder; give the folder itself (-o {}) or remove the link",
+                out.display(),
+                std::fs::canonicalize(out)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "REAL_FOLDER".into())
+            );
+        }
+    }
     if !out.exists() || force {
         return Ok(());
     }
@@ -160,7 +181,8 @@ fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
     )
 }
 
-/// Write a folder under a temporary name, then rename it over `out`.
+/// Write a folder under a temporary name (random, created exclusively, removed on error
+/// and on SIGINT/SIGTERM), then rename it over `out` and fsync the parent folder.
 fn with_temp_dir(
     out: &Path,
     force: bool,
@@ -169,35 +191,49 @@ fn with_temp_dir(
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
-    let tmp = temp_path_for(out);
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    let result = f(&tmp);
+    let tmp = atomic::create_temp_dir(out)
+        .with_context(|| format!("create a temporary folder beside {}", out.display()))?;
+    let result = f(&tmp).and_then(|s| replace_with(out, &tmp, force).map(|()| s));
     let mut summary = match result {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
+            atomic::unregister(&tmp);
             return Err(e);
         }
     };
-    if out.exists() {
-        if force && out.is_dir() {
-            std::fs::remove_dir_all(out)
-                .with_context(|| format!("remove old {}", out.display()))?;
-        } else if force {
-            std::fs::remove_file(out).with_context(|| format!("remove old {}", out.display()))?;
-        } else {
-            std::fs::remove_dir(out).with_context(|| format!("{} is not empty", out.display()))?;
-        }
-    }
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
+    atomic::unregister(&tmp);
     for f in &mut summary.files {
         if let Ok(rest) = f.strip_prefix(&tmp) {
             *f = out.join(rest);
         }
     }
     Ok(summary)
+}
+
+/// Move the finished folder `tmp` to `out`, replacing an old output (`force`) or an empty
+/// folder.
+fn replace_with(out: &Path, tmp: &Path, force: bool) -> anyhow::Result<()> {
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        if m.is_dir() && force {
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("remove old {}", out.display()))?;
+        } else if m.is_dir() {
+            std::fs::remove_dir(out).with_context(|| format!("{} is not empty", out.display()))?;
+        } else if force {
+            std::fs::remove_file(out).with_context(|| format!("remove old {}", out.display()))?;
+        } else {
+            bail!(
+                "{}: output exists (use --force to replace it)",
+                out.display()
+            );
+        }
+    }
+    std::fs::rename(tmp, out)
+        .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
+    atomic::sync_dir(atomic::parent_dir(out))
+        .with_context(|| format!("sync the folder of {}", out.display()))?;
+    Ok(())
 }
 
 fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
@@ -248,6 +284,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.mp.is_some() && target != Target::Pth {
         bail!("--mp applies to --to pth only");
     }
+    if a.vocab_only && target != Target::Gguf {
+        bail!("--vocab-only applies to --to gguf only");
+    }
     check_out(&a.out, a.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
@@ -265,6 +304,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let params = ck.params()?;
+    if !a.allow_vocab_mismatch {
+        check_vocab_fits(&ck, params.vocab_size)?;
+    }
     let ctx = a
         .ctx
         .or(params.context_length)
@@ -277,22 +319,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let summary = match target {
         Target::Gguf => {
             let tokenizer = ck.tokenizer()?;
-            if tokenizer.is_none() {
+            if tokenizer.is_none() && !a.vocab_only {
                 eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
             }
             let preset = preset.unwrap_or(Preset::F16);
-            let name = a.name.clone().unwrap_or_else(|| {
-                a.input
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "llama".into())
-            });
             let opts = export::gguf::GgufOptions {
-                name,
+                name: a.name.clone(),
+                model_ids: model_ids(&ck, &a.input),
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
                 allow_extra: a.allow_extra,
+                vocab_only: a.vocab_only,
             };
             if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
@@ -354,6 +392,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     report(&a.out, &summary, manifest.as_deref(), started, a.json)
 }
 
+/// Refuse a tokenizer with more pieces than the model has embedding rows: token ids past the
+/// last row cannot be embedded, and the output would pair a model with a vocabulary it
+/// cannot run.
+fn check_vocab_fits(ck: &Checkpoint, rows: u64) -> anyhow::Result<()> {
+    let Some(tok) = ck.tokenizer()? else {
+        return Ok(());
+    };
+    let pieces = tok.pieces.len() as u64;
+    if pieces > rows {
+        let source = ck
+            .tokenizer_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the GGUF vocabulary".into());
+        bail!(
+            "{source}: the tokenizer has {pieces} pieces but the model has {rows} embedding rows \
+             (a tokenizer from another model?); pass --allow-vocab-mismatch to convert anyway"
+        );
+    }
+    Ok(())
+}
+
 /// tokenizer.model beside the shards (as the source had it) and checklist.chk like the release.
 fn finish_meta_folder(ck: &Checkpoint, dir: &Path, s: &mut ExportSummary) -> anyhow::Result<()> {
     let dest = dir.join("tokenizer.model");
@@ -391,7 +450,7 @@ fn report(
     };
     if json {
         let v = serde_json::json!({
-            "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
+            "ok": true, "out": out, "files": s.files, "manifest": manifest, "tensors": s.tensors, "parameters": s.parameters,
             "tensor_bytes": s.tensor_bytes, "output_bytes": file_bytes, "bits_per_weight": bpw, "types": s.types, "seconds": secs,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -435,6 +494,31 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         no_manifest: a.no_manifest,
         allow_extra: a.allow_extra,
         json: a.json,
+        vocab_only: false,
         threads: None,
+        allow_vocab_mismatch: false,
     })
+}
+
+/// The ids llama.cpp's converter names a model by, most trusted first: config.json's
+/// `_name_or_path` when it is a hub id (at most one `/`), then the folder or file name.
+fn model_ids(ck: &Checkpoint, input: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Some(id) = ck
+        .hf_config()
+        .and_then(|c| c.get("_name_or_path"))
+        .and_then(|v| v.as_str())
+        .filter(|s| s.matches('/').count() <= 1)
+    {
+        ids.push(id.to_string());
+    }
+    let base = if input.is_dir() {
+        std::fs::canonicalize(input)
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+    } else {
+        input.file_stem().map(|s| s.to_string_lossy().into_owned())
+    };
+    ids.push(base.unwrap_or_else(|| "llama".into()));
+    ids
 }

@@ -3,7 +3,6 @@
 //! Resumable (`NAME.part` + HTTP Range), verified while streaming, renamed only when good.
 //! Exit 0 all verified, 1 a verification failure, 2 an error (network dead after retries).
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -60,6 +59,24 @@ pub struct Args {
     /// BitTorrent options.
     #[command(flatten)]
     pub bt: super::download_torrent::BtArgs,
+    /// A model signature (URL or file; OpenSSF model signing) listing the files to fetch,
+    /// each checked against its signed digest while streaming; needs --public-key.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["url", "manifest"])]
+    pub signature: Option<String>,
+    /// The signer's PEM EC public key, for --signature.
+    #[arg(long, value_name = "PUB.pem", requires = "signature")]
+    pub public_key: Option<PathBuf>,
+    /// Largest file accepted when no manifest or release gives its size (e.g. 64GiB, the
+    /// default; files of known size are held to that size).
+    #[arg(long, value_name = "SIZE", default_value = "64GiB")]
+    pub max_size: String,
+    /// Give up on the whole download after this many seconds (default: no deadline; the
+    /// --timeout is per connection and read).
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline: Option<u64>,
+    /// Follow redirects from https:// to http:// (refused by default).
+    #[arg(long)]
+    pub allow_insecure_redirect: bool,
 }
 
 /// Bars per file and in total, on a terminal only.
@@ -72,7 +89,7 @@ struct Bars {
 
 impl Bars {
     fn new(quiet: bool) -> Bars {
-        let visible = !quiet && std::io::stderr().is_terminal();
+        let visible = crate::term::show_progress(quiet);
         let multi = MultiProgress::with_draw_target(if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -92,7 +109,7 @@ impl Bars {
     }
 
     fn say(&self, line: String) {
-        if self.json {
+        if self.json || crate::term::quiet() {
             return;
         }
         if self.multi.is_hidden() {
@@ -260,6 +277,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         retries: args.retries,
         retry_delay: Duration::from_millis(args.retry_delay_ms),
         timeout: Duration::from_secs(args.timeout.max(1)),
+        max_size: super::convert::parse_size(&args.max_size)?,
+        deadline: args
+            .deadline
+            .map(|s| Instant::now() + Duration::from_secs(s)),
+        allow_insecure_redirect: args.allow_insecure_redirect,
     };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("{}: cannot create", args.dir.display()))?;
@@ -336,6 +358,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             f.commit().with_context(|| keep.display().to_string())?;
         }
         targets
+    } else if let Some(sig) = &args.signature {
+        match super::download_signature::targets(&args, sig, |u| {
+            download::fetch_small(&client, u, &opts)
+        })? {
+            Some(t) => t,
+            None => return Ok(ExitCode::from(EXIT_FAIL)),
+        }
     } else {
         bail!("give --url TEMPLATE --models SIZES, or --manifest URL|FILE [--base-url URL]");
     };
@@ -371,6 +400,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let doc = json!({
+            "ok": failed + mismatched == 0,
             "files": files,
             "summary": {
                 "files": reports.len(), "ok": count("OK"), "skipped": count("SKIPPED"),

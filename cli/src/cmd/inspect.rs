@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use llama_formats::checkpoint::{Checkpoint, Kind};
 use llama_formats::gguf::GgufValue;
 use llama_formats::sentencepiece::SpModel;
+use llama_formats::text::{shown, shown_max};
 use serde_json::{json, Value};
 
 /// Arguments of `llama-tool inspect`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A Meta folder, a Hugging Face folder, or a .gguf / .safetensors / .pth file.
+    /// A Meta folder, a Hugging Face folder, a .gguf / .safetensors / .pth file, or a model
+    /// signature (`model.sig`: its signed file list, shown without verifying).
     pub path: PathBuf,
     /// List every tensor (name, dtype, shape, bytes).
     #[arg(long)]
@@ -66,6 +68,9 @@ fn tokenizer_summary(ck: &Checkpoint) -> Value {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if super::inspect_signature::is_signature(&a.path) {
+        return super::inspect_signature::run(&a.path, a.json);
+    }
     let ck = Checkpoint::open(&a.path)?;
     let raw = ck.raw_tensors();
     let params = ck.params();
@@ -109,6 +114,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .collect();
     if a.json {
         let mut doc = json!({
+            "ok": true,
             "path": ck.path(),
             "format": ck.kind(),
             "format_name": ck.kind().name(),
@@ -129,7 +135,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("path:        {}", ck.path().display());
+    // Everything below that came from the file goes through `shown`: control characters
+    // escaped (no ANSI sequences reach the terminal), long values cut with an ellipsis.
+    println!("path:        {}", shown(&ck.path().display().to_string()));
     println!("format:      {}", ck.kind().name());
     println!("shards:      {}", ck.shard_count());
     println!("size:        {size}");
@@ -142,11 +150,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "params:      dim {}, layers {}, heads {}, kv heads {}, ffn {}, vocab {}, norm_eps {}, rope_theta {}",
             p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.hidden_dim, p.vocab_size, p.norm_eps, p.rope_theta
         ),
-        Err(e) => println!("params:      unavailable ({e})"),
+        Err(e) => println!("params:      unavailable ({})", shown_max(&e.to_string(), 2000)),
     }
     if let Value::Object(m) = &metadata {
         for (k, v) in m {
-            println!("  {k}: {v}");
+            let v = match v {
+                Value::String(s) => format!("\"{}\"", shown(s)),
+                other => shown(&other.to_string()),
+            };
+            println!("  {}: {v}", shown(k));
         }
     }
     match &tokenizer {
@@ -157,7 +169,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             t["bos_id"],
             t["eos_id"],
             t["unk_id"],
-            t["source"].as_str().unwrap_or("")
+            shown(t["source"].as_str().unwrap_or(""))
         ),
     }
     let types: Vec<String> = dtypes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -166,13 +178,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!(
             "extra:       {} non-LLaMA tensors: {}",
             ck.extra_tensors().len(),
-            ck.extra_tensors().join(", ")
+            shown_max(
+                &ck.extra_tensors()
+                    .iter()
+                    .map(|n| shown(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                2000
+            )
         );
     }
     if a.tensors {
         let w = raw
             .iter()
-            .map(|t| t.info.name.len())
+            .map(|t| shown(&t.info.name).chars().count())
             .max()
             .unwrap_or(4)
             .max(4);
@@ -185,7 +204,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let shape = format!("{:?}", t.info.shape);
             println!(
                 "{:w$}  {:5}  {:6}  {:>14}  {:>22}",
-                t.info.name,
+                shown(&t.info.name),
                 shard,
                 t.info.dtype.name(),
                 t.info.n_bytes().unwrap_or(0),

@@ -2,12 +2,11 @@
 //! written as a float32 `.npy` `[n_tokens, vocab]`; the top-K next tokens of the last
 //! position are printed, decoded. Shared with `check`: token input and model running.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use llama_formats::atomic::AtomicFile;
 use llama_formats::checkpoint::Checkpoint;
 use llama_infer::tokenizer::Tokenizer;
@@ -77,7 +76,34 @@ pub(crate) fn tokenizer_of(ck: &Checkpoint) -> anyhow::Result<Tokenizer> {
 }
 
 /// Resolve the token ids of `input`, tokenizing a prompt with `ck`'s tokenizer.
+/// Refused with a clear error when longer than the model's context length
+/// ([`context_limit`]): the forward pass's memory grows with the square of the length.
 pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
+    let ids = resolve_tokens_unchecked(input, ck)?;
+    let limit = context_limit(ck)?;
+    if ids.len() > limit {
+        bail!(
+            "{}: {} prompt tokens exceed the model's context length of {limit}; give a shorter prompt",
+            ck.path().display(),
+            ids.len()
+        );
+    }
+    Ok(ids)
+}
+
+/// The most tokens one sequence may have: the model's context length (2048 for LLaMA 1,
+/// 4096 with grouped-query attention, as `convert` writes them, when no file says).
+pub(crate) fn context_limit(ck: &Checkpoint) -> anyhow::Result<usize> {
+    let p = ck.params()?;
+    let n = p.context_length.unwrap_or(if p.n_kv_heads != p.n_heads {
+        4096
+    } else {
+        2048
+    });
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+fn resolve_tokens_unchecked(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
     if let Some(p) = &input.prompt {
         let ids = tokenizer_of(ck)?.encode(p, true);
         return Ok(ids);
@@ -86,7 +112,8 @@ pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Res
         return parse_ids(t, "--tokens");
     }
     if let Some(f) = &input.tokens_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        let text = llama_formats::safe_read::read_capped_string(f, 64 << 20)
+            .with_context(|| format!("read {}", f.display()))?;
         return parse_ids(&text, &f.display().to_string());
     }
     bail!("give --prompt, --tokens or --tokens-file")
@@ -105,18 +132,7 @@ pub(crate) fn run_model(
     label: &str,
     quiet: bool,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("{msg:20} [{bar:40}] layer {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b.set_message(label.to_string());
-        b
-    };
+    let bar = crate::progress::count_bar(0, label, "layers", quiet);
     let out = llama_infer::logits_batch(ck, seqs, device, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -183,7 +199,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|&(id, logit, p)| serde_json::json!({"id": id, "piece": tok.as_ref().and_then(|t| t.piece(id)), "text": piece(id), "logit": logit, "prob": p}))
             .collect();
         let v = serde_json::json!({
-            "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
+            "ok": true, "model": a.model, "tokens": tokens, "vocab": vocab, "output": a.output, "top": top,
             "device": a.device, "seconds": seconds, "tokens_per_second": tokens.len() as f64 / seconds,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -68,8 +68,17 @@ fn files_to_list(dir: &Path, output: Option<&Path>) -> anyhow::Result<Vec<(PathB
             .ok()
             .map(|p| p.join(o.file_name().unwrap_or_default()))
     });
+    let dir_canon =
+        std::fs::canonicalize(dir).with_context(|| format!("{}: cannot resolve", dir.display()))?;
     let mut out = Vec::new();
     for p in discover::walk_files(dir)? {
+        if let Some(why) = not_listable(&p, &dir_canon) {
+            eprintln!(
+                "llama-tool: warning: skipping {}: {why}",
+                llama_formats::text::shown(&p.display().to_string())
+            );
+            continue;
+        }
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if discover::manifest_kind(name).is_some()
             || name.ends_with(".part")
@@ -94,6 +103,26 @@ fn files_to_list(dir: &Path, output: Option<&Path>) -> anyhow::Result<Vec<(PathB
         out.push((p.clone(), rel_str.to_string()));
     }
     Ok(out)
+}
+
+/// Why `p` (found under the folder whose canonical path is `root`) must not be listed: a
+/// symlink leading out of the folder (`manifest DIR` never hashes `/etc/passwd` through a
+/// link) or to something that is not a regular file (a link to `/dev/zero` never ends).
+fn not_listable(p: &Path, root: &Path) -> Option<&'static str> {
+    let lm = std::fs::symlink_metadata(p).ok()?;
+    if lm.file_type().is_symlink() {
+        match std::fs::canonicalize(p) {
+            Ok(c) if !c.starts_with(root) => {
+                return Some("symbolic link leading outside the folder")
+            }
+            Err(_) => return Some("dangling symbolic link"),
+            Ok(_) => {}
+        }
+    }
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => None,
+        _ => Some("not a regular file"),
+    }
 }
 
 /// One hashed file: relative name, size, whole digests, chunk digests.

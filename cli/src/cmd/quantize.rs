@@ -93,6 +93,7 @@ fn present(args: &Args, preset: Preset, r: &QuantReport, size: u64, secs: f64) {
     }
     if args.json {
         let v = serde_json::json!({
+            "ok": true,
             "input": args.input,
             "output": args.output,
             "preset": preset.name(),
@@ -109,7 +110,10 @@ fn present(args: &Args, preset: Preset, r: &QuantReport, size: u64, secs: f64) {
             "fallbacks": r.n_fallback,
             "seconds": secs,
         });
-        println!("{v}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+        );
         return;
     }
     println!(

@@ -75,8 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     crate::written::write_checklist(&a.out, &listed)?;
     let p = synth_params(&spec);
     if a.json {
-        let v =
-            serde_json::json!({"out": a.out, "params": p, "files": files, "dtype": dtype.name()});
+        let v = serde_json::json!({"ok": true, "out": a.out, "params": p, "files": files, "dtype": dtype.name()});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(

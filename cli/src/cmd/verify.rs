@@ -53,25 +53,46 @@ pub struct Args {
     /// With --torrent: the magnet link whose info-hash the torrent must have.
     #[arg(long, value_name = "URI", requires = "torrent")]
     pub magnet: Option<String>,
+    /// Also write the results as JUnit XML (one test case per file) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Check the folder (or file) against an OpenSSF Model Signing signature (model_signing
+    /// key-based bundle); needs --public-key. See docs/SIGNING.md.
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+    /// The signer's PEM EC public key, for --signature (or for --tensors SIG).
+    #[arg(long, value_name = "PUB.pem")]
+    pub public_key: Option<PathBuf>,
+    /// With --signature: check only the signed files; extra files are not failures.
+    #[arg(long)]
+    pub ignore_unsigned: bool,
+    /// With --signature: follow symlinks in the folder (refused otherwise).
+    #[arg(long)]
+    pub allow_symlinks: bool,
 }
 
 /// The tensor identities of a checkpoint.
-fn checkpoint_tensors(path: &Path, label: &str, json: bool) -> anyhow::Result<TensorSet> {
+pub(crate) fn checkpoint_tensors(
+    path: &Path,
+    label: &str,
+    json: bool,
+) -> anyhow::Result<TensorSet> {
     let ck = Checkpoint::open(path)
         .with_context(|| format!("{}: cannot open as a checkpoint", path.display()))?;
     let n = ck.llama_tensors().len() as u64;
-    let bar = indicatif::ProgressBar::new(n);
-    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_message(format!("tensors of {}", path.display()));
+    let bar = crate::progress::count_bar(
+        n,
+        &format!("tensors of {}", path.display()),
+        "tensors",
+        json,
+    );
     let set = tensors::hash_checkpoint(&ck, label, &|_, _| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(set)
 }
 
 /// One result line per tensor-set comparison.
-fn tensor_result(
+pub(crate) fn tensor_result(
     name: String,
     expected: &TensorSet,
     actual: &TensorSet,
@@ -111,7 +132,7 @@ fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<
         if !is_json {
             continue;
         }
-        let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+        let text = read_manifest(m)?;
         let manifest = llama_manifests::json::Manifest::parse(&text, m)?;
         let base = m.parent().unwrap_or(Path::new("."));
         for set in &manifest.tensor_sets {
@@ -141,8 +162,7 @@ fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
                     && n != "config.json"
             });
     if is_manifest {
-        let text =
-            std::fs::read_to_string(reference).with_context(|| reference.display().to_string())?;
+        let text = read_manifest(reference)?;
         let m = llama_manifests::json::Manifest::parse(&text, reference)?;
         let Some(set) = m.tensor_sets.into_iter().next() else {
             bail!("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", reference.display());
@@ -150,6 +170,12 @@ fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
         return Ok(set);
     }
     checkpoint_tensors(reference, &reference.display().to_string(), json)
+}
+
+/// A JSON manifest's text: a regular file (checked on the opened handle) within the cap.
+fn read_manifest(m: &Path) -> anyhow::Result<String> {
+    llama_formats::safe_read::read_capped_string(m, llama_manifests::json::MAX_MANIFEST_BYTES)
+        .with_context(|| m.display().to_string())
 }
 
 /// Default worker count: the cores.
@@ -242,9 +268,19 @@ fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
     Ok((discover::merge_jobs(jobs), unlisted, manifests))
 }
 
-struct Reporter {
-    bar: indicatif::ProgressBar,
+pub(crate) struct Reporter {
+    pub(crate) bar: indicatif::ProgressBar,
     json: bool,
+}
+
+impl Reporter {
+    /// A bar over `total` bytes (hidden with --json or off a terminal).
+    pub(crate) fn new(total: u64, json: bool) -> Reporter {
+        Reporter {
+            bar: crate::progress::bytes_bar(total, "verify", json),
+            json,
+        }
+    }
 }
 
 impl Progress for Reporter {
@@ -318,11 +354,23 @@ fn result_json(r: &FileResult) -> serde_json::Value {
     v
 }
 
-/// Run the command.
+/// Run the command (with --junit, bad input still leaves a JUnit file with an error case).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (junit, json) = (args.junit.clone(), args.json);
+    run_args(args).inspect_err(|e| crate::ci::write_error(junit.as_deref(), "verify", e, json))
+}
+
+fn run_args(args: Args) -> anyhow::Result<ExitCode> {
     let jobs_n = args.jobs.unwrap_or_else(default_jobs);
     if jobs_n == 0 {
         bail!("--jobs must be at least 1");
+    }
+    match (&args.signature, &args.tensors, &args.public_key) {
+        (Some(sig), _, _) => return super::verify_signature::run(&args, sig),
+        (None, Some(sig), Some(key)) => {
+            return super::verify_signature::run_tensors(&args, sig, key)
+        }
+        _ => {}
     }
     if let Some(reference) = &args.tensors {
         let expected = reference_set(reference, args.json)?;
@@ -377,7 +425,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Print the summary (or the JSON document) and pick the exit code.
-fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(
+    args: &Args,
+    results: Vec<FileResult>,
+    seconds: f64,
+) -> anyhow::Result<ExitCode> {
     if args.tensors.is_some() && !args.json {
         for r in &results {
             println!("{}", result_line(r));
@@ -387,6 +439,7 @@ fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result
     let count = |w: &str| results.iter().filter(|r| r.status.word() == w).count();
     let failed = results.iter().filter(|r| !r.status.is_ok()).count();
     let words = ["OK", "MISMATCH", "MISSING", "SIZE", "UNLISTED", "ERROR"];
+    crate::ci::verify_outputs(args.junit.as_deref(), &results, seconds, failed, args.json)?;
     if args.json {
         let mut summary = json!({
             "files": results.len(),
@@ -399,6 +452,7 @@ fn report(args: &Args, results: Vec<FileResult>, seconds: f64) -> anyhow::Result
             summary[w.to_ascii_lowercase()] = json!(count(w));
         }
         let doc = json!({
+            "ok": failed == 0,
             "files": results.iter().map(result_json).collect::<Vec<_>>(),
             "summary": summary,
         });

@@ -58,6 +58,9 @@ pub use stream::BLOCK_BYTES;
 
 type Result<T> = std::result::Result<T, CheckpointError>;
 
+/// Most layers a checkpoint may have (LLaMA-65B has 80); `params.json` is held to the same.
+pub const MAX_LAYERS: u64 = 1 << 12;
+
 /// What kind of checkpoint a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Kind {
@@ -190,7 +193,11 @@ impl Checkpoint {
                 )
             } else if path.join("config.json").is_file() {
                 let cfg_path = path.join("config.json");
-                let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
+                let text = crate::safe_read::read_capped_string(
+                    &cfg_path,
+                    crate::safe_read::MAX_CONFIG_BYTES,
+                )
+                .map_err(io_err(&cfg_path))?;
                 let cfg: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| ParamsError::Json {
                         path: cfg_path.clone(),
@@ -271,12 +278,50 @@ impl Checkpoint {
             names: BTreeMap::new(),
             extra: Vec::new(),
         };
-        ck.index_names();
+        ck.index_names()?;
         Ok(ck)
     }
 
+    /// The layer count the checkpoint declares (`params.json` `n_layers`, `config.json`
+    /// `num_hidden_layers`, GGUF `llama.block_count`) and where it comes from.
+    fn declared_layers(&self) -> Option<(u64, &'static str)> {
+        if let Some(p) = &self.meta_params {
+            return Some((p.n_layers, "params.json n_layers"));
+        }
+        if let Some(c) = &self.hf_config {
+            return c
+                .get("num_hidden_layers")
+                .and_then(|v| v.as_u64())
+                .map(|n| (n, "config.json num_hidden_layers"));
+        }
+        self.gguf()
+            .and_then(|g| g.get("llama.block_count"))
+            .and_then(|v| v.as_u64())
+            .map(|n| (n, "llama.block_count"))
+    }
+
+    /// Refuse a per-layer tensor whose layer index is not below the declared layer count
+    /// (or [`MAX_LAYERS`] when none is declared), before anything is allocated per layer:
+    /// one tensor named `blk.100000000000.attn_norm.weight` must not size a table.
+    fn check_layer_index(&self, stored: &str, layer: usize) -> Result<()> {
+        let (limit, what) = match self.declared_layers() {
+            Some((n, what)) => (n.min(MAX_LAYERS), what),
+            None => (MAX_LAYERS, "the largest layer count llama-tool accepts"),
+        };
+        if layer as u64 >= limit {
+            return Err(CheckpointError::Tensor {
+                path: self.path.clone(),
+                msg: format!(
+                    "tensor `{}` is in layer {layer}, but the model has {limit} layers ({what})",
+                    crate::text::shown(stored)
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Map stored names to LLaMA tensors, choosing the layout that recognizes the most.
-    fn index_names(&mut self) {
+    fn index_names(&mut self) -> Result<()> {
         // Every name of every shard, once, in first-seen order: a tensor only some shards
         // hold is still seen (a LLaMA tensor missing from a shard is an error when read; an
         // extra one is passed through or refused, never dropped unseen).
@@ -312,11 +357,15 @@ impl Checkpoint {
         for n in stored {
             match TensorName::parse(&n, self.layout) {
                 Some(t) => {
+                    if let Some(l) = t.layer {
+                        self.check_layer_index(&n, l)?;
+                    }
                     self.names.insert(t, n);
                 }
                 None => self.extra.push(n),
             }
         }
+        Ok(())
     }
 
     /// The path opened.

@@ -102,6 +102,40 @@ impl super::Checkpoint {
             .map_err(CheckpointError::from)?;
         let all_contiguous = parts.iter().all(|p| p.is_contiguous());
         let hf_qk = self.layout == Layout::Hf && matches!(t.role, Role::Wq | Role::Wk);
+        if parts.len() == 1 && !all_contiguous && !hf_qk && shape.len() >= 2 {
+            // A strided single-file tensor: gather a bounded block of rows at a time, so a
+            // transposed view never exists whole in memory.
+            let rows = match (range.clone().filter(|_| axis.is_some()), axis) {
+                (None, _) => Some(0..shape[0]),
+                (Some(r), Some(0)) => Some(r),
+                _ => None,
+            };
+            if let Some(r) = rows {
+                if r.start > r.end || r.end > shape[0] {
+                    return Err(CheckpointError::from(merge::MergeError::OutOfRange {
+                        name: stored.to_string(),
+                        axis: 0,
+                        lo: r.start,
+                        hi: r.end,
+                        len: shape[0],
+                    })
+                    .into());
+                }
+                let per_row: u64 = shape[1..].iter().product();
+                let row_bytes = (per_row * parts[0].dtype().block_bytes() as u64).max(1);
+                let rows_per_block = (BLOCK_BYTES as u64 / row_bytes).max(1);
+                let mut buf = Vec::new();
+                let mut lo = r.start;
+                while lo < r.end {
+                    let hi = (lo + rows_per_block).min(r.end);
+                    buf.clear();
+                    parts[0].gather_rows_into(lo..hi, &mut buf);
+                    sink(&buf)?;
+                    lo = hi;
+                }
+                return Ok(());
+            }
+        }
         if shape.len() != 2 || !all_contiguous || hf_qk {
             // Small (1-D), strided or permuted tensors: one block.
             let mut out = Vec::new();

@@ -9,7 +9,7 @@ use super::{extra_plan, out_bytes, Encoder, ExportError, ExportSummary, Progress
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::gguf::GgufWriter;
-use crate::gguf_llama::{llama_metadata, LlamaGgufMeta};
+use crate::gguf_llama::{llama_metadata, GgufNaming, LlamaGgufMeta};
 use crate::llama::naming::Layout;
 use crate::llama::{ModelParams, Role, TensorName};
 use crate::quant::{ModelHints, Preset};
@@ -18,8 +18,13 @@ use crate::tensor::TensorInfo;
 
 /// How to write the GGUF.
 pub struct GgufOptions<'a> {
-    /// `general.name`.
-    pub name: String,
+    /// `general.name` when given (`--name`); else derived from `model_ids` as llama.cpp's
+    /// converter does.
+    pub name: Option<String>,
+    /// The model's ids, most trusted first (config.json's `_name_or_path`, the input's
+    /// folder or file name): `general.name`, `basename`, `finetune`, `size_label`... come
+    /// from them ([`GgufNaming::derive`]).
+    pub model_ids: Vec<String>,
     /// `llama.context_length`.
     pub context_length: u64,
     /// Output type: F32/F16/BF16 or a quantization preset.
@@ -29,6 +34,9 @@ pub struct GgufOptions<'a> {
     /// Write tensors that are not LLaMA tensors unchanged after the model's own
     /// (`--allow-extra`); without it their presence is an error.
     pub allow_extra: bool,
+    /// Write the metadata and vocabulary only, no tensors (llama.cpp's `--vocab-only`): a
+    /// small file tokenizers read (`llama-tool tokenize`, llama.cpp with `vocab_only`).
+    pub vocab_only: bool,
 }
 
 /// Each LLaMA tensor's source dtype and output (GGUF name, dtype, numpy-order shape), in
@@ -71,18 +79,40 @@ pub fn write_gguf<W: Write>(
     progress: &dyn Progress,
 ) -> Result<(W, ExportSummary), ExportError> {
     let params = ck.params()?;
-    let plan = plan(ck, &params, opts.preset)?;
+    if opts.vocab_only && opts.tokenizer.is_none() {
+        return Err(ExportError::Invalid(format!(
+            "{}: no tokenizer.model found, so there is no vocabulary to write",
+            ck.path().display()
+        )));
+    }
+    let plan = if opts.vocab_only {
+        Vec::new()
+    } else {
+        plan(ck, &params, opts.preset)?
+    };
     let quantized = plan.iter().any(|(_, _, i)| i.dtype.is_quantized());
+    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
+    let extras = if opts.vocab_only {
+        Vec::new()
+    } else {
+        extra_plan(ck, opts.allow_extra, &names)?
+    };
+    // gguf-py counts every element of every tensor written.
+    let total_params: u64 = plan
+        .iter()
+        .map(|(_, _, i)| i)
+        .chain(extras.iter())
+        .map(|i| i.shape.iter().product::<u64>())
+        .sum();
+    let ids: Vec<&str> = opts.model_ids.iter().map(String::as_str).collect();
     let meta = llama_metadata(&LlamaGgufMeta {
-        name: opts.name.clone(),
+        naming: GgufNaming::derive(&ids, total_params, opts.name.as_deref()),
         params: &params,
         file_type: opts.preset.file_type(),
         quantized,
         context_length: opts.context_length,
         tokenizer: opts.tokenizer,
     });
-    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
-    let extras = extra_plan(ck, opts.allow_extra, &names)?;
     let infos: Vec<TensorInfo> = plan
         .iter()
         .map(|(_, _, i)| i.clone())

@@ -241,7 +241,10 @@ pub fn extra_plan(
 
 /// Output bytes of a tensor of `shape` in `dtype`.
 pub fn out_bytes(name: &str, dtype: DType, shape: &[u64]) -> Result<u64, ExportError> {
-    let n: u64 = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| ExportError::Invalid(format!("{name}: shape {shape:?} overflows")))?;
     dtype.bytes_for(n).ok_or_else(|| {
         ExportError::Invalid(format!(
             "{name}: {n} elements do not fill whole {dtype} blocks"

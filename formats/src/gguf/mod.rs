@@ -119,7 +119,15 @@ pub enum GgufProblem {
     /// Two tensors share bytes.
     #[error("tensors {a:?} and {b:?} overlap")]
     Overlap { a: String, b: String },
+    /// The header would take more memory than [`MAX_HEADER_MEMORY`] once parsed.
+    #[error("{what}: the metadata and tensor infos need more than {limit} bytes of memory (counting per-entry overhead)")]
+    HeaderTooLarge { what: String, limit: u64 },
 }
+
+/// Most memory a parsed GGUF header (metadata keys and values, tensor infos and their
+/// indexes, counting each entry's overhead) may take: 128 MiB. A LLaMA 1 file needs ~2 MB,
+/// a 256k-vocabulary one with merges ~30 MB.
+pub const MAX_HEADER_MEMORY: u64 = 128 << 20;
 
 /// Errors of the GGUF reader and writer.
 #[derive(Debug, thiserror::Error)]

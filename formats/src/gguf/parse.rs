@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::reader::GgufTensor;
 use super::value::{GgufArray, GgufValue, GgufValueType};
-use super::{GgufError, GgufProblem, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS};
+use super::{GgufError, GgufProblem, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS, MAX_HEADER_MEMORY};
 use crate::dtype::DType;
 use crate::tensor::TensorInfo;
 
@@ -40,6 +40,7 @@ pub(crate) fn parse(buf: &[u8], path: &Path) -> Result<Header, GgufError> {
         pos: 0,
         path,
         ctx: String::from("the header"),
+        mem: 0,
     };
     let magic = p.take(4)?;
     if magic != GGUF_MAGIC {
@@ -64,7 +65,14 @@ pub(crate) fn parse(buf: &[u8], path: &Path) -> Result<Header, GgufError> {
         p.ctx = format!("key #{i}");
         let at = p.pos;
         let key = p.string()?;
-        p.ctx = format!("key {key:?}");
+        p.ctx = format!("key \"{}\"", crate::text::shown(&key));
+        // The entry, its index slot and the key's copy in the index.
+        p.charge(
+            std::mem::size_of::<(String, GgufValue)>()
+                + std::mem::size_of::<(String, usize)>()
+                + 16
+                + key.len(),
+        )?;
         let ty = p.value_type()?;
         let value = p.value(ty, 0)?;
         if kv_index.insert(key.clone(), metadata.len()).is_some() {
@@ -85,6 +93,13 @@ pub(crate) fn parse(buf: &[u8], path: &Path) -> Result<Header, GgufError> {
         p.ctx = format!("tensor info #{i}");
         let at = p.pos;
         let t = p.tensor_info(alignment)?;
+        p.charge(
+            std::mem::size_of::<GgufTensor>()
+                + std::mem::size_of::<(String, usize)>()
+                + 16
+                + t.info.name.len()
+                + 8 * t.info.shape.len(),
+        )?;
         if tensor_index
             .insert(t.info.name.clone(), tensors.len())
             .is_some()
@@ -158,6 +173,8 @@ struct Parser<'a> {
     pos: usize,
     path: &'a Path,
     ctx: String,
+    /// Memory the parsed header takes so far, against [`MAX_HEADER_MEMORY`].
+    mem: u64,
 }
 
 macro_rules! read_le {
@@ -174,6 +191,21 @@ impl<'a> Parser<'a> {
             offset: offset as u64,
             problem,
         }
+    }
+
+    /// Count `n` bytes of memory the parsed header holds.
+    fn charge(&mut self, n: usize) -> Result<(), GgufError> {
+        self.mem = self.mem.saturating_add(n as u64);
+        if self.mem > MAX_HEADER_MEMORY {
+            return Err(self.err(
+                self.pos,
+                GgufProblem::HeaderTooLarge {
+                    what: self.ctx.clone(),
+                    limit: MAX_HEADER_MEMORY,
+                },
+            ));
+        }
+        Ok(())
     }
 
     fn left(&self) -> u64 {
@@ -224,6 +256,7 @@ impl<'a> Parser<'a> {
         let at = self.pos;
         let len = self.u64()?;
         let bytes = self.take(len)?;
+        self.charge(std::mem::size_of::<String>() + bytes.len())?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
             Err(_) => Err(self.err(at, GgufProblem::BadUtf8(self.ctx.clone()))),
@@ -293,6 +326,13 @@ impl<'a> Parser<'a> {
         let count = self.u64()?;
         self.check_count(count, ty.min_size() as u64, "array elements")?;
         let n = count as usize; // fits: count * min_size <= bytes left
+                                // Strings and nested arrays charge themselves as they are read.
+        let elem = match ty {
+            GgufValueType::String | GgufValueType::Array => 0,
+            GgufValueType::Bool => 1,
+            t => t.fixed_size().unwrap_or(8),
+        };
+        self.charge(std::mem::size_of::<GgufArray>() + n.saturating_mul(elem))?;
         macro_rules! fixed {
             ($t:ty, $variant:ident) => {{
                 let bytes = self.take(count * std::mem::size_of::<$t>() as u64)?;
@@ -330,7 +370,7 @@ impl<'a> Parser<'a> {
 
     fn tensor_info(&mut self, alignment: u64) -> Result<GgufTensor, GgufError> {
         let name = self.string()?;
-        self.ctx = format!("tensor {name:?}");
+        self.ctx = format!("tensor \"{}\"", crate::text::shown(&name));
         let at = self.pos;
         let n_dims = self.u32()?;
         if n_dims as usize > MAX_DIMS {

@@ -72,7 +72,8 @@ pub fn ffn_hidden(dim: u64, multiple_of: u64, ffn_dim_multiplier: Option<f64>) -
 impl MetaParams {
     /// Read and check `params.json`.
     pub fn read(path: &Path) -> Result<MetaParams, ParamsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+        let text = crate::safe_read::read_capped_string(path, crate::safe_read::MAX_CONFIG_BYTES)
+            .map_err(|source| ParamsError::Io {
             path: path.to_path_buf(),
             source,
         })?;

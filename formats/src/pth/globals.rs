@@ -95,6 +95,9 @@ impl Global {
     }
 }
 
+/// Most dimensions a tensor may have (LLaMA's have 1 or 2).
+pub const MAX_RANK: usize = 32;
+
 fn bad(call: &'static str, reason: impl Into<String>, offset: usize) -> PickleError {
     PickleError::BadCall {
         call,
@@ -155,6 +158,7 @@ pub fn call(
     offset: usize,
 ) -> Result<Value, PickleError> {
     let a = heap.tuple(args, "REDUCE arguments", offset)?.to_vec();
+    heap.charge_work(a.len() * std::mem::size_of::<Value>(), offset)?;
     let obj = match global {
         Global::OrderedDict => {
             if !a.is_empty() {
@@ -183,6 +187,16 @@ pub fn call(
                 other => return Err(type_err(C, "a storage", heap.kind(other), offset)),
             };
             let off = int(heap, &a[1], C, offset)?;
+            for (v, what) in [(&a[2], "size"), (&a[3], "stride")] {
+                let rank = heap.tuple(v, C, offset)?.len();
+                if rank > MAX_RANK {
+                    return Err(bad(
+                        C,
+                        format!("{what} has {rank} dimensions (at most {MAX_RANK})"),
+                        offset,
+                    ));
+                }
+            }
             let shape = ints(heap, &a[2], C, offset)?;
             let strides = ints(heap, &a[3], C, offset)?;
             if shape.len() != strides.len() {
@@ -239,6 +253,16 @@ pub fn call(
             const C: &str = "_codecs.encode";
             return match a.as_slice() {
                 [Value::Str(s), Value::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => {
+                    let cap = heap.limits().encode_input;
+                    if s.len() > cap {
+                        return Err(bad(
+                            C,
+                            format!("{} bytes of text exceed the {cap}-byte cap", s.len()),
+                            offset,
+                        ));
+                    }
+                    heap.charge_work(s.len(), offset)?;
+                    heap.charge_bytes(s.len(), offset)?;
                     let bytes: Option<Vec<u8>> =
                         s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
                     bytes

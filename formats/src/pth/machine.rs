@@ -123,8 +123,14 @@ impl Machine<'_> {
 
     fn put(&mut self, index: u64, at: usize) -> Result<(), PickleError> {
         let v = self.top("PUT", at)?;
-        if !self.memo.contains_key(&index) && self.memo.len() >= self.heap.limits().memo {
-            return Err(limit("memo entries", self.heap.limits().memo, at));
+        if !self.memo.contains_key(&index) {
+            if self.memo.len() >= self.heap.limits().memo {
+                return Err(limit("memo entries", self.heap.limits().memo, at));
+            }
+            // Memo values are shared (Rc strings, heap indices), never deep-copied: an
+            // entry costs its slot only.
+            self.heap
+                .charge_bytes(2 * std::mem::size_of::<(u64, Value)>(), at)?;
         }
         self.memo.insert(index, v);
         Ok(())
@@ -262,6 +268,7 @@ pub(super) fn run(pkl: &[u8], heap: &mut Heap) -> Result<Value, PickleError> {
                     _ => u64::from_le_bytes(r.le("BINUNICODE8")?),
                 };
                 let b = r.take(n, "a string")?;
+                m.heap.charge_bytes(b.len(), at)?;
                 m.stack.push(text(b, "BINUNICODE", at)?);
             }
             b'B' | b'C' | 0x8e => {
@@ -271,6 +278,7 @@ pub(super) fn run(pkl: &[u8], heap: &mut Heap) -> Result<Value, PickleError> {
                     _ => u64::from_le_bytes(r.le("BINBYTES8")?),
                 };
                 let b = r.take(n, "bytes")?;
+                m.heap.charge_bytes(b.len(), at)?;
                 m.stack.push(Value::Bytes(Rc::from(b)));
             }
             b')' => m.tuple(Vec::new(), at)?,

@@ -34,6 +34,14 @@ pub struct Limits {
     pub elements: usize,
     /// Nesting depth of containers.
     pub depth: u32,
+    /// Bytes materialised in total: strings, bytes, keys, tuples, lists, dict entries,
+    /// memo entries and every copy made into a storage or tensor record.
+    pub bytes: usize,
+    /// Work done, in bytes processed (dict keys hashed, `_codecs.encode` input, argument
+    /// tuples copied, shapes read): bounds the time a small file can cost.
+    pub work: usize,
+    /// Longest string `_codecs.encode` accepts.
+    pub encode_input: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +53,9 @@ impl Default for Limits {
             objects: 1 << 22,
             elements: 1 << 24,
             depth: 64,
+            bytes: 64 << 20,
+            work: 512 << 20,
+            encode_input: 1 << 20,
         }
     }
 }
@@ -200,12 +211,32 @@ impl Obj {
 pub(super) struct Heap {
     objs: Vec<(Obj, u32)>,
     elements: usize,
+    bytes: usize,
+    work: usize,
     limits: Limits,
 }
 
 impl Heap {
     pub(super) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Count `n` bytes materialised against [`Limits::bytes`].
+    pub(super) fn charge_bytes(&mut self, n: usize, offset: usize) -> Result<(), PickleError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.limits.bytes {
+            return Err(limit("bytes materialised", self.limits.bytes, offset));
+        }
+        Ok(())
+    }
+
+    /// Count `n` bytes of work against [`Limits::work`].
+    pub(super) fn charge_work(&mut self, n: usize, offset: usize) -> Result<(), PickleError> {
+        self.work = self.work.saturating_add(n);
+        if self.work > self.limits.work {
+            return Err(limit("work (bytes processed)", self.limits.work, offset));
+        }
+        Ok(())
     }
 
     pub(super) fn get(&self, i: usize) -> &Obj {
@@ -245,11 +276,19 @@ impl Heap {
         };
         let depth = child_depth + 1;
         self.check_growth(n, depth, offset)?;
+        let inner = match &obj {
+            Obj::Storage(s) => s.key.len() + s.location.len(),
+            Obj::Tensor(t) => record_bytes(t),
+            _ => 0,
+        };
+        self.charge_bytes(std::mem::size_of::<(Obj, u32)>() + inner, offset)?;
+        self.charge_work(inner + n, offset)?;
         self.objs.push((obj, depth));
         Ok(Value::Obj(self.objs.len() - 1))
     }
 
     fn check_growth(&mut self, n: usize, depth: u32, offset: usize) -> Result<(), PickleError> {
+        self.charge_bytes(n.saturating_mul(std::mem::size_of::<Value>()), offset)?;
         self.elements = self.elements.saturating_add(n);
         if self.elements > self.limits.elements {
             return Err(limit("container elements", self.limits.elements, offset));
@@ -301,6 +340,18 @@ impl Heap {
             .map(|c| self.depth(c) + 1)
             .fold(self.objs[i].1, u32::max);
         self.check_growth(kvs.len(), depth, offset)?;
+        // Each entry also costs an index slot; hashing a key costs its length.
+        let per_entry = std::mem::size_of::<(Key, usize)>() + std::mem::size_of::<(Value, Value)>();
+        self.charge_bytes((kvs.len() / 2).saturating_mul(per_entry), offset)?;
+        let hashed: usize = kvs
+            .iter()
+            .step_by(2)
+            .map(|k| match k {
+                Value::Str(s) => s.len() + 8,
+                _ => 8,
+            })
+            .sum();
+        self.charge_work(hashed, offset)?;
         let mut keys = Vec::with_capacity(kvs.len() / 2);
         for k in kvs.iter().step_by(2) {
             keys.push(match k {
@@ -369,6 +420,11 @@ impl Heap {
     }
 }
 
+/// Bytes a tensor record holds beyond its own struct (copied key, location, shape, strides).
+pub(super) fn record_bytes(t: &TensorRecord) -> usize {
+    t.storage.key.len() + t.storage.location.len() + 8 * (t.shape.len() + t.strides.len())
+}
+
 pub(super) fn limit(what: &'static str, limit: usize, offset: usize) -> PickleError {
     PickleError::Limit {
         what,
@@ -412,6 +468,8 @@ pub fn load_state_dict_with(
     let mut heap = Heap {
         objs: Vec::new(),
         elements: 0,
+        bytes: 0,
+        work: 0,
         limits,
     };
     let result = super::machine::run(pkl, &mut heap)?;
@@ -426,6 +484,9 @@ pub fn load_state_dict_with(
         });
     };
     let mut out = Vec::with_capacity(items.len());
+    // The records handed out are copies: one tensor named a million times must not become
+    // a million copies of its shape, so they count against the byte budget too.
+    let mut copied = heap.bytes;
     for (k, v) in items {
         let key = match k {
             Value::Str(s) => s.to_string(),
@@ -440,7 +501,15 @@ pub fn load_state_dict_with(
         };
         match v {
             Value::Obj(j) => match heap.get(*j) {
-                Obj::Tensor(t) => out.push((key, t.clone())),
+                Obj::Tensor(t) => {
+                    copied = copied.saturating_add(
+                        record_bytes(t) + key.len() + std::mem::size_of::<(String, TensorRecord)>(),
+                    );
+                    if copied > heap.limits.bytes {
+                        return Err(limit("bytes materialised", heap.limits.bytes, pkl.len()));
+                    }
+                    out.push((key, t.clone()))
+                }
                 other => {
                     return Err(PickleError::NotTensor {
                         key,

@@ -43,6 +43,14 @@ impl ZipIndex {
     /// record's data; a record reaching past the end of the file is an error.
     pub fn read(path: &Path, bytes: &[u8]) -> Result<ZipIndex, PthError> {
         let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| zip_err(path, e))?;
+        // The zip crate keys records by name, so of two records with one name only the last
+        // is visible: ask it whether the central directory had duplicates, and refuse.
+        if zip.has_duplicate_names() {
+            return Err(zip_err(
+                path,
+                "the central directory lists a record name twice (which one is meant is ambiguous)",
+            ));
+        }
         let mut entries = Vec::with_capacity(zip.len());
         let mut by_name = HashMap::with_capacity(zip.len());
         for i in 0..zip.len() {

@@ -82,7 +82,7 @@ fn algos_of(t: &Target) -> Vec<Algo> {
 fn load_part(part: &Path, t: &Target, progress: &dyn DownloadProgress) -> Result<State, TryError> {
     let algos = algos_of(t);
     let mut st = State::new(&algos, t);
-    let mut f = match File::open(part) {
+    let mut f = match open_part(part, OpenOptions::new().read(true)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
         Err(e) => return Err(TryError::Fatal(format!("{}: {e}", part.display()))),
@@ -124,10 +124,32 @@ fn load_part(part: &Path, t: &Target, progress: &dyn DownloadProgress) -> Result
     Ok(st)
 }
 
+/// Open a `.part` file without following a symlink at its name (`O_NOFOLLOW`) and refuse
+/// anything but a regular file, checked on the opened handle: a link planted at the
+/// predictable resume name must never receive the server's bytes.
+fn open_part(part: &Path, opts: &mut OpenOptions) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(part).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            std::io::Error::other("is a symbolic link; refusing to write through it")
+        } else {
+            e
+        }
+    })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "is not a regular file; refusing to use it as a partial download",
+        ));
+    }
+    Ok(f)
+}
+
 fn truncate(part: &Path, len: u64) -> Result<(), TryError> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(part)
+    let f = open_part(part, OpenOptions::new().write(true))
         .map_err(|e| TryError::Fatal(format!("{}: {e}", part.display())))?;
     f.set_len(len)
         .map_err(|e| TryError::Fatal(format!("{}: {e}", part.display())))
@@ -153,9 +175,18 @@ fn try_once(
     part: &Path,
     st: &mut State,
     downloaded: &mut u64,
+    opts: &Options,
     progress: &dyn DownloadProgress,
 ) -> Result<(), TryError> {
     let url = redact(&t.url);
+    // Bytes this file may have: its known size, else --max-size.
+    let cap = t.size.unwrap_or(opts.max_size);
+    let over_cap = |n: u64| {
+        TryError::Fatal(format!(
+            "{url}: server sends more than the {cap}-byte cap for a file of unknown size \
+             (at least {n} bytes; raise it with --max-size)"
+        ))
+    };
     if t.size == Some(st.have) && st.have > 0 {
         return Ok(()); // The part is complete already.
     }
@@ -241,12 +272,14 @@ fn try_once(
             )));
         }
     }
-    let mut out = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(part)
-        .map_err(|e| TryError::Fatal(format!("{}: {e}", part.display())))?;
+    if let Some(end) = declared_end.filter(|&e| t.size.is_none() && e > cap) {
+        return Err(over_cap(end));
+    }
+    let mut out = open_part(
+        part,
+        OpenOptions::new().create(true).truncate(false).write(true),
+    )
+    .map_err(|e| TryError::Fatal(format!("{}: {e}", part.display())))?;
     out.set_len(st.have)
         .and_then(|_| out.seek(SeekFrom::Start(st.have)))
         .map_err(|e| TryError::Fatal(format!("{}: {e}", part.display())))?;
@@ -264,6 +297,14 @@ fn try_once(
             }
         };
         let data = &buf[..n];
+        if let Some(msg) = past_deadline(opts) {
+            return Err(TryError::Fatal(format!("{url}: {msg}")));
+        }
+        if t.size.is_none() && st.have + n as u64 > cap {
+            drop(out);
+            let _ = std::fs::remove_file(part);
+            return Err(over_cap(st.have + n as u64));
+        }
         if t.size.is_some_and(|s| st.have + n as u64 > s) {
             return Err(TryError::Restart(format!(
                 "{url}: more bytes than the expected {}",
@@ -392,7 +433,18 @@ fn fetch_inner(
     progress.start(&t.rel, t.size, st.have);
     let mut attempt = 0u32;
     loop {
-        match try_once(client, t, &part, &mut st, &mut report.downloaded, progress) {
+        if let Some(msg) = past_deadline(opts) {
+            return Err(msg);
+        }
+        match try_once(
+            client,
+            t,
+            &part,
+            &mut st,
+            &mut report.downloaded,
+            opts,
+            progress,
+        ) {
             Ok(()) => {}
             Err(TryError::Fatal(e)) => return Err(e),
             Err(err @ (TryError::Retry(_) | TryError::Restart(_))) => {
@@ -478,6 +530,13 @@ fn fetch_inner(
         report.digests = digests;
         return Ok(DlStatus::Downloaded);
     }
+}
+
+/// The message when `--deadline` has passed.
+fn past_deadline(opts: &Options) -> Option<String> {
+    opts.deadline
+        .filter(|d| Instant::now() >= *d)
+        .map(|_| "the --deadline for the whole download passed; stopped".to_string())
 }
 
 fn fatal_text(e: TryError) -> String {

@@ -59,7 +59,18 @@ pub struct Options {
     pub retry_delay: Duration,
     /// Connect timeout and idle timeout for each read.
     pub timeout: Duration,
+    /// Most bytes accepted for a file whose size no manifest or release gives (a file of
+    /// known size is held to that size).
+    pub max_size: u64,
+    /// When the whole download must be over (no retry starts and no transfer continues
+    /// after it); `None`: no deadline.
+    pub deadline: Option<std::time::Instant>,
+    /// Follow a redirect from https:// to http:// (refused by default: it drops TLS).
+    pub allow_insecure_redirect: bool,
 }
+
+/// Default per-file cap for files of unknown size: 64 GiB (Meta's largest shard is 16.3 GB).
+pub const DEFAULT_MAX_SIZE: u64 = 64 << 30;
 
 impl Default for Options {
     fn default() -> Options {
@@ -68,6 +79,9 @@ impl Default for Options {
             retries: 5,
             retry_delay: Duration::from_millis(500),
             timeout: Duration::from_secs(60),
+            max_size: DEFAULT_MAX_SIZE,
+            deadline: None,
+            allow_insecure_redirect: false,
         }
     }
 }
@@ -323,16 +337,43 @@ pub fn merge_targets(targets: Vec<Target>) -> Vec<Target> {
     out
 }
 
-/// Build the HTTP client: rustls, redirects only to http/https (at most 10), timeouts.
+/// Why a redirect from a URL of scheme `from` (None: the first request) to one of scheme
+/// `to`, after `hops` redirects, is refused; `None` when it may be followed.
+pub fn redirect_refusal(
+    from: Option<&str>,
+    to: &str,
+    hops: usize,
+    allow_insecure: bool,
+) -> Option<String> {
+    if to != "http" && to != "https" {
+        Some(format!("refused redirect to a {to}: URL"))
+    } else if from == Some("https") && to == "http" && !allow_insecure {
+        Some(
+            "refused redirect from https:// to http:// (pass --allow-insecure-redirect to follow it)"
+                .into(),
+        )
+    } else if hops >= 10 {
+        Some("more than 10 redirects".into())
+    } else {
+        None
+    }
+}
+
+/// Build the HTTP client: rustls, redirects only to http/https (at most 10; never from
+/// https to http unless allowed), timeouts.
 pub fn client(opts: &Options) -> Result<reqwest::blocking::Client, DownloadError> {
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let scheme = attempt.url().scheme().to_string();
-        if scheme != "http" && scheme != "https" {
-            attempt.error(format!("refused redirect to a {scheme}: URL"))
-        } else if attempt.previous().len() >= 10 {
-            attempt.error("more than 10 redirects")
-        } else {
-            attempt.follow()
+    let insecure_ok = opts.allow_insecure_redirect;
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let from = attempt.previous().last().map(|u| u.scheme().to_string());
+        let why = redirect_refusal(
+            from.as_deref(),
+            attempt.url().scheme(),
+            attempt.previous().len(),
+            insecure_ok,
+        );
+        match why {
+            Some(w) => attempt.error(w),
+            None => attempt.follow(),
         }
     });
     reqwest::blocking::Client::builder()
@@ -377,6 +418,18 @@ pub fn final_path(dir: &Path, rel: &str) -> Result<PathBuf, DownloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10, finding 6: https -> http is refused unless asked for.
+    #[test]
+    fn https_to_http_redirects_are_refused_unless_allowed() {
+        assert!(redirect_refusal(Some("https"), "http", 1, false)
+            .is_some_and(|w| w.contains("--allow-insecure-redirect")));
+        assert_eq!(redirect_refusal(Some("https"), "http", 1, true), None);
+        assert_eq!(redirect_refusal(Some("http"), "https", 1, false), None);
+        assert_eq!(redirect_refusal(Some("https"), "https", 1, false), None);
+        assert!(redirect_refusal(Some("http"), "file", 1, true).is_some());
+        assert!(redirect_refusal(Some("http"), "http", 10, false).is_some());
+    }
 
     #[test]
     fn release_scheme_matches_download_sh() {

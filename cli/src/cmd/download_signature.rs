@@ -1,0 +1,61 @@
+//! `llama-tool download --signature SIG --public-key PUB.pem --base-url URL`: fetch the files
+//! a model signature lists, each checked against its signed digest while it streams (as
+//! `--manifest` does). The signature (a file or URL) is verified with the key before any file
+//! is fetched, and kept in the target folder so `verify DIR --signature DIR/NAME` works later.
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use llama_manifests::download::{self, Target};
+use llama_manifests::sign::{self, check, PublicKey};
+
+use super::download::Args;
+
+/// The verified targets of `--signature`; None (after saying why on stderr) when the
+/// signature does not hold for the key, so nothing is fetched on its word.
+pub fn targets(
+    args: &Args,
+    sig: &str,
+    fetch_small: impl Fn(&str) -> Result<String, download::DownloadError>,
+) -> anyhow::Result<Option<Vec<Target>>> {
+    let Some(key_path) = &args.public_key else {
+        bail!("--signature needs --public-key PUB.pem (the signer's EC public key)");
+    };
+    let key = PublicKey::load(key_path)?;
+    let is_url = sig.to_ascii_lowercase().starts_with("http://")
+        || sig.to_ascii_lowercase().starts_with("https://");
+    let (text, name, default_base) = if is_url {
+        let text = fetch_small(sig)?;
+        let path = sig.split(['?', '#']).next().unwrap_or(sig);
+        let (base, name) = path.rsplit_once('/').unwrap_or((path, "model.sig"));
+        (text, name.to_string(), Some(format!("{base}/")))
+    } else {
+        let text = std::fs::read_to_string(sig).with_context(|| sig.to_string())?;
+        let name = Path::new(sig)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(sign::DEFAULT_SIGNATURE_NAME)
+            .to_string();
+        (text, name, None)
+    };
+    let Some(base) = args.base_url.clone().or(default_base) else {
+        bail!("--signature FILE needs --base-url URL");
+    };
+    let bundle = sign::Bundle::parse(&text, sig)?;
+    let manifest = match sign::verify_bundle(&bundle, &key, sig) {
+        Ok(m) => m,
+        Err(e) if e.is_check_failure() => {
+            eprintln!("MISMATCH  {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let targets = check::download_targets(&manifest, sig, &base, &args.dir)?;
+    let keep = download::final_path(&args.dir, &name)?;
+    if std::fs::read_to_string(&keep).ok().as_deref() != Some(text.as_str()) {
+        let mut f = llama_formats::atomic::AtomicFile::create(&keep)
+            .with_context(|| keep.display().to_string())?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.commit().with_context(|| keep.display().to_string())?;
+    }
+    Ok(Some(targets))
+}

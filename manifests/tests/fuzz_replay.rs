@@ -1,0 +1,41 @@
+//! The committed fuzz seeds and every regression input found by `scripts/fuzz.sh`, replayed
+//! through the same harness the cargo-fuzz targets use (fuzz/harness.rs), on stable Rust:
+//! CI guards the parsers without nightly. A panic here is a fuzz finding come back.
+
+use std::path::PathBuf;
+
+#[path = "../../fuzz/harness.rs"]
+mod harness;
+
+fn fuzz_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn seeds_and_regressions_replay_through_every_target() {
+    let mut total = 0;
+    for &t in harness::TARGETS {
+        let seeds = inputs("seeds", t);
+        assert!(!seeds.is_empty(), "fuzz/seeds/{t} has no seed inputs");
+        for p in seeds.iter().chain(inputs("regressions", t).iter()) {
+            let data = std::fs::read(p).unwrap();
+            harness::run(t, &data);
+            total += 1;
+        }
+    }
+    assert!(total >= harness::TARGETS.len());
+}
