@@ -16,7 +16,7 @@ pub mod gguf;
 pub mod gguf_llama;
 pub mod llama;
 pub mod merge;
-mod mmap;
+pub mod mmap;
 pub mod pth;
 pub mod quant;
 pub mod safetensors;
