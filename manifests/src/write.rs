@@ -196,7 +196,7 @@ mod tests {
         let a = dir.path().join("a.bin");
         std::fs::write(&a, b"abc").unwrap();
         let list = dir.path().join("SHA256SUMS");
-        write_list_known(&[a.clone()], Algo::Sha256, &list, &|_| {
+        write_list_known(&[a], Algo::Sha256, &list, &|_| {
             Some("00".repeat(32))
         })
         .unwrap();
