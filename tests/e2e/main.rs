@@ -11,5 +11,6 @@ mod hostile;
 mod infer;
 mod manifest;
 mod quantize;
+mod rss;
 mod synth;
 mod verify;
