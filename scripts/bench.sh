@@ -176,8 +176,8 @@ timed "$D/verify_gguf" "$BIN" verify "$D/65B.gguf.sha256"; row "verify 65B.gguf.
 timed "$D/verify1" "$BIN" verify "$M/checklist.chk" -j 1; row "verify 65B/checklist.chk -j 1" "$D/verify1"
 timed "$D/verify" "$BIN" verify "$M/checklist.chk"; row "verify 65B/checklist.chk" "$D/verify"
 timed "$D/manifest" "$BIN" manifest "$M" -o "$D/SHA256SUMS"; row "manifest 65B" "$D/manifest"
-timed "$D/manifest_json" "$BIN" manifest "$M" --format json -o "$M/m.json"; row "manifest 65B --format json" "$D/manifest_json"
-timed "$D/verify_json" "$BIN" verify "$M/m.json"; row "verify 65B/m.json (chunked)" "$D/verify_json"
+timed "$D/manifest_json" "$BIN" manifest "$M" --format json -o "$M/65B.manifest.json"; row "manifest 65B --format json" "$D/manifest_json"
+timed "$D/verify_json" "$BIN" verify "$M/65B.manifest.json"; row "verify 65B/65B.manifest.json (chunks)" "$D/verify_json"
 timed "$D/quant" "$BIN" quantize "$D/65B.gguf" "$D/65B-q8.gguf" Q8_0; row "quantize 65B.gguf 65B-q8.gguf Q8_0" "$D/quant"
 rm -f "$D/65B-q8.gguf"
 PORT=$((20000 + RANDOM % 20000))
