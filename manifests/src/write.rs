@@ -196,10 +196,7 @@ mod tests {
         let a = dir.path().join("a.bin");
         std::fs::write(&a, b"abc").unwrap();
         let list = dir.path().join("SHA256SUMS");
-        write_list_known(&[a], Algo::Sha256, &list, &|_| {
-            Some("00".repeat(32))
-        })
-        .unwrap();
+        write_list_known(&[a], Algo::Sha256, &list, &|_| Some("00".repeat(32))).unwrap();
         assert_eq!(
             std::fs::read_to_string(&list).unwrap(),
             format!("{}  a.bin\n", "00".repeat(32))
