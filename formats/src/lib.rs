@@ -17,7 +17,7 @@ pub mod gguf_llama;
 pub mod gguf_naming;
 pub mod llama;
 pub mod merge;
-mod mmap;
+pub mod mmap;
 pub mod pth;
 pub mod quant;
 pub mod safe_read;

@@ -3,13 +3,17 @@
 //! rotary embeddings on interleaved pairs `(x[2i], x[2i+1])`, causal attention with grouped
 //! key/value heads (`repeat_kv`), SwiGLU feed-forward `w2(silu(w1 x) * w3 x)`; all in f32.
 //!
-//! The pass runs layer by layer over every sequence at once: one layer's weights are loaded,
+//! The pass runs weight by weight over every sequence at once: each weight matrix is loaded,
 //! applied to all hidden states and dropped before the next is loaded, so a model is never
-//! held whole in memory (peak: one layer in f32 plus activations).
+//! held whole in memory (peak: the largest widened matrix plus activations; the output
+//! projection is widened a slice of vocabulary rows at a time).
 
 use candle_core::{Device, Tensor, D};
 
-use crate::weights::{fetch, linear, rows, vector, InferError, Linear, LlamaConfig, WeightSource};
+use crate::weights::{
+    fetch, linear, linear_from, rows, to_f32_tensor, vector, InferError, LlamaConfig, WeightSource,
+    WeightTensor,
+};
 
 /// Next-token logits for every position of `tokens`, row-major `[tokens.len(), vocab]`.
 pub fn logits(
@@ -99,10 +103,14 @@ impl<'a> ForwardPass<'a> {
         if self.done >= self.cfg.n_layers {
             return Ok(false);
         }
-        let layer = Layer::load(self.source, &self.cfg, self.done, &self.device)?;
-        for h in self.hidden.iter_mut() {
-            *h = layer.forward(h, &self.cfg, &self.rope)?;
-        }
+        layer_forward(
+            self.source,
+            &self.cfg,
+            self.done,
+            &self.device,
+            &self.rope,
+            &mut self.hidden,
+        )?;
         self.done += 1;
         Ok(true)
     }
@@ -120,17 +128,167 @@ impl<'a> ForwardPass<'a> {
     /// each sequence, row-major `[tokens, vocab]`.
     pub fn finish(mut self) -> Result<Vec<Vec<f32>>, InferError> {
         while self.step()? {}
-        let (source, cfg, device) = (self.source, &self.cfg, &self.device);
-        let norm = vector(source, cfg, "norm.weight", device)?;
-        let output = linear(source, cfg, "output.weight", device)?;
-        let mut out = Vec::with_capacity(self.hidden.len());
-        for h in self.hidden {
-            let x = rms_norm(&h, &norm, cfg.norm_eps)?;
-            let l = output.forward(&x)?;
-            out.push(l.flatten_all()?.to_vec1::<f32>()?);
-        }
-        Ok(out)
+        let norm = vector(self.source, &self.cfg, "norm.weight", &self.device)?;
+        let xs = self
+            .hidden
+            .iter()
+            .map(|h| rms_norm(h, &norm, self.cfg.norm_eps))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        self.hidden.clear();
+        output_logits(self.source, &self.cfg, &self.device, &xs)
     }
+}
+
+/// Vocabulary rows of `output.weight` widened per step: bounds the f32 copy of the largest
+/// matrix (vocab x dim) to about 64 MiB.
+const OUTPUT_ROWS_F32_BYTES: usize = 64 << 20;
+
+/// `x @ output^T` for each sequence, widening a float `output.weight` a slice of rows at a
+/// time (each logit is one row's dot product, so slicing the rows changes no result).
+fn output_logits(
+    source: &dyn WeightSource,
+    cfg: &LlamaConfig,
+    device: &Device,
+    xs: &[Tensor],
+) -> Result<Vec<Vec<f32>>, InferError> {
+    let name = "output.weight";
+    let t = fetch(source, cfg, name)?;
+    if !t.dtype.is_float() {
+        let output = linear_from(name, t, device)?;
+        return xs
+            .iter()
+            .map(|x| Ok(output.forward(x)?.flatten_all()?.to_vec1::<f32>()?))
+            .collect();
+    }
+    let (vocab, dim) = (cfg.vocab_size, cfg.dim);
+    let row_bytes = t.data.len() / vocab.max(1);
+    let step = (OUTPUT_ROWS_F32_BYTES / (4 * dim.max(1))).clamp(1, vocab.max(1));
+    let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); xs.len()];
+    let mut r0 = 0;
+    while r0 < vocab {
+        let r1 = (r0 + step).min(vocab);
+        let slice = WeightTensor {
+            dtype: t.dtype,
+            shape: vec![(r1 - r0) as u64, dim as u64],
+            data: std::borrow::Cow::Borrowed(&t.data[r0 * row_bytes..r1 * row_bytes]),
+        };
+        let w = to_f32_tensor(name, &slice, device)?;
+        for (x, p) in xs.iter().zip(parts.iter_mut()) {
+            p.push(x.matmul(&w.t()?)?);
+        }
+        r0 = r1;
+    }
+    parts
+        .into_iter()
+        .map(|p| Ok(Tensor::cat(&p, 1)?.flatten_all()?.to_vec1::<f32>()?))
+        .collect()
+}
+
+/// Apply `f` to every hidden state with the linear weight `leaf` of layer `l`, loaded once
+/// and dropped on return.
+fn with_linear(
+    source: &dyn WeightSource,
+    cfg: &LlamaConfig,
+    l: usize,
+    leaf: &str,
+    device: &Device,
+    xs: &[Tensor],
+) -> Result<Vec<Tensor>, InferError> {
+    let w = linear(source, cfg, &format!("layers.{l}.{leaf}"), device)?;
+    xs.iter()
+        .map(|x| Ok(w.forward(x)?))
+        .collect::<Result<Vec<_>, InferError>>()
+}
+
+/// One transformer block over every sequence, loading one weight at a time.
+fn layer_forward(
+    source: &dyn WeightSource,
+    cfg: &LlamaConfig,
+    l: usize,
+    device: &Device,
+    rope: &Rope,
+    hidden: &mut [Tensor],
+) -> Result<(), InferError> {
+    let n = |leaf: &str| format!("layers.{l}.{leaf}");
+    let attention_norm = vector(source, cfg, &n("attention_norm.weight"), device)?;
+    let xs = hidden
+        .iter()
+        .map(|h| rms_norm(h, &attention_norm, cfg.norm_eps))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let q = with_linear(source, cfg, l, "attention.wq.weight", device, &xs)?;
+    let k = with_linear(source, cfg, l, "attention.wk.weight", device, &xs)?;
+    let v = with_linear(source, cfg, l, "attention.wv.weight", device, &xs)?;
+    drop(xs);
+    let o = q
+        .iter()
+        .zip(&k)
+        .zip(&v)
+        .map(|((q, k), v)| attention(q, k, v, cfg, rope))
+        .collect::<Result<Vec<_>, InferError>>()?;
+    drop((q, k, v));
+    let wo = with_linear(source, cfg, l, "attention.wo.weight", device, &o)?;
+    for (h, a) in hidden.iter_mut().zip(wo) {
+        *h = (&*h + a)?;
+    }
+    let ffn_norm = vector(source, cfg, &n("ffn_norm.weight"), device)?;
+    let xs = hidden
+        .iter()
+        .map(|h| rms_norm(h, &ffn_norm, cfg.norm_eps))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let gate = with_linear(source, cfg, l, "feed_forward.w1.weight", device, &xs)?
+        .into_iter()
+        .map(|g| g.silu())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let up = with_linear(source, cfg, l, "feed_forward.w3.weight", device, &xs)?;
+    drop(xs);
+    let prod = gate
+        .iter()
+        .zip(&up)
+        .map(|(g, u)| g * u)
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    drop((gate, up));
+    let ff = with_linear(source, cfg, l, "feed_forward.w2.weight", device, &prod)?;
+    for (h, f) in hidden.iter_mut().zip(ff) {
+        *h = (&*h + f)?;
+    }
+    Ok(())
+}
+
+/// Causal attention of one sequence from its projections `[T, heads * head_dim]`, with
+/// grouped key/value heads; returns `[T, dim]` before the output projection.
+fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    cfg: &LlamaConfig,
+    rope: &Rope,
+) -> Result<Tensor, InferError> {
+    let (t, _) = q.dims2()?;
+    let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim());
+    let n_rep = nh / nkv;
+    let q = rope.apply(&q.reshape((t, nh, hd))?)?;
+    let k = rope.apply(&k.reshape((t, nkv, hd))?)?;
+    let v = v.reshape((t, nkv, hd))?;
+    // [heads, T, hd]; the n_rep query heads of one kv head are consecutive (repeat_kv).
+    let q = q
+        .transpose(0, 1)?
+        .contiguous()?
+        .reshape((nkv, n_rep * t, hd))?;
+    let k = k.transpose(0, 1)?.contiguous()?;
+    let v = v.transpose(0, 1)?.contiguous()?;
+    let mask = causal_mask(t, q.device())?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let mut groups = Vec::with_capacity(nkv);
+    for g in 0..nkv {
+        let (qg, kg, vg) = (q.get(g)?, k.get(g)?, v.get(g)?);
+        let s = (qg.matmul(&kg.t()?)? * scale)?.reshape((n_rep, t, t))?;
+        let p = softmax_last(&s.broadcast_add(&mask)?)?.reshape((n_rep * t, t))?;
+        groups.push(p.matmul(&vg)?);
+    }
+    Ok(Tensor::stack(&groups, 0)?
+        .reshape((nh, t, hd))?
+        .transpose(0, 1)?
+        .reshape((t, nh * hd))?)
 }
 
 /// Rotary tables: cos and sin of `pos * theta^(-2i/head_dim)`, computed in f64.
@@ -192,74 +350,4 @@ fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
         .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Tensor::from_vec(m, (t, t), device)
-}
-
-struct Layer {
-    attention_norm: Tensor,
-    ffn_norm: Tensor,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
-    wo: Linear,
-    w1: Linear,
-    w2: Linear,
-    w3: Linear,
-}
-
-impl Layer {
-    fn load(
-        src: &dyn WeightSource,
-        cfg: &LlamaConfig,
-        l: usize,
-        device: &Device,
-    ) -> Result<Layer, InferError> {
-        let n = |leaf: &str| format!("layers.{l}.{leaf}");
-        Ok(Layer {
-            attention_norm: vector(src, cfg, &n("attention_norm.weight"), device)?,
-            ffn_norm: vector(src, cfg, &n("ffn_norm.weight"), device)?,
-            wq: linear(src, cfg, &n("attention.wq.weight"), device)?,
-            wk: linear(src, cfg, &n("attention.wk.weight"), device)?,
-            wv: linear(src, cfg, &n("attention.wv.weight"), device)?,
-            wo: linear(src, cfg, &n("attention.wo.weight"), device)?,
-            w1: linear(src, cfg, &n("feed_forward.w1.weight"), device)?,
-            w2: linear(src, cfg, &n("feed_forward.w2.weight"), device)?,
-            w3: linear(src, cfg, &n("feed_forward.w3.weight"), device)?,
-        })
-    }
-
-    fn forward(&self, h: &Tensor, cfg: &LlamaConfig, rope: &Rope) -> Result<Tensor, InferError> {
-        let (t, _) = h.dims2()?;
-        let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim());
-        let n_rep = nh / nkv;
-        let x = rms_norm(h, &self.attention_norm, cfg.norm_eps)?;
-        let q = rope.apply(&self.wq.forward(&x)?.reshape((t, nh, hd))?)?;
-        let k = rope.apply(&self.wk.forward(&x)?.reshape((t, nkv, hd))?)?;
-        let v = self.wv.forward(&x)?.reshape((t, nkv, hd))?;
-        // [heads, T, hd]; the n_rep query heads of one kv head are consecutive (repeat_kv).
-        let q = q
-            .transpose(0, 1)?
-            .contiguous()?
-            .reshape((nkv, n_rep * t, hd))?;
-        let k = k.transpose(0, 1)?.contiguous()?;
-        let v = v.transpose(0, 1)?.contiguous()?;
-        let mask = causal_mask(t, h.device())?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let mut groups = Vec::with_capacity(nkv);
-        for g in 0..nkv {
-            let (qg, kg, vg) = (q.get(g)?, k.get(g)?, v.get(g)?);
-            let s = (qg.matmul(&kg.t()?)? * scale)?.reshape((n_rep, t, t))?;
-            let p = softmax_last(&s.broadcast_add(&mask)?)?.reshape((n_rep * t, t))?;
-            groups.push(p.matmul(&vg)?);
-        }
-        let o = Tensor::stack(&groups, 0)?
-            .reshape((nh, t, hd))?
-            .transpose(0, 1)?
-            .reshape((t, nh * hd))?;
-        let h = (h + self.wo.forward(&o)?)?;
-        let x = rms_norm(&h, &self.ffn_norm, cfg.norm_eps)?;
-        let ff = self
-            .w2
-            .forward(&(self.w1.forward(&x)?.silu()? * self.w3.forward(&x)?)?)?;
-        Ok((h + ff)?)
-    }
 }

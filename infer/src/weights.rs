@@ -345,6 +345,15 @@ pub(crate) fn linear(
     device: &Device,
 ) -> Result<Linear, InferError> {
     let t = fetch(src, cfg, name)?;
+    linear_from(name, t, device)
+}
+
+/// [`linear`] from a fetched tensor.
+pub(crate) fn linear_from(
+    name: &str,
+    t: WeightTensor<'_>,
+    device: &Device,
+) -> Result<Linear, InferError> {
     if t.shape.len() != 2 {
         return Err(InferError::BadShape {
             name: name.into(),

@@ -216,11 +216,14 @@ fn check_chunks(
         .map(|k| {
             let off = k * chunks.size;
             let len = chunks.size.min(size - off);
-            let slice = map
-                .as_ref()
-                .and_then(|m| m.get(off as usize..(off + len) as usize));
+            let slice = map.as_ref().and_then(|m| {
+                m.get(off as usize..(off + len) as usize)
+                    .map(|data| (m, off as usize, data))
+            });
             let (got, hex) = match slice {
-                Some(data) => hash_slice(data, chunks.algo, progress).map_err(|e| e.to_string()),
+                Some((m, start, data)) => {
+                    hash_slice(m, start, data, chunks.algo, progress).map_err(|e| e.to_string())
+                }
                 None => hash_range_err(&file, off, len, chunks.algo, progress),
             }
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -249,14 +252,19 @@ fn check_chunks(
     (Status::Ok, size, Vec::new())
 }
 
+/// Hash `data` (bytes `start..` of `map`), giving each block's pages back once hashed so
+/// the resident set stays a block per worker, not the file.
 fn hash_slice(
+    map: &memmap2::Mmap,
+    start: usize,
     data: &[u8],
     algo: Algo,
     progress: &dyn Progress,
 ) -> Result<(u64, String), digest::DigestError> {
     let mut h = MultiHasher::new(&[algo]);
-    for block in data.chunks(digest::READ_BUF) {
+    for (k, block) in data.chunks(digest::READ_BUF).enumerate() {
         h.update(block)?;
+        llama_formats::mmap::release_range(map, start + k * digest::READ_BUF, block.len());
         progress.bytes(block.len() as u64);
     }
     let hex = h

@@ -15,6 +15,7 @@ mod infer;
 mod manifest;
 mod manners;
 mod quantize;
+mod rss;
 mod sign;
 mod synth;
 mod tokenize;

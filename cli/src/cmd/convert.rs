@@ -11,9 +11,12 @@ use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
 use llama_formats::atomic::{self, AtomicFile};
 use llama_formats::checkpoint::Checkpoint;
+use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
 use llama_formats::quant::Preset;
 use llama_formats::DType;
+use llama_manifests::digest::Algo;
+use llama_manifests::write::DigestTaps;
 
 use crate::progress::bytes_bar;
 
@@ -208,6 +211,13 @@ fn with_temp_dir(
             *f = out.join(rest);
         }
     }
+    summary.digests = std::mem::take(&mut summary.digests)
+        .into_iter()
+        .map(|(f, d)| match f.strip_prefix(&tmp) {
+            Ok(rest) => (out.join(rest), d),
+            Err(_) => (f, d),
+        })
+        .collect();
     Ok(summary)
 }
 
@@ -316,6 +326,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             2048
         });
     let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.json));
+    // The digests the manifests need are computed from the bytes as they are written:
+    // sha256 for the output manifest, md5 for a Meta folder's checklist.chk.
+    let mut algos = Vec::new();
+    if !a.no_manifest {
+        algos.push(Algo::Sha256);
+    }
+    if target == Target::Pth {
+        algos.push(Algo::Md5);
+    }
+    let digest_taps = DigestTaps::new(&algos);
+    let taps: Option<&dyn TapFactory> = (!algos.is_empty()).then_some(&digest_taps as _);
     let summary = match target {
         Target::Gguf => {
             let tokenizer = ck.tokenizer()?;
@@ -340,19 +361,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
             let file = AtomicFile::create(&a.out)
                 .with_context(|| format!("create {}", a.out.display()))?;
-            let (bw, mut s) = export::gguf::write_gguf(
-                &ck,
-                std::io::BufWriter::with_capacity(1 << 20, file),
-                &opts,
-                &bar,
-            )?;
-            let file = bw
-                .into_inner()
-                .map_err(|e| anyhow!("{}: {}", a.out.display(), e.error()))?;
-            s.files.push(
-                file.commit()
-                    .with_context(|| format!("rename into {}", a.out.display()))?,
-            );
+            let tap = taps.and_then(|t| t.tap(&a.out));
+            let out = PipedOutput::new(file, tap)
+                .with_context(|| format!("create {}", a.out.display()))?;
+            let (out, mut s) = export::gguf::write_gguf(&ck, out, &opts, &bar)?;
+            commit_piped(out, &mut s)?;
             s
         }
         Target::Safetensors => {
@@ -363,7 +376,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 allow_extra: a.allow_extra,
             };
             with_temp_dir(&a.out, a.force, |dir| {
-                Ok(export::hf::write_hf(&ck, dir, &opts, &bar)?)
+                Ok(export::hf::write_hf_tapped(&ck, dir, &opts, &bar, taps)?)
             })?
         }
         Target::Pth => {
@@ -374,7 +387,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             };
             export::meta::check_mp(&ck, opts.mp)?;
             with_temp_dir(&a.out, a.force, |dir| {
-                let mut s = export::meta::write_meta(&ck, dir, &opts, &bar)?;
+                let mut s = export::meta::write_meta_tapped(&ck, dir, &opts, &bar, taps)?;
                 finish_meta_folder(&ck, dir, &mut s)?;
                 Ok(s)
             })?
@@ -387,6 +400,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Some(crate::written::write_output_manifest(
             &a.out,
             &summary.files,
+            &summary.digests,
         )?)
     };
     report(&a.out, &summary, manifest.as_deref(), started, a.json)
@@ -425,7 +439,9 @@ fn finish_meta_folder(ck: &Checkpoint, dir: &Path, s: &mut ExportSummary) -> any
         .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
         .cloned()
         .collect();
-    s.files.push(crate::written::write_checklist(dir, &listed)?);
+    s.files.push(crate::written::write_checklist_known(
+        dir, &listed, &s.digests,
+    )?);
     Ok(())
 }
 

@@ -9,10 +9,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{
-    commit_output, create_output, extra_plan, io_at, out_bytes, Encoder, ExportError,
-    ExportSummary, Progress,
-};
+use super::piped::{commit_piped, create_piped, TapFactory};
+use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::naming::Layout;
@@ -82,6 +80,18 @@ pub fn write_hf(
     opts: &HfOptions,
     progress: &dyn Progress,
 ) -> Result<ExportSummary, ExportError> {
+    write_hf_tapped(ck, dir, opts, progress, None)
+}
+
+/// [`write_hf`], showing each safetensors file's bytes to the tap `taps` makes for it as
+/// they are written (digests land in [`ExportSummary::digests`]).
+pub fn write_hf_tapped(
+    ck: &Checkpoint,
+    dir: &Path,
+    opts: &HfOptions,
+    progress: &dyn Progress,
+    taps: Option<&dyn TapFactory>,
+) -> Result<ExportSummary, ExportError> {
     let p = ck.params()?;
     // Plan: HF name, dtype, shape, in transformers' order (embed, layers, norm, lm_head).
     let mut order: Vec<TensorName> = ck
@@ -141,7 +151,7 @@ pub fn write_hf(
         let path = dir.join(file_name(k));
         let infos: Vec<TensorInfo> = idx.iter().map(|&i| plan[i].2.clone()).collect();
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        let out = create_output(&path)?;
+        let out = create_piped(&path, taps)?;
         let mut w = SafetensorsWriter::new(out, infos, Some(meta))?;
         for &i in idx {
             let (t, src, info) = &plan[i];
@@ -193,7 +203,7 @@ pub fn write_hf(
             weight_map.insert(info.name.clone(), file_name(k));
             progress.advance(consumed, &info.name);
         }
-        summary.files.push(commit_output(w.finish()?, &path)?);
+        commit_piped(w.finish()?, &mut summary)?;
     }
     if n > 1 {
         let path = dir.join("model.safetensors.index.json");

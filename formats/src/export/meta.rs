@@ -5,10 +5,8 @@
 
 use std::path::Path;
 
-use super::{
-    commit_output, create_output, extra_plan, io_at, out_bytes, Encoder, ExportError,
-    ExportSummary, Progress,
-};
+use super::piped::{commit_piped, create_piped, TapFactory};
+use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::{Role, TensorName};
@@ -55,6 +53,20 @@ pub fn write_meta(
     dir: &Path,
     opts: &MetaOptions,
     progress: &dyn Progress,
+) -> Result<ExportSummary, ExportError> {
+    write_meta_tapped(ck, dir, opts, progress, None)
+}
+
+/// [`write_meta`], showing each shard's bytes to the tap `taps` makes for it as they are
+/// written (digests land in [`ExportSummary::digests`]). Each tensor's CRC-32 is computed
+/// from the source first, so the zip header is final before its data and every shard is
+/// written strictly sequentially.
+pub fn write_meta_tapped(
+    ck: &Checkpoint,
+    dir: &Path,
+    opts: &MetaOptions,
+    progress: &dyn Progress,
+    taps: Option<&dyn TapFactory>,
 ) -> Result<ExportSummary, ExportError> {
     check_mp(ck, opts.mp)?;
     let p = ck.params()?;
@@ -106,7 +118,7 @@ pub fn write_meta(
                 },
             ));
         }
-        let out = create_output(&path)?;
+        let out = create_piped(&path, taps)?;
         let shard_extras = if m == 0 { &extras[..] } else { &[] };
         let infos = plan
             .iter()
@@ -116,7 +128,12 @@ pub fn write_meta(
         let mut w = PthWriter::new(out, &stem, infos)?;
         for (t, src, range, info) in &plan {
             let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
-            w.start_tensor(&info.name)?;
+            let mut crc = crc32fast::Hasher::new();
+            enc.stream_tensor(ck, *t, range.clone(), *src, info.dtype, n_per_row, |b| {
+                crc.update(b);
+                Ok(())
+            })?;
+            w.start_tensor_with_crc(&info.name, crc.finalize())?;
             let consumed =
                 enc.stream_tensor(ck, *t, range.clone(), *src, info.dtype, n_per_row, |b| {
                     Ok(w.write_chunk(b)?)
@@ -128,7 +145,12 @@ pub fn write_meta(
             progress.advance(consumed, &info.name);
         }
         for info in shard_extras {
-            w.start_tensor(&info.name)?;
+            let mut crc = crc32fast::Hasher::new();
+            ck.stream_extra(&info.name, |b| {
+                crc.update(b);
+                Ok::<_, ExportError>(())
+            })?;
+            w.start_tensor_with_crc(&info.name, crc.finalize())?;
             ck.stream_extra(&info.name, |b| Ok::<_, ExportError>(w.write_chunk(b)?))?;
             w.end_tensor()?;
             ck.release_extra(&info.name);
@@ -136,7 +158,7 @@ pub fn write_meta(
             summary.count(info.dtype, info.shape.iter().product(), bytes);
             progress.advance(bytes, &info.name);
         }
-        summary.files.push(commit_output(w.finish()?, &path)?);
+        commit_piped(w.finish()?, &mut summary)?;
     }
     // params.json: the source's own when it has one (unknown fields kept), else derived.
     let mut mp = ck.meta_params().cloned().unwrap_or_else(|| p.to_meta());

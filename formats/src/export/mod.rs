@@ -6,6 +6,7 @@
 pub mod gguf;
 pub mod hf;
 pub mod meta;
+pub mod piped;
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,10 @@ pub struct ExportSummary {
     pub parameters: u64,
     /// Tensor count per output type.
     pub types: std::collections::BTreeMap<String, usize>,
+    /// Digests of written files computed while writing them (see [`piped`]), by final path:
+    /// (algorithm name, lowercase hex).
+    #[serde(skip)]
+    pub digests: std::collections::BTreeMap<PathBuf, Vec<(String, String)>>,
 }
 
 impl ExportSummary {

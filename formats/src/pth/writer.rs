@@ -36,10 +36,12 @@ struct CentralEntry {
     offset: u64,
 }
 
-/// The open tensor's record: its CRC so far and where its local header starts.
+/// The open tensor's record: its CRC so far, where its local header starts, and the CRC
+/// already written into that header when the caller knew it up front.
 struct Current {
     crc: crc32fast::Hasher,
     header: u64,
+    promised: Option<u32>,
 }
 
 /// Streams a state dict into `out` in torch's zip layout; see the module docs.
@@ -169,13 +171,31 @@ impl<W: Write + Seek> PthWriter<W> {
         self.write(data)
     }
 
-    /// Begin the next tensor's storage; `name` must be the next declared tensor.
+    /// Begin the next tensor's storage; `name` must be the next declared tensor. Its CRC
+    /// is patched into the local header by [`PthWriter::end_tensor`] (a seek back).
     pub fn start_tensor(&mut self, name: &str) -> Result<(), PthError> {
+        self.start(name, None)
+    }
+
+    /// [`PthWriter::start_tensor`] for a tensor whose data CRC-32 is known before it is
+    /// written: the header is final at once and the file is written strictly sequentially
+    /// (no seek back), so it can be hashed as it is written. `end_tensor` fails when the
+    /// bytes written do not have this CRC.
+    pub fn start_tensor_with_crc(&mut self, name: &str, crc: u32) -> Result<(), PthError> {
+        self.start(name, Some(crc))
+    }
+
+    fn start(&mut self, name: &str, promised: Option<u32>) -> Result<(), PthError> {
         let index = self.seq.start(name)?;
-        let header = self.begin(&format!("data/{index}"), self.seq.size(index), 0)?;
+        let header = self.begin(
+            &format!("data/{index}"),
+            self.seq.size(index),
+            promised.unwrap_or(0),
+        )?;
         self.current = Some(Current {
             crc: crc32fast::Hasher::new(),
             header,
+            promised,
         });
         Ok(())
     }
@@ -198,9 +218,20 @@ impl<W: Write + Seek> PthWriter<W> {
             return Ok(());
         };
         let crc = c.crc.finalize();
-        self.out.seek(SeekFrom::Start(c.header + 14))?;
-        self.out.write_all(&crc.to_le_bytes())?;
-        self.out.seek(SeekFrom::Start(self.pos))?;
+        match c.promised {
+            Some(p) if p != crc => {
+                return Err(misuse(format!(
+                    "tensor data CRC-32 {crc:08x} differs from the {p:08x} announced before \
+                     writing it (did the source change while being read?)"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                self.out.seek(SeekFrom::Start(c.header + 14))?;
+                self.out.write_all(&crc.to_le_bytes())?;
+                self.out.seek(SeekFrom::Start(self.pos))?;
+            }
+        }
         if let Some(e) = self.central.last_mut() {
             e.crc = crc;
         }

@@ -8,7 +8,7 @@
 //! scales); the per-element work around them is written as separate straight loops so the
 //! compiler can vectorize it.
 
-use super::qkx2::{make_qkx2_quants, Qkx2};
+use super::qkx2::{make_qkx2_quants_x8, Qkx2, LANES};
 use super::{f16_at, fp32_to_fp16};
 
 pub(super) const QK_K: usize = 256;
@@ -177,15 +177,22 @@ pub(super) fn quantize_q2_k(x: &[f32], y: &mut [u8]) {
         let mut l = [0u8; QK_K];
         let mut scales = [0f32; 16];
         let mut mins = [0f32; 16];
-        let mut weights = [0f32; 16];
+        let mut weights = [0f32; QK_K];
         let mut max_scale = 0f32;
         let mut max_min = 0f32;
+        for (w, v) in weights.iter_mut().zip(x) {
+            *w = v.abs();
+        }
+        // 16 independent sub-blocks: two passes of 8 SIMD lanes.
+        let mut found = [(0f32, 0f32); 16];
+        for half in 0..2 {
+            let r = 128 * half..128 * half + 128;
+            let mut f = [(0f32, 0f32); LANES];
+            make_qkx2_quants_x8::<16>(&p, &x[r.clone()], &weights[r.clone()], &mut l[r], &mut f);
+            found[8 * half..8 * half + 8].copy_from_slice(&f);
+        }
         for j in 0..16 {
-            let xs = &x[16 * j..16 * j + 16];
-            for (w, v) in weights.iter_mut().zip(xs) {
-                *w = v.abs();
-            }
-            let (s, m) = make_qkx2_quants(&p, xs, &weights, &mut l[16 * j..16 * j + 16]);
+            let (s, m) = found[j];
             scales[j] = s;
             mins[j] = m;
             if s > max_scale {
@@ -294,7 +301,7 @@ pub(super) fn quantize_q3_k(x: &[f32], y: &mut [u8]) {
 fn quantize_k_asym(x: &[f32], p: &Qkx2, l: &mut [u8; QK_K], y_head: &mut [u8]) {
     let mut scales = [0f32; 8];
     let mut mins = [0f32; 8];
-    let mut weights = [0f32; 32];
+    let mut weights = [0f32; QK_K];
     let mut max_scale = 0f32;
     let mut max_min = 0f32;
     for j in 0..8 {
@@ -304,10 +311,15 @@ fn quantize_k_asym(x: &[f32], p: &Qkx2, l: &mut [u8; QK_K], y_head: &mut [u8]) {
             sum_x2 += v * v;
         }
         let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, v) in weights.iter_mut().zip(xs) {
+        for (w, v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (s, m) = make_qkx2_quants(p, xs, &weights, &mut l[32 * j..32 * j + 32]);
+    }
+    // The 8 sub-blocks' searches are independent: one per SIMD lane.
+    let mut found = [(0f32, 0f32); LANES];
+    make_qkx2_quants_x8::<32>(p, x, &weights, &mut l[..], &mut found);
+    for j in 0..8 {
+        let (s, m) = found[j];
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
