@@ -249,15 +249,14 @@ pub fn stream_file<S: Sink + ?Sized>(
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<(), DigestError> {
     let shown = || path.display().to_string();
-    let file = File::open(path).map_err(|source| DigestError::Open {
-        path: shown(),
-        source,
-    })?;
-    let meta = file.metadata().map_err(|source| DigestError::Read {
-        path: shown(),
-        source,
-    })?;
-    if meta.is_file() && meta.len() > 0 {
+    // Opened without blocking and checked on the handle: a FIFO, socket or device where a
+    // file belongs is refused instead of hanging or streaming forever.
+    let (file, len) =
+        llama_formats::safe_read::open_regular(path).map_err(|source| DigestError::Open {
+            path: shown(),
+            source,
+        })?;
+    if len > 0 {
         // SAFETY: the map is read-only and private to this function; see the SIGBUS note above.
         if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
             let _ = map.advise(memmap2::Advice::Sequential);

@@ -184,8 +184,8 @@ fn check_chunks(
     chunks: &Chunks,
     progress: &dyn Progress,
 ) -> (Status, u64, Digests) {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let file = match llama_formats::safe_read::open_regular(path) {
+        Ok((f, _)) => f,
         Err(e) => {
             return (
                 Status::Error(format!("{}: {e}", path.display())),

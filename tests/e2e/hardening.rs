@@ -435,6 +435,42 @@ fn checklist_that_is_a_fifo_or_dev_zero_is_refused_without_hanging() {
 }
 
 #[test]
+fn a_fifo_listed_by_a_manifest_is_an_error_not_a_hang() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("m");
+    std::fs::create_dir(&d).unwrap();
+    let c = std::ffi::CString::new(d.join("consolidated.00.pth").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(
+        d.join("checklist.chk"),
+        "d41d8cd98f00b204e9800998ecf8427e  consolidated.00.pth\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args([OsStr::new("verify"), d.as_os_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("verify hangs on a FIFO listed by its checklist");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("consolidated.00.pth") && out.contains("not a regular file"),
+        "{out}"
+    );
+}
+
+#[test]
 fn manifest_dir_stays_inside_dir() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("d");

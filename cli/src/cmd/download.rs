@@ -219,6 +219,34 @@ fn is_url(s: &str) -> bool {
     l.starts_with("http://") || l.starts_with("https://")
 }
 
+/// A list of files to fetch (a manifest or a signature) from a URL or a local file: its text,
+/// its file name (`default_name` when the source has none) and, for a URL, the folder URL it
+/// sits in (the default `--base-url`). Local files are read only when regular and at most
+/// [`MAX_MANIFEST_BYTES`](llama_manifests::json::MAX_MANIFEST_BYTES) long.
+pub(crate) fn listing(
+    src: &str,
+    default_name: &str,
+    fetch_small: impl Fn(&str) -> Result<String, download::DownloadError>,
+) -> anyhow::Result<(String, String, Option<String>)> {
+    if is_url(src) {
+        let text = fetch_small(src)?;
+        let path = src.split(['?', '#']).next().unwrap_or(src);
+        let (base, name) = path.rsplit_once('/').unwrap_or((path, default_name));
+        return Ok((text, name.to_string(), Some(format!("{base}/"))));
+    }
+    let text = llama_formats::safe_read::read_capped_string(
+        Path::new(src),
+        llama_manifests::json::MAX_MANIFEST_BYTES,
+    )
+    .with_context(|| src.to_string())?;
+    let name = Path::new(src)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(default_name)
+        .to_string();
+    Ok((text, name, None))
+}
+
 /// Expectations from a downloaded checklist, keyed by path relative to the download folder.
 fn checklist_expects(dir: &Path, chk_rel: &str) -> anyhow::Result<Vec<(String, Expect)>> {
     let path = dir.join(chk_rel);
@@ -331,20 +359,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect::<Result<_, download::DownloadError>>()?
     } else if let Some(m) = &args.manifest {
-        let (text, name, default_base) = if is_url(m) {
-            let text = download::fetch_small(&client, m, &opts)?;
-            let path = m.split(['?', '#']).next().unwrap_or(m);
-            let (base, name) = path.rsplit_once('/').unwrap_or((path, "manifest"));
-            (text, name.to_string(), Some(format!("{base}/")))
-        } else {
-            let text = std::fs::read_to_string(m).with_context(|| m.clone())?;
-            let name = Path::new(m)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("manifest")
-                .to_string();
-            (text, name, None)
-        };
+        let (text, name, default_base) =
+            listing(m, "manifest", |u| download::fetch_small(&client, u, &opts))?;
         let Some(base) = args.base_url.clone().or(default_base) else {
             bail!("--manifest FILE needs --base-url URL");
         };

@@ -2,7 +2,6 @@
 //! a model signature lists, each checked against its signed digest while it streams (as
 //! `--manifest` does). The signature (a file or URL) is verified with the key before any file
 //! is fetched, and kept in the target folder so `verify DIR --signature DIR/NAME` works later.
-use std::path::Path;
 
 use anyhow::{bail, Context};
 use llama_manifests::download::{self, Target};
@@ -21,22 +20,8 @@ pub fn targets(
         bail!("--signature needs --public-key PUB.pem (the signer's EC public key)");
     };
     let key = PublicKey::load(key_path)?;
-    let is_url = sig.to_ascii_lowercase().starts_with("http://")
-        || sig.to_ascii_lowercase().starts_with("https://");
-    let (text, name, default_base) = if is_url {
-        let text = fetch_small(sig)?;
-        let path = sig.split(['?', '#']).next().unwrap_or(sig);
-        let (base, name) = path.rsplit_once('/').unwrap_or((path, "model.sig"));
-        (text, name.to_string(), Some(format!("{base}/")))
-    } else {
-        let text = std::fs::read_to_string(sig).with_context(|| sig.to_string())?;
-        let name = Path::new(sig)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(sign::DEFAULT_SIGNATURE_NAME)
-            .to_string();
-        (text, name, None)
-    };
+    let (text, name, default_base) =
+        super::download::listing(sig, sign::DEFAULT_SIGNATURE_NAME, fetch_small)?;
     let Some(base) = args.base_url.clone().or(default_base) else {
         bail!("--signature FILE needs --base-url URL");
     };
