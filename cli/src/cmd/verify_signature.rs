@@ -65,6 +65,23 @@ fn load_and_verify(
     }
 }
 
+/// [`load_and_verify`] and the signature's own result line, timed from `start`.
+fn checked_signature(
+    sig: &Path,
+    key_path: &Path,
+    start: Instant,
+) -> anyhow::Result<(Result<ModelManifest, SignError>, FileResult)> {
+    let (key, verified) = load_and_verify(sig, key_path)?;
+    let first = signature_result(
+        sig,
+        key_path,
+        &key,
+        &verified,
+        start.elapsed().as_secs_f64(),
+    );
+    Ok((verified, first))
+}
+
 /// `verify DIR --signature SIG --public-key PUB`.
 pub fn run(args: &Args, sig: &Path) -> anyhow::Result<ExitCode> {
     let Some(key_path) = &args.public_key else {
@@ -79,14 +96,7 @@ pub fn run(args: &Args, sig: &Path) -> anyhow::Result<ExitCode> {
     }
     std::fs::metadata(root).with_context(|| root.display().to_string())?;
     let start = Instant::now();
-    let (key, verified) = load_and_verify(sig, key_path)?;
-    let first = signature_result(
-        sig,
-        key_path,
-        &key,
-        &verified,
-        start.elapsed().as_secs_f64(),
-    );
+    let (verified, first) = checked_signature(sig, key_path, start)?;
     let reporter = Reporter::new(0, args.json);
     let manifest = match verified {
         Ok(m) => m,
@@ -124,14 +134,7 @@ pub fn run(args: &Args, sig: &Path) -> anyhow::Result<ExitCode> {
 /// `verify --tensors SIG --public-key PUB CHECKPOINT...`.
 pub fn run_tensors(args: &Args, sig: &Path, key_path: &Path) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let (key, verified) = load_and_verify(sig, key_path)?;
-    let first = signature_result(
-        sig,
-        key_path,
-        &key,
-        &verified,
-        start.elapsed().as_secs_f64(),
-    );
+    let (verified, first) = checked_signature(sig, key_path, start)?;
     let manifest = match verified {
         Ok(m) => m,
         Err(_) => return super::verify::report(args, vec![first], 0.0),
