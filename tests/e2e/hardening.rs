@@ -417,8 +417,14 @@ fn checklist_that_is_a_fifo_or_dev_zero_is_refused_without_hanging() {
     // The folder: a FIFO is not a manifest file; it is never opened.
     assert_eq!(code(&run_capped([OsStr::new("verify"), f.as_os_str()])), 2);
     // The FIFO named directly: opened without blocking, refused on its fstat.
+    let o = verify_within_30s(&f.join("checklist.chk"), "a FIFO checklist");
+    refused(&o, "not a regular file");
+}
+
+/// `llama-tool verify PATH`, failing the test if it runs past 30 s (it hangs on `what`).
+fn verify_within_30s(path: &Path, what: &str) -> Output {
     let mut child = Command::new(bin())
-        .args([OsStr::new("verify"), f.join("checklist.chk").as_os_str()])
+        .args([OsStr::new("verify"), path.as_os_str()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -427,11 +433,11 @@ fn checklist_that_is_a_fifo_or_dev_zero_is_refused_without_hanging() {
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
-            panic!("verify hangs on a FIFO checklist");
+            panic!("verify hangs on {what}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    refused(&child.wait_with_output().unwrap(), "not a regular file");
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -447,21 +453,7 @@ fn a_fifo_listed_by_a_manifest_is_an_error_not_a_hang() {
         "d41d8cd98f00b204e9800998ecf8427e  consolidated.00.pth\n",
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args([OsStr::new("verify"), d.as_os_str()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("verify hangs on a FIFO listed by its checklist");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let o = child.wait_with_output().unwrap();
+    let o = verify_within_30s(&d, "a FIFO listed by its checklist");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
