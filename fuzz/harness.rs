@@ -26,6 +26,7 @@ pub const TARGETS: &[&str] = &[
     "json_manifest",
     "params_json",
     "config_json",
+    "torrent",
 ];
 
 /// Run target `name` on `data`.
@@ -43,6 +44,7 @@ pub fn run(name: &str, data: &[u8]) {
         "json_manifest" => json_manifest(data),
         "params_json" => params_json(data),
         "config_json" => config_json(data),
+        "torrent" => torrent(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -274,5 +276,26 @@ pub fn config_json(data: &[u8]) {
     if let Ok(p) = llama_formats::llama::ModelParams::from_hf_config(Path::new("config.json"), &v) {
         let _ = p.check(Path::new("config.json"));
         let _ = p.size_label();
+    }
+}
+
+/// A `.torrent` (bencode, v1/v2/hybrid metainfo, padding files, piece layers), then what
+/// `verify --torrent` and `download --models` derive from it without touching a disk; a UTF-8
+/// input is also tried as a magnet link.
+pub fn torrent(data: &[u8]) {
+    use llama_manifests::torrent::{check, magnet::Magnet, metainfo::Metainfo, models};
+    if let Ok(m) = Metainfo::parse(data, "fuzz.torrent") {
+        let root = check::content_root(&m, Path::new("/nonexistent"));
+        for f in &m.files {
+            let _ = m.file_path(&root, f);
+        }
+        let _ = (m.total_length(), m.content_length(), check::bytes_to_hash(&m));
+        let _ = m.magnet();
+        let _ = models::select(&m, &["7B".to_string()]);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(mg) = Magnet::parse(text) {
+            let _ = mg.matches(None, None);
+        }
     }
 }

@@ -125,3 +125,54 @@ out("config_json", "config.json", json.dumps({
     "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
     "rms_norm_eps": 1e-6, "vocab_size": 32000, "max_position_embeddings": 2048,
     "rope_theta": 10000.0}))
+
+# torrent: small v1 (multi-file with a BEP 47 padding file, single-file), v2 and hybrid
+# metainfo with real hashes, plus a magnet link.
+def benc(x):
+    if isinstance(x, int):
+        return b"i%de" % x
+    if isinstance(x, str):
+        x = x.encode()
+    if isinstance(x, bytes):
+        return b"%d:" % len(x) + x
+    if isinstance(x, list):
+        return b"l" + b"".join(benc(v) for v in x) + b"e"
+    return b"d" + b"".join(benc(k) + benc(x[k]) for k in sorted(x, key=lambda k: k.encode() if isinstance(k, str) else k)) + b"e"
+
+
+PL = 16384
+a, b = b"a" * 20000, b"params" * 10
+pad = b"\0" * (-len(a) % PL)
+stream = a + pad + b
+pieces = b"".join(hashlib.sha1(stream[i:i + PL]).digest() for i in range(0, len(stream), PL))
+v1 = {"announce": "http://127.0.0.1:6969/announce", "info": {
+    "name": "LLaMA", "piece length": PL, "pieces": pieces, "files": [
+        {"length": len(a), "path": ["7B", "consolidated.00.pth"]},
+        {"length": len(pad), "path": [".pad", str(len(pad))], "attr": "p"},
+        {"length": len(b), "path": ["7B", "params.json"]}]}}
+out("torrent", "v1_multi.torrent", benc(v1))
+out("torrent", "v1_single.torrent", benc({"info": {
+    "name": "tokenizer.model", "piece length": PL, "length": len(b),
+    "pieces": hashlib.sha1(b).digest(), "private": 1}, "url-list": ["http://127.0.0.1/x"]}))
+
+
+def merkle(data):
+    leaves = [hashlib.sha256(data[i:i + PL]).digest() for i in range(0, len(data), PL)] or [b"\0" * 32]
+    n = 1
+    while n < len(leaves):
+        n *= 2
+    leaves += [b"\0" * 32] * (n - len(leaves))
+    while len(leaves) > 1:
+        leaves = [hashlib.sha256(leaves[i] + leaves[i + 1]).digest() for i in range(0, len(leaves), 2)]
+    return leaves[0]
+
+
+tree = {"7B": {"consolidated.00.pth": {"": {"length": len(a), "pieces root": merkle(a)}},
+               "params.json": {"": {"length": len(b), "pieces root": merkle(b)}}}}
+v2_info = {"name": "LLaMA", "piece length": PL, "meta version": 2, "file tree": tree}
+layers = {merkle(a): b"".join(hashlib.sha256(a[i:i + PL] + b"\0" * (-len(a[i:i + PL]) % PL)).digest() for i in range(0, len(a), PL))}
+out("torrent", "v2.torrent", benc({"info": v2_info, "piece layers": layers}))
+hybrid = dict(v2_info, **v1["info"])
+out("torrent", "hybrid.torrent", benc({"info": hybrid, "piece layers": layers}))
+out("torrent", "magnet.txt", "magnet:?xt=urn:btih:" + hashlib.sha1(benc(v1["info"])).hexdigest()
+    + "&dn=LLaMA&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce")

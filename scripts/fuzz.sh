@@ -2,6 +2,7 @@
 # Run llama-tool's cargo-fuzz targets, one at a time, at the lowest CPU priority.
 #
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]     (default: all targets, 60 s each)
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh all 7200   (stop each target at N executions)
 #
 # Needs nightly Rust and cargo-fuzz (`cargo install cargo-fuzz`). Each run starts from the
 # committed seeds (fuzz/seeds/TARGET) and regression inputs (fuzz/regressions/TARGET) plus
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 TARGET=${1:-all}
 SECONDS_EACH=${2:-60}
 ALL=(pickle torch_zip gguf gguf_structured safetensors sentencepiece md5_checklist
-     sha256sums b3sum json_manifest params_json config_json)
+     sha256sums b3sum json_manifest params_json config_json torrent)
 
 if ! cargo +nightly fuzz --help >/dev/null 2>&1; then
     echo "fuzz.sh: cargo-fuzz with nightly Rust is needed: rustup toolchain install nightly && cargo install cargo-fuzz" >&2
@@ -38,7 +39,7 @@ for t in "${targets[@]}"; do
     nice -n 19 cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" "regressions/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -malloc_limit_mb=256 \
         -timeout=10 -max_len=1048576 -print_final_stats=1 \
-        -artifact_prefix="artifacts/$t/" >"$log" 2>&1
+        -artifact_prefix="artifacts/$t/" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} >"$log" 2>&1
     rc=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -39,3 +39,22 @@ fn seeds_and_regressions_replay_through_every_target() {
     }
     assert!(total >= harness::TARGETS.len());
 }
+
+#[test]
+fn torrent_seeds_are_real_torrents() {
+    // The seeds are worth fuzzing from only if they parse: v1 with padding, single-file, v2
+    // and hybrid (made by fuzz/make_seeds.py with real SHA-1/SHA-256 hashes).
+    use llama_manifests::torrent::metainfo::{Metainfo, Version};
+    let mut versions = Vec::new();
+    for p in inputs("seeds", "torrent") {
+        if p.extension().is_some_and(|e| e == "torrent") {
+            let data = std::fs::read(&p).unwrap();
+            let m = Metainfo::parse(&data, &p.display().to_string())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            versions.push(m.version);
+        }
+    }
+    for v in [Version::V1, Version::V2, Version::Hybrid] {
+        assert!(versions.contains(&v), "no {v:?} seed in fuzz/seeds/torrent");
+    }
+}
