@@ -289,7 +289,11 @@ pub fn torrent(data: &[u8]) {
         for f in &m.files {
             let _ = m.file_path(&root, f);
         }
-        let _ = (m.total_length(), m.content_length(), check::bytes_to_hash(&m));
+        let _ = (
+            m.total_length(),
+            m.content_length(),
+            check::bytes_to_hash(&m),
+        );
         let _ = m.magnet();
         let _ = models::select(&m, &["7B".to_string()]);
     }

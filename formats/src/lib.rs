@@ -6,28 +6,37 @@
 //! split axes, rotary permutation); merge and reshard; ggml quantization.
 //!
 //! Data flows one way: reader -> [`tensor::TensorView`] stream -> transform -> writer.
+#![deny(missing_docs)]
 
 pub mod atomic;
-pub mod cast;
 pub mod checkpoint;
-pub mod dtype;
 pub mod export;
-pub mod gguf;
 pub mod gguf_llama;
 pub mod gguf_naming;
 pub mod llama;
 pub mod merge;
-pub mod mmap;
-pub mod pth;
-pub mod quant;
-pub mod safe_read;
-pub mod safetensors;
-pub mod sentencepiece;
-pub mod sequence;
 pub mod synth;
-pub mod tensor;
-pub mod text;
 pub mod vocab;
+
+// The layers below, re-exported under their old paths (`llama_formats::gguf::GgufFile`,
+// `crate::dtype::DType`): the codecs of `llama-codecs` and the ggml types of `llama-ggml`.
+pub use llama_codecs::{
+    gguf, mmap, pth, safe_read, safetensors, sentencepiece, sequence, tensor, text,
+};
+pub use llama_ggml::{cast, dtype};
+
+/// ggml quantization: the kernels and presets of `llama-ggml` ([`llama_ggml::quant`]) plus
+/// the whole-file quantizer of a GGUF (`quantize IN OUT TYPE`), which needs the GGUF codec.
+pub mod quant {
+    pub use llama_ggml::quant::*;
+
+    mod file;
+
+    pub use file::{
+        model_hints, output_metadata, plan, quantize_gguf, quantize_tensor, QuantFileError,
+        QuantReport, TensorPlan, QUANTIZATION_VERSION,
+    };
+}
 
 pub use dtype::DType;
 pub use tensor::{TensorInfo, TensorView};

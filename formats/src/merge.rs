@@ -17,39 +17,65 @@ pub enum MergeError {
     /// Shards disagree on dtype or rank.
     #[error("{name}: shard {shard} has {got} but shard 0 has {want}")]
     Mismatch {
+        /// The tensor.
         name: String,
+        /// The shard.
         shard: usize,
+        /// What was found.
         got: String,
+        /// What is wanted.
         want: String,
     },
     /// A replicated tensor differs between shards.
     #[error("{name}: replicated tensor differs between shard 0 and shard {shard} (shards from different models?)")]
-    ReplicaDiffers { name: String, shard: usize },
+    ReplicaDiffers {
+        /// The tensor.
+        name: String,
+        /// The shard.
+        shard: usize,
+    },
     /// The axis length does not divide into the requested shard count.
     #[error("{name}: dimension {axis} of length {len} does not split into {parts} equal parts")]
     Indivisible {
+        /// The tensor.
         name: String,
+        /// The axis.
         axis: usize,
+        /// Length of that dimension.
         len: u64,
+        /// The parts.
         parts: usize,
     },
     /// A requested range lies outside the tensor.
     #[error("{name}: range {lo}..{hi} outside dimension {axis} of length {len}")]
     OutOfRange {
+        /// The tensor.
         name: String,
+        /// The axis.
         axis: usize,
+        /// Start of the range.
         lo: u64,
+        /// End of the range.
         hi: u64,
+        /// Length of that dimension.
         len: u64,
     },
     /// The merged shape's size does not fit 64 bits (shards lying about their widths).
     #[error("{name}: merged shape {shape} overflows 64 bits")]
-    Overflow { name: String, shape: String },
+    Overflow {
+        /// The tensor.
+        name: String,
+        /// The shape.
+        shape: String,
+    },
     /// Only 1-D and 2-D tensors are split.
     #[error("{name}: cannot split a {rank}-D tensor along axis {axis}")]
     BadAxis {
+        /// The tensor.
         name: String,
+        /// The rank.
         rank: usize,
+        /// The axis.
         axis: usize,
     },
 }

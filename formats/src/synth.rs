@@ -40,6 +40,7 @@ impl SynthShape {
 /// What to write.
 #[derive(Debug, Clone)]
 pub struct SynthSpec {
+    /// The shape.
     pub shape: SynthShape,
     /// Number of layers (default: the size's own).
     pub layers: Option<u64>,
@@ -47,6 +48,7 @@ pub struct SynthSpec {
     pub mp: Option<usize>,
     /// F16, BF16 or F32.
     pub dtype: DType,
+    /// The seed.
     pub seed: u64,
     /// Grouped-query attention (Llama 2): key/value heads, dividing the head count
     /// (`n_kv_heads` in params.json; default: one per query head).

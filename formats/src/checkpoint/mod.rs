@@ -24,30 +24,53 @@ use crate::tensor::{TensorInfo, TensorView};
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error(transparent)]
+    /// A torch `.pth` shard could not be read.
     Pth(#[from] PthError),
     #[error(transparent)]
+    /// A GGUF file could not be read.
     Gguf(#[from] GgufError),
     #[error(transparent)]
+    /// A safetensors file could not be read.
     Safetensors(#[from] SafetensorsError),
     #[error(transparent)]
+    /// `params.json` / `config.json` / GGUF hyper-parameters are missing or invalid.
     Params(#[from] ParamsError),
     #[error(transparent)]
+    /// Shards do not merge.
     Merge(#[from] MergeError),
     #[error(transparent)]
+    /// `tokenizer.model` could not be read.
     Tokenizer(#[from] crate::sentencepiece::SpError),
     /// The path is not a checkpoint llama-tool knows.
     #[error("{path}: {msg}")]
-    Unrecognized { path: PathBuf, msg: String },
+    Unrecognized {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
     /// Shards are missing, duplicated or inconsistent.
     #[error("{path}: {msg}")]
-    Shards { path: PathBuf, msg: String },
+    Shards {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
     /// A LLaMA tensor is missing or has the wrong shape.
     #[error("{path}: {msg}")]
-    Tensor { path: PathBuf, msg: String },
+    Tensor {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
     /// I/O on a folder.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 }

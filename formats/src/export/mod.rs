@@ -23,23 +23,32 @@ use crate::tensor::TensorInfo;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
+    /// Reading the source failed.
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
+    /// Writing GGUF failed.
     Gguf(#[from] crate::gguf::GgufError),
     #[error(transparent)]
+    /// Writing safetensors failed.
     Safetensors(#[from] crate::safetensors::SafetensorsError),
     #[error(transparent)]
+    /// Writing `.pth` failed.
     Pth(#[from] crate::pth::PthError),
     #[error(transparent)]
+    /// Merging or splitting shards failed.
     Merge(#[from] crate::merge::MergeError),
     #[error(transparent)]
+    /// A float conversion failed.
     Cast(#[from] crate::cast::CastError),
     #[error(transparent)]
+    /// Quantization failed.
     Quant(#[from] crate::quant::QuantError),
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The request cannot be met for this model.

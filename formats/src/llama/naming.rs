@@ -18,18 +18,31 @@ use std::fmt;
 /// What a tensor is, independent of layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
+    /// The token embedding table (`tok_embeddings.weight`, vocab x dim).
     TokEmbeddings,
+    /// A layer's RMS norm before attention (`attention_norm.weight`).
     AttnNorm,
+    /// Attention query projection (`attention.wq.weight`).
     Wq,
+    /// Attention key projection (`attention.wk.weight`).
     Wk,
+    /// Attention value projection (`attention.wv.weight`).
     Wv,
+    /// Attention output projection (`attention.wo.weight`).
     Wo,
+    /// A layer's RMS norm before the feed-forward block (`ffn_norm.weight`).
     FfnNorm,
+    /// Feed-forward gate projection (`feed_forward.w1.weight`).
     W1,
+    /// Feed-forward down projection (`feed_forward.w2.weight`).
     W2,
+    /// Feed-forward up projection (`feed_forward.w3.weight`).
     W3,
+    /// The final RMS norm (`norm.weight`).
     Norm,
+    /// The output projection to logits (`output.weight`).
     Output,
+    /// Rotary frequencies (`rope.freqs`, not a weight).
     RopeFreqs,
 }
 
@@ -78,8 +91,11 @@ const GLOBAL_ROLES: [(Role, &str, &str, &str); 3] = [
 /// Which layout a name is spelt in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
+    /// Meta's names (`layers.0.attention.wq.weight`).
     Meta,
+    /// Hugging Face transformers names (`model.layers.0.self_attn.q_proj.weight`).
     Hf,
+    /// llama.cpp's GGUF names (`blk.0.attn_q.weight`).
     Gguf,
 }
 

@@ -15,37 +15,56 @@ pub enum ParamsError {
     /// The file could not be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The JSON is malformed or misses a field.
     #[error("{path}: not a valid {what}: {source}")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// What was being read.
         what: &'static str,
+        /// The underlying error.
         source: serde_json::Error,
     },
     /// A value is out of range or inconsistent.
     #[error("{path}: {msg}")]
-    Invalid { path: PathBuf, msg: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 /// Meta's `params.json`, as released (LLaMA 1 and Llama 2). Unknown fields are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetaParams {
+    /// Model width (embedding size).
     pub dim: u64,
+    /// Number of transformer layers.
     pub n_layers: u64,
+    /// Attention heads.
     pub n_heads: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Key/value heads (grouped-query attention; equal to `n_heads` without it).
     pub n_kv_heads: Option<u64>,
     #[serde(default = "default_vocab")]
+    /// Vocabulary size (-1 in LLaMA 1 releases: taken from the tokenizer).
     pub vocab_size: i64,
     #[serde(default = "default_multiple_of")]
+    /// The feed-forward width is rounded up to a multiple of this.
     pub multiple_of: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Llama 2 70B: multiplier on the feed-forward width before rounding.
     pub ffn_dim_multiplier: Option<f64>,
+    /// RMS norm epsilon.
     pub norm_eps: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Rotary base frequency (10000 unless given).
     pub rope_theta: Option<f64>,
     /// Anything else the file holds, written back unchanged.
     #[serde(flatten)]
@@ -132,13 +151,21 @@ impl MetaParams {
 /// The normalized hyper-parameters of a LLaMA model, whatever layout it came in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelParams {
+    /// Model width (embedding size).
     pub dim: u64,
+    /// Number of transformer layers.
     pub n_layers: u64,
+    /// Attention heads.
     pub n_heads: u64,
+    /// Key/value heads (grouped-query attention; equal to `n_heads` without it).
     pub n_kv_heads: u64,
+    /// Vocabulary size (-1 in LLaMA 1 releases: taken from the tokenizer).
     pub vocab_size: u64,
+    /// Feed-forward width.
     pub hidden_dim: u64,
+    /// RMS norm epsilon.
     pub norm_eps: f64,
+    /// Rotary base frequency (10000 unless given).
     pub rope_theta: f64,
     /// Training context length, when known (2048 LLaMA 1, 4096 Llama 2).
     pub context_length: Option<u64>,
@@ -295,9 +322,13 @@ impl ModelParams {
 /// The four released LLaMA 1 sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KnownSize {
+    /// LLaMA 7B.
     B7,
+    /// LLaMA 13B.
     B13,
+    /// LLaMA 30B (33B).
     B30,
+    /// LLaMA 65B.
     B65,
 }
 

@@ -26,16 +26,34 @@ pub enum QuantFileError {
     Gguf(#[from] GgufError),
     /// A tensor could not be quantized.
     #[error("tensor {tensor:?}: {source}")]
-    Tensor { tensor: String, source: QuantError },
+    Tensor {
+        /// The tensor.
+        tensor: String,
+        /// The underlying error.
+        source: QuantError,
+    },
     /// The source tensor is already quantized (llama.cpp refuses requantizing too).
     #[error("tensor {tensor:?} is already {dtype}: quantize from an F32/F16/BF16 GGUF")]
-    Requantize { tensor: String, dtype: DType },
+    Requantize {
+        /// The tensor.
+        tensor: String,
+        /// The element type.
+        dtype: DType,
+    },
     /// One shard of a split GGUF (llama.cpp's quantizer takes the whole model).
     #[error("input is shard {no} of a {count}-file split GGUF: merge it first (llama-gguf-split --merge)")]
-    Split { no: u64, count: u64 },
+    Split {
+        /// The split number in the file.
+        no: u64,
+        /// The number of splits.
+        count: u64,
+    },
     /// A metadata key the type rules need is missing or mistyped.
     #[error("metadata {key} is missing or not an integer")]
-    Metadata { key: String },
+    Metadata {
+        /// The key.
+        key: String,
+    },
 }
 
 /// One tensor's type decision.
@@ -60,6 +78,7 @@ pub struct QuantReport {
     pub n_elements: u64,
     /// Tensor data bytes read and written.
     pub bytes_in: u64,
+    /// Bytes written.
     pub bytes_out: u64,
     /// Tensors that needed a fallback type because of their row length.
     pub n_fallback: usize,

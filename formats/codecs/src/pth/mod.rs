@@ -41,73 +41,122 @@ pub enum PthError {
     /// Opening, mapping or writing failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// Pre-1.6 torch files are a bare pickle stream.
     #[error("{}: legacy torch format (pre-1.6, not a zip) is not supported", path.display())]
-    Legacy { path: PathBuf },
+    Legacy {
+        /// The file.
+        path: PathBuf,
+    },
     /// Neither a zip nor a legacy torch file.
     #[error("{}: not a torch checkpoint (no zip header at the start)", path.display())]
-    NotZip { path: PathBuf },
+    NotZip {
+        /// The file.
+        path: PathBuf,
+    },
     /// The zip structure is damaged or truncated.
     #[error("{}: bad or truncated zip archive: {reason}", path.display())]
-    Zip { path: PathBuf, reason: String },
+    Zip {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A record reaches past the end of the file.
     #[error("{}: truncated: record `{record}` ends at byte {end} but the file has {len}", path.display())]
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// The record.
         record: String,
+        /// The end.
         end: u64,
+        /// Length in bytes.
         len: u64,
     },
     /// No `<archive>/data.pkl`, or more than one.
     #[error("{}: {reason}", path.display())]
-    Layout { path: PathBuf, reason: String },
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A compressed record larger than the cap.
     #[error("{}: record `{record}` is compressed and {size} bytes, over the {cap}-byte cap", path.display())]
     RecordTooLarge {
+        /// The file.
         path: PathBuf,
+        /// The record.
         record: String,
+        /// Size in bytes.
         size: u64,
+        /// The cap.
         cap: u64,
     },
     /// The pickle was refused or is malformed.
     #[error("{}: data.pkl: {source}", path.display())]
-    Pickle { path: PathBuf, source: PickleError },
+    Pickle {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: PickleError,
+    },
     /// A tensor names a storage record the archive lacks.
     #[error("{}: tensor `{tensor}`: storage record `{record}` is missing", path.display())]
     MissingStorage {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         tensor: String,
+        /// The record.
         record: String,
     },
     /// A storage record is compressed (torch never does this): refused, not inflated.
     #[error("{}: tensor `{tensor}`: storage record `{record}` is compressed; torch stores storages uncompressed", path.display())]
     CompressedStorage {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         tensor: String,
+        /// The record.
         record: String,
     },
     /// A storage's size disagrees with its persistent id, or two tensors see one storage
     /// with different dtypes.
     #[error("{}: tensor `{tensor}`: storage `{record}`: {reason}", path.display())]
     Storage {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         tensor: String,
+        /// The record.
         record: String,
+        /// What is wrong.
         reason: String,
     },
     /// A tensor's view does not fit its storage.
     #[error("{}: tensor `{tensor}`: {source}", path.display())]
     View {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         tensor: String,
+        /// The underlying error.
         source: ViewError,
     },
     /// The file is big-endian (`byteorder` record); only little-endian is read.
     #[error("{}: byteorder is `{order}`; only little-endian checkpoints are supported", path.display())]
-    ByteOrder { path: PathBuf, order: String },
+    ByteOrder {
+        /// The file.
+        path: PathBuf,
+        /// The byte order written.
+        order: String,
+    },
     /// Writer: a write to the output failed.
     #[error("writing torch checkpoint: {0}")]
     Write(#[from] std::io::Error),

@@ -11,10 +11,20 @@ use crate::dtype::DType;
 pub enum CastError {
     /// Only F64/F32/F16/BF16 convert here.
     #[error("cannot convert {from} to {to} (only float types convert)")]
-    Unsupported { from: DType, to: DType },
+    Unsupported {
+        /// The source type.
+        from: DType,
+        /// The wanted type.
+        to: DType,
+    },
     /// The byte count is not a whole number of elements.
     #[error("{len} bytes is not a whole number of {dtype} elements")]
-    Ragged { dtype: DType, len: usize },
+    Ragged {
+        /// The element type.
+        dtype: DType,
+        /// The byte count given.
+        len: usize,
+    },
 }
 
 /// Decode little-endian float bytes of `dtype` into `out` (cleared first).

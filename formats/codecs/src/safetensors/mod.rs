@@ -36,70 +36,109 @@ pub enum SafetensorsError {
     /// Opening, mapping or listing failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The file is shorter than the 8-byte header length.
     #[error("{}: file is {len} bytes, too short for a safetensors header", path.display())]
-    TooShort { path: PathBuf, len: u64 },
+    TooShort {
+        /// The file.
+        path: PathBuf,
+        /// Length in bytes.
+        len: u64,
+    },
     /// The header length is over the cap or past the end of the file.
     #[error("{}: header length {header_len} is invalid (the file is {file_len} bytes; the limit is 100 MB)", path.display())]
     BadHeaderLength {
+        /// The file.
         path: PathBuf,
+        /// The header len.
         header_len: u64,
+        /// File length in bytes.
         file_len: u64,
     },
     /// The `safetensors` crate refused the header or offsets.
     #[error("{}: invalid safetensors file: {source}", path.display())]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: ::safetensors::SafeTensorError,
     },
     /// A dtype llama-tool does not handle (F8, U16, C64, ...).
     #[error("{}: tensor {name:?} has dtype {dtype}, which llama-tool does not handle", path.display())]
     UnsupportedDtype {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The element type.
         dtype: String,
     },
     /// No tensor of that name.
     #[error("{}: no tensor named {name:?}", path.display())]
-    NotFound { path: PathBuf, name: String },
+    NotFound {
+        /// The file.
+        path: PathBuf,
+        /// The name, as written in the file.
+        name: String,
+    },
     /// A tensor's bytes do not make a view.
     #[error("{}: tensor {name:?}: {source}", path.display())]
     View {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The underlying error.
         source: ViewError,
     },
     /// A folder with neither an index nor a single safetensors file.
     #[error("{}: no {INDEX_NAME} and {found} .safetensors files (expected an index or exactly one file)", path.display())]
-    NoCheckpoint { path: PathBuf, found: usize },
+    NoCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        found: usize,
+    },
     /// The index is not valid JSON of the expected shape.
     #[error("{}: invalid index: {source}", path.display())]
     BadIndex {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: serde_json::Error,
     },
     /// The index names a shard that is not a plain file name in the folder.
     #[error("{}: shard name {file:?} for tensor {name:?} is not a file name inside the folder", path.display())]
     BadShardName {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The file.
         file: String,
     },
     /// A tensor the index lists is not in the shard it names.
     #[error("{}: index says tensor {name:?} is in {file}, but that shard does not hold it", path.display())]
     MissingFromShard {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The file.
         file: String,
     },
     /// A shard holds a tensor the index does not list (or lists elsewhere).
     #[error("{}: shard {file} holds tensor {name:?}, which the index does not place there", path.display())]
     NotInIndex {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The file.
         file: String,
     },
     /// Writing the output failed.
@@ -107,10 +146,20 @@ pub enum SafetensorsError {
     Write(#[from] std::io::Error),
     /// A dtype safetensors cannot hold (ggml's quantized types).
     #[error("tensor {name:?}: {dtype} cannot be stored in safetensors")]
-    NotInSafetensors { name: String, dtype: DType },
+    NotInSafetensors {
+        /// The name, as written in the file.
+        name: String,
+        /// The element type.
+        dtype: DType,
+    },
     /// A shape whose byte size overflows.
     #[error("tensor {name:?}: shape {shape:?} overflows")]
-    BadShape { name: String, shape: Vec<u64> },
+    BadShape {
+        /// The name, as written in the file.
+        name: String,
+        /// The shape.
+        shape: Vec<u64>,
+    },
     /// A tensor name given twice, or the reserved `__metadata__`.
     #[error("tensor name {0:?} given twice or reserved")]
     BadTensorName(String),

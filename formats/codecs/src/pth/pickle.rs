@@ -67,68 +67,113 @@ pub enum PickleError {
     #[error(
         "refused pickle global `{module}.{name}` (not on the allow-list; nothing was executed)"
     )]
-    RefusedGlobal { module: String, name: String },
+    RefusedGlobal {
+        /// The module.
+        module: String,
+        /// The name, as written in the file.
+        name: String,
+    },
     /// A `torch.<X>Storage` of a dtype we do not read (not a security refusal).
     #[error(
         "unsupported torch storage type `torch.{name}` (supported: Float, Half, BFloat16, \
          Double, Long, Int, Short, Char, Byte, Bool)"
     )]
-    UnsupportedStorage { name: String },
+    UnsupportedStorage {
+        /// The name, as written in the file.
+        name: String,
+    },
     /// An object-building opcode applied to something that may not be built that way.
     #[error("refused pickle {opcode} on {target} at byte {offset} (nothing was executed)")]
     RefusedCall {
+        /// The opcode.
         opcode: &'static str,
+        /// The target.
         target: String,
+        /// Byte offset.
         offset: usize,
     },
     /// The data ended inside an opcode or before STOP.
     #[error("pickle is truncated: it ends inside {what} at byte {offset}")]
-    Truncated { what: &'static str, offset: usize },
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Byte offset.
+        offset: usize,
+    },
     /// An opcode this machine does not implement.
     #[error("unsupported pickle opcode {name} (0x{op:02x}) at byte {offset}")]
     UnsupportedOpcode {
+        /// The opcode.
         op: u8,
+        /// The name, as written in the file.
         name: &'static str,
+        /// Byte offset.
         offset: usize,
     },
     /// A cap was exceeded.
     #[error("pickle exceeds the cap on {what} ({limit}) at byte {offset}")]
     Limit {
+        /// What was being read.
         what: &'static str,
+        /// The limit.
         limit: usize,
+        /// Byte offset.
         offset: usize,
     },
     /// The stack or mark stack had too few items for an opcode.
     #[error("malformed pickle: {opcode} at byte {offset} finds {what}")]
     Malformed {
+        /// The opcode.
         opcode: &'static str,
+        /// What was being read.
         what: &'static str,
+        /// Byte offset.
         offset: usize,
     },
     /// BINGET of an index never stored.
     #[error("malformed pickle: memo index {index} read at byte {offset} was never stored")]
-    MemoMissing { index: u64, offset: usize },
+    MemoMissing {
+        /// The index.
+        index: u64,
+        /// Byte offset.
+        offset: usize,
+    },
     /// A value of the wrong kind where a particular kind is needed.
     #[error("malformed pickle: {context} at byte {offset} expects {expected}, found {found}")]
     Type {
+        /// The context.
         context: &'static str,
+        /// What was expected.
         expected: &'static str,
+        /// What was found.
         found: &'static str,
+        /// Byte offset.
         offset: usize,
     },
     /// An allow-listed call with arguments it cannot take.
     #[error("malformed pickle: {call} at byte {offset}: {reason}")]
     BadCall {
+        /// The call.
         call: &'static str,
+        /// What is wrong.
         reason: String,
+        /// Byte offset.
         offset: usize,
     },
     /// The pickle's result is not a dict of tensors.
     #[error("pickle holds {found}, not a state dict (a dict of tensors)")]
-    NotStateDict { found: &'static str },
+    NotStateDict {
+        /// What was found.
+        found: &'static str,
+    },
     /// A state dict entry is not a tensor.
     #[error("state dict entry `{key}` is {found}, not a tensor")]
-    NotTensor { key: String, found: &'static str },
+    NotTensor {
+        /// The key.
+        key: String,
+        /// What was found.
+        found: &'static str,
+    },
 }
 
 /// A storage as named by a persistent id: zip record `data/<key>` of `numel` elements.

@@ -10,27 +10,49 @@ use std::fmt;
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// IEEE 754 double.
     F64,
+    /// IEEE 754 single.
     F32,
+    /// IEEE 754 half.
     F16,
+    /// bfloat16 (the top half of an f32).
     BF16,
+    /// Signed 64-bit integer.
     I64,
+    /// Signed 32-bit integer.
     I32,
+    /// Signed 16-bit integer.
     I16,
+    /// Signed 8-bit integer.
     I8,
+    /// Unsigned byte.
     U8,
+    /// One byte, 0 or 1.
     Bool,
+    /// ggml Q4_0: 32 weights, f16 scale, 4-bit values.
     Q4_0,
+    /// ggml Q4_1: 32 weights, f16 scale and min, 4-bit values.
     Q4_1,
+    /// ggml Q5_0: 32 weights, f16 scale, 5-bit values.
     Q5_0,
+    /// ggml Q5_1: 32 weights, f16 scale and min, 5-bit values.
     Q5_1,
+    /// ggml Q8_0: 32 weights, f16 scale, 8-bit values.
     Q8_0,
+    /// ggml Q8_1: 32 weights, f32 scale and sum, 8-bit values (activations only).
     Q8_1,
+    /// ggml Q2_K: 256-weight super-block, 2-bit values.
     Q2_K,
+    /// ggml Q3_K: 256-weight super-block, 3-bit values.
     Q3_K,
+    /// ggml Q4_K: 256-weight super-block, 4-bit values, 6-bit sub-block scales and mins.
     Q4_K,
+    /// ggml Q5_K: 256-weight super-block, 5-bit values.
     Q5_K,
+    /// ggml Q6_K: 256-weight super-block, 6-bit values, 8-bit sub-block scales.
     Q6_K,
+    /// ggml Q8_K: 256-weight super-block, 8-bit values (activations only).
     Q8_K,
 }
 

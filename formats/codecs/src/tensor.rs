@@ -34,20 +34,40 @@ impl TensorInfo {
 pub enum ViewError {
     /// Shape and strides differ in length.
     #[error("shape has {shape} dimensions but strides has {strides}")]
-    RankMismatch { shape: usize, strides: usize },
+    RankMismatch {
+        /// The shape.
+        shape: usize,
+        /// The strides.
+        strides: usize,
+    },
     /// The view reaches past the end of its storage.
     #[error("view needs {needed} bytes of storage but the storage holds {available}")]
-    OutOfBounds { needed: u64, available: u64 },
+    OutOfBounds {
+        /// The needed.
+        needed: u64,
+        /// The available.
+        available: u64,
+    },
     /// Sizes overflow 64 bits.
     #[error("tensor size overflows")]
     Overflow,
     /// A stride-0 or overlapping view whose elements need more bytes than its storage has:
     /// materialising it would turn a tiny file into a huge allocation.
     #[error("view covers {logical} bytes but its storage holds only {available} (a stride-0 or overlapping view)")]
-    Overlapping { logical: u64, available: u64 },
+    Overlapping {
+        /// The logical.
+        logical: u64,
+        /// The available.
+        available: u64,
+    },
     /// Block-quantized data must be contiguous and a whole number of blocks per row.
     #[error("{dtype} data must be contiguous with rows a multiple of {block} elements")]
-    BadQuantizedLayout { dtype: DType, block: usize },
+    BadQuantizedLayout {
+        /// The element type.
+        dtype: DType,
+        /// The block.
+        block: usize,
+    },
 }
 
 /// A tensor's data: `shape` and `strides` (in elements) over `storage`, starting `offset`

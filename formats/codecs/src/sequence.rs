@@ -12,14 +12,19 @@ pub enum SequenceError {
     /// `start_tensor` named a tensor other than the next declared one.
     #[error("tensor {got:?} written out of order: expected {}", expected.as_deref().unwrap_or("no more tensors"))]
     OutOfOrder {
+        /// What was expected.
         expected: Option<String>,
+        /// What was found.
         got: String,
     },
     /// A tensor received more or fewer bytes than its dtype and shape need.
     #[error("tensor {name:?}: expected {expected} bytes of data, got {got}")]
     WrongSize {
+        /// The name, as written in the file.
         name: String,
+        /// What was expected.
         expected: u64,
+        /// What was found.
         got: u64,
     },
     /// `write_chunk` or `end_tensor` without `start_tensor`.
@@ -30,7 +35,12 @@ pub enum SequenceError {
     TensorNotEnded(String),
     /// `finish` before every declared tensor was written.
     #[error("{remaining} declared tensors were not written, starting with {next:?}")]
-    Unwritten { next: String, remaining: usize },
+    Unwritten {
+        /// The next.
+        next: String,
+        /// The remaining.
+        remaining: usize,
+    },
 }
 
 /// The declared tensors, their data sizes, and how far the data has come.

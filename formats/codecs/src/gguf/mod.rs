@@ -50,15 +50,26 @@ pub enum GgufProblem {
     UnsupportedVersion(u32),
     /// The file ends inside a structure.
     #[error("file is truncated: {what} needs {need} more bytes but only {left} remain")]
-    Truncated { what: String, need: u64, left: u64 },
+    Truncated {
+        /// What was being read.
+        what: String,
+        /// Bytes needed.
+        need: u64,
+        /// Bytes left.
+        left: u64,
+    },
     /// A count that cannot possibly fit in the rest of the file.
     #[error(
         "{what}: count {count} cannot fit in the {left} bytes left (each takes at least {min})"
     )]
     CountTooLarge {
+        /// What was being read.
         what: String,
+        /// The count found.
         count: u64,
+        /// Fewest bytes each entry takes.
         min: u64,
+        /// Bytes left.
         left: u64,
     },
     /// A string that is not UTF-8.
@@ -66,13 +77,28 @@ pub enum GgufProblem {
     BadUtf8(String),
     /// A metadata value type id outside 0..=12.
     #[error("{what}: unknown metadata value type {id}")]
-    UnknownValueType { what: String, id: u32 },
+    UnknownValueType {
+        /// What was being read.
+        what: String,
+        /// The id found.
+        id: u32,
+    },
     /// A bool byte other than 0 or 1.
     #[error("{what}: bool byte is {byte}, expected 0 or 1")]
-    BadBool { what: String, byte: u8 },
+    BadBool {
+        /// What was being read.
+        what: String,
+        /// The byte found.
+        byte: u8,
+    },
     /// Arrays nested too deep.
     #[error("{what}: arrays nested deeper than {max} levels")]
-    ArrayTooDeep { what: String, max: u32 },
+    ArrayTooDeep {
+        /// What was being read.
+        what: String,
+        /// The limit.
+        max: u32,
+    },
     /// The same key twice.
     #[error("duplicate metadata key {0:?}")]
     DuplicateKey(String),
@@ -84,20 +110,38 @@ pub enum GgufProblem {
     DuplicateTensor(String),
     /// More than [`MAX_DIMS`] dimensions.
     #[error("tensor {name:?} has {n_dims} dimensions (at most 4)")]
-    TooManyDims { name: String, n_dims: u32 },
+    TooManyDims {
+        /// The name, as written in the file.
+        name: String,
+        /// Number of dimensions found.
+        n_dims: u32,
+    },
     /// A ggml type id this crate does not know.
     #[error("tensor {name:?} has unknown ggml type id {id}")]
-    UnknownGgmlType { name: String, id: u32 },
+    UnknownGgmlType {
+        /// The name, as written in the file.
+        name: String,
+        /// The id found.
+        id: u32,
+    },
     /// Dimensions whose product (or byte size) overflows.
     #[error("tensor {name:?}: dimensions {dims:?} overflow")]
-    ShapeOverflow { name: String, dims: Vec<u64> },
+    ShapeOverflow {
+        /// The name, as written in the file.
+        name: String,
+        /// The dimensions.
+        dims: Vec<u64>,
+    },
     /// Innermost dimension not a whole number of quantization blocks.
     #[error(
         "tensor {name:?}: innermost dimension {dim} is not a multiple of the {dtype} block size"
     )]
     PartialBlock {
+        /// The name, as written in the file.
         name: String,
+        /// The dimension.
         dim: u64,
+        /// The element type.
         dtype: DType,
     },
     /// Data offset not a multiple of the alignment.
@@ -105,23 +149,39 @@ pub enum GgufProblem {
         "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
     )]
     Misaligned {
+        /// The name, as written in the file.
         name: String,
+        /// Byte offset.
         offset: u64,
+        /// The alignment.
         alignment: u64,
     },
     /// Data reaching past the end of the file.
     #[error("tensor {name:?}: data at offset {offset} reaches past the end of the file ({file_len} bytes)")]
     DataOutOfBounds {
+        /// The name, as written in the file.
         name: String,
+        /// Byte offset.
         offset: u64,
+        /// File length in bytes.
         file_len: u64,
     },
     /// Two tensors share bytes.
     #[error("tensors {a:?} and {b:?} overlap")]
-    Overlap { a: String, b: String },
+    Overlap {
+        /// The first one.
+        a: String,
+        /// The second one.
+        b: String,
+    },
     /// The header would take more memory than [`MAX_HEADER_MEMORY`] once parsed.
     #[error("{what}: the metadata and tensor infos need more than {limit} bytes of memory (counting per-entry overhead)")]
-    HeaderTooLarge { what: String, limit: u64 },
+    HeaderTooLarge {
+        /// What was being read.
+        what: String,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// Most memory a parsed GGUF header (metadata keys and values, tensor infos and their
@@ -135,21 +195,29 @@ pub enum GgufError {
     /// Opening or mapping a file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The file is not a valid GGUF file.
     #[error("{}: {problem} (at byte {offset})", path.display())]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// Byte offset.
         offset: u64,
+        /// The problem.
         problem: GgufProblem,
     },
     /// A tensor's bytes do not make a view.
     #[error("{}: tensor {name:?}: {source}", path.display())]
     View {
+        /// The file.
         path: PathBuf,
+        /// The name, as written in the file.
         name: String,
+        /// The underlying error.
         source: ViewError,
     },
     /// Writing the output failed.
@@ -160,7 +228,12 @@ pub enum GgufError {
     BadAlignment(u64),
     /// The metadata's `general.alignment` disagrees with the writer's alignment.
     #[error("metadata general.alignment is {metadata} but the writer aligns to {alignment}")]
-    AlignmentMismatch { metadata: String, alignment: u64 },
+    AlignmentMismatch {
+        /// The metadata.
+        metadata: String,
+        /// The alignment.
+        alignment: u64,
+    },
     /// A metadata key given twice.
     #[error("metadata key {0:?} given twice")]
     DuplicateKey(String),
@@ -169,32 +242,59 @@ pub enum GgufError {
     DuplicateTensorName(String),
     /// A dtype ggml has no type id for.
     #[error("tensor {name:?}: {dtype} cannot be stored in GGUF")]
-    NotInGguf { name: String, dtype: DType },
+    NotInGguf {
+        /// The name, as written in the file.
+        name: String,
+        /// The element type.
+        dtype: DType,
+    },
     /// A shape GGUF cannot hold: more than 4 dimensions, overflow, or a partial block.
     #[error("tensor {name:?}: shape {shape:?} cannot be stored in GGUF (at most 4 dimensions, innermost a whole number of blocks, no overflow)")]
-    BadShape { name: String, shape: Vec<u64> },
+    BadShape {
+        /// The name, as written in the file.
+        name: String,
+        /// The shape.
+        shape: Vec<u64>,
+    },
     /// The data did not follow the declared tensors (order, sizes, completeness).
     #[error(transparent)]
     Sequence(#[from] SequenceError),
     /// A file of a split model whose name does not follow `NAME-00001-of-0000N.gguf`.
     #[error("{}: split.count is {count} but the file name does not follow NAME-00001-of-{count:05}.gguf", path.display())]
-    SplitName { path: PathBuf, count: u64 },
+    SplitName {
+        /// The file.
+        path: PathBuf,
+        /// The count found.
+        count: u64,
+    },
     /// A split file whose `split.no` / `split.count` disagree with its place.
     #[error("{}: {key} is {found}, expected {expected}", path.display())]
     SplitMismatch {
+        /// The file.
         path: PathBuf,
+        /// The key.
         key: String,
+        /// What was expected.
         expected: u64,
+        /// What was found.
         found: String,
     },
     /// The same tensor in two files of a split model.
     #[error("{}: tensor {name:?} is also in an earlier file of the split", path.display())]
-    SplitDuplicateTensor { path: PathBuf, name: String },
+    SplitDuplicateTensor {
+        /// The file.
+        path: PathBuf,
+        /// The name, as written in the file.
+        name: String,
+    },
     /// `split.tensors.count` disagrees with the tensors found.
     #[error("{}: split.tensors.count is {expected} but the files hold {found} tensors", path.display())]
     SplitTensorCount {
+        /// The file.
         path: PathBuf,
+        /// What was expected.
         expected: u64,
+        /// What was found.
         found: u64,
     },
 }

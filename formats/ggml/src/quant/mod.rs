@@ -11,7 +11,6 @@
 //! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends);
 //! [`quantize_gguf`] quantizes a whole float GGUF and [`quantize_tensor`] one tensor.
 
-mod file;
 mod kdequant;
 mod kquants;
 mod legacy;
@@ -23,10 +22,6 @@ use rayon::prelude::*;
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use file::{
-    model_hints, output_metadata, plan, quantize_gguf, quantize_tensor, QuantFileError,
-    QuantReport, TensorPlan, QUANTIZATION_VERSION,
-};
 pub use preset::{ModelHints, Planner, Preset, ALL_PRESETS};
 
 /// Why quantization or dequantization was refused.
@@ -38,22 +33,41 @@ pub enum QuantError {
     /// The row length is not a whole number of blocks.
     #[error("row length {n_per_row} is not a multiple of {dtype}'s block size {block}")]
     RowNotBlocks {
+        /// The target type.
         dtype: DType,
+        /// The row length.
         n_per_row: usize,
+        /// The type's block size.
         block: usize,
     },
     /// The value count is not a whole number of rows.
     #[error("{len} values is not a whole number of rows of {n_per_row}")]
-    Ragged { len: usize, n_per_row: usize },
+    Ragged {
+        /// The value count.
+        len: usize,
+        /// The row length.
+        n_per_row: usize,
+    },
     /// A NaN or infinity in the input.
     #[error("non-finite value {value} at row {row}, column {col}: refusing to quantize NaN/inf")]
-    NonFinite { row: usize, col: usize, value: f32 },
+    NonFinite {
+        /// Row of the value.
+        row: usize,
+        /// Column of the value.
+        col: usize,
+        /// The value.
+        value: f32,
+    },
     /// The byte count does not match the element count.
     #[error("{dtype} data of {got} bytes does not hold {n} values (expected {expected} bytes)")]
     WrongSize {
+        /// The quantized type.
         dtype: DType,
+        /// The element count.
         n: usize,
+        /// Bytes that many elements take.
         expected: u64,
+        /// Bytes given.
         got: usize,
     },
     /// A float conversion failed.

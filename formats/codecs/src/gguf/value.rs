@@ -11,18 +11,31 @@ use std::fmt;
 /// The type id of a GGUF metadata value (`gguf_metadata_value_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GgufValueType {
+    /// `GGUF_TYPE_UINT8` (0): unsigned 8-bit.
     U8,
+    /// `GGUF_TYPE_INT8` (1): signed 8-bit.
     I8,
+    /// `GGUF_TYPE_UINT16` (2): unsigned 16-bit.
     U16,
+    /// `GGUF_TYPE_INT16` (3): signed 16-bit.
     I16,
+    /// `GGUF_TYPE_UINT32` (4): unsigned 32-bit.
     U32,
+    /// `GGUF_TYPE_INT32` (5): signed 32-bit.
     I32,
+    /// `GGUF_TYPE_FLOAT32` (6): 32-bit float.
     F32,
+    /// `GGUF_TYPE_BOOL` (7): bool (one byte, 0 or 1).
     Bool,
+    /// `GGUF_TYPE_STRING` (8): UTF-8 string (u64 length + bytes).
     String,
+    /// `GGUF_TYPE_ARRAY` (9): array of one element type.
     Array,
+    /// `GGUF_TYPE_UINT64` (10): unsigned 64-bit.
     U64,
+    /// `GGUF_TYPE_INT64` (11): signed 64-bit.
     I64,
+    /// `GGUF_TYPE_FLOAT64` (12): 64-bit float.
     F64,
 }
 
@@ -116,36 +129,62 @@ impl fmt::Display for GgufValueType {
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufValue {
+    /// A unsigned 8-bit value.
     U8(u8),
+    /// A signed 8-bit value.
     I8(i8),
+    /// A unsigned 16-bit value.
     U16(u16),
+    /// A signed 16-bit value.
     I16(i16),
+    /// A unsigned 32-bit value.
     U32(u32),
+    /// A signed 32-bit value.
     I32(i32),
+    /// A 32-bit float value.
     F32(f32),
+    /// A bool (one byte, 0 or 1) value.
     Bool(bool),
+    /// A UTF-8 string (u64 length + bytes) value.
     String(String),
+    /// An array value.
     Array(GgufArray),
+    /// A unsigned 64-bit value.
     U64(u64),
+    /// A signed 64-bit value.
     I64(i64),
+    /// A 64-bit float value.
     F64(f64),
 }
 
 /// A metadata array: every element has the one type the array declares.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufArray {
+    /// An array of unsigned 8-bit elements.
     U8(Vec<u8>),
+    /// An array of signed 8-bit elements.
     I8(Vec<i8>),
+    /// An array of unsigned 16-bit elements.
     U16(Vec<u16>),
+    /// An array of signed 16-bit elements.
     I16(Vec<i16>),
+    /// An array of unsigned 32-bit elements.
     U32(Vec<u32>),
+    /// An array of signed 32-bit elements.
     I32(Vec<i32>),
+    /// An array of 32-bit float elements.
     F32(Vec<f32>),
+    /// An array of bool (one byte, 0 or 1) elements.
     Bool(Vec<bool>),
+    /// An array of UTF-8 string (u64 length + bytes) elements.
     String(Vec<String>),
+    /// An array of arrays.
     Array(Vec<GgufArray>),
+    /// An array of unsigned 64-bit elements.
     U64(Vec<u64>),
+    /// An array of signed 64-bit elements.
     I64(Vec<i64>),
+    /// An array of 64-bit float elements.
     F64(Vec<f64>),
 }
 

@@ -15,22 +15,39 @@ use crate::dtype::DType;
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
+    /// llama.cpp's `Q4_0` mix (`llama-quantize Q4_0`).
     Q4_0,
+    /// llama.cpp's `Q4_1` mix (`llama-quantize Q4_1`).
     Q4_1,
+    /// llama.cpp's `Q5_0` mix (`llama-quantize Q5_0`).
     Q5_0,
+    /// llama.cpp's `Q5_1` mix (`llama-quantize Q5_1`).
     Q5_1,
+    /// llama.cpp's `Q8_0` mix (`llama-quantize Q8_0`).
     Q8_0,
+    /// llama.cpp's `Q2_K` mix (`llama-quantize Q2_K`).
     Q2_K,
+    /// llama.cpp's `Q3_K_S` mix (`llama-quantize Q3_K_S`).
     Q3_K_S,
+    /// llama.cpp's `Q3_K_M` mix (`llama-quantize Q3_K_M`).
     Q3_K_M,
+    /// llama.cpp's `Q3_K_L` mix (`llama-quantize Q3_K_L`).
     Q3_K_L,
+    /// llama.cpp's `Q4_K_S` mix (`llama-quantize Q4_K_S`).
     Q4_K_S,
+    /// llama.cpp's `Q4_K_M` mix (`llama-quantize Q4_K_M`).
     Q4_K_M,
+    /// llama.cpp's `Q5_K_S` mix (`llama-quantize Q5_K_S`).
     Q5_K_S,
+    /// llama.cpp's `Q5_K_M` mix (`llama-quantize Q5_K_M`).
     Q5_K_M,
+    /// llama.cpp's `Q6_K` mix (`llama-quantize Q6_K`).
     Q6_K,
+    /// Every 2-D weight in F16 (`llama-quantize F16`).
     F16,
+    /// Every 2-D weight in BF16 (`llama-quantize BF16`).
     BF16,
+    /// Every 2-D weight in F32 (`llama-quantize F32`).
     F32,
 }
 
