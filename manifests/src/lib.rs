@@ -14,6 +14,8 @@
 //! Libraries never print: progress goes through [`verify::Progress`] and
 //! [`download::DownloadProgress`].
 
+#![deny(missing_docs)]
+
 pub mod checksums;
 pub mod diff;
 pub mod digest;

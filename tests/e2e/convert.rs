@@ -781,3 +781,35 @@ fn gguf_input_converts_to_hf_and_meta_and_back_unchanged() {
         interop(&py, "hf", &[os(&hf), os(&m), OsStr::new(TOKENS)]);
     }
 }
+
+#[test]
+fn a_lone_safetensors_file_takes_its_params_from_the_config_json_beside_it() {
+    // Issue 9: a lone `.safetensors` with `config.json` beside it is a whole model (the same
+    // params and tensors as the folder it came from); without one, params are unavailable.
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = tmp.path().join("hf");
+    ok(convert(&[
+        os(&fixture("torch/tiny-mp1")),
+        OsStr::new("--to"),
+        OsStr::new("safetensors"),
+        OsStr::new("-o"),
+        os(&hf),
+    ]));
+    let lone = hf.join("model.safetensors");
+    let j = inspect_json(&lone);
+    let folder = inspect_json(&hf);
+    assert_eq!(j["params"], folder["params"], "{j}");
+    assert_eq!(j["params"]["dim"], 64, "{j}");
+    let o = ok(run([
+        OsStr::new("diff"),
+        os(&lone),
+        os(&fixture("torch/tiny-mp1")),
+    ]));
+    assert!(stdout(&o).contains("21 identical"), "{}", stdout(&o));
+    std::fs::remove_file(hf.join("config.json")).unwrap();
+    let j = inspect_json(&lone);
+    assert!(
+        j["params"].is_null() || j["params_error"].is_string(),
+        "{j}"
+    );
+}

@@ -177,6 +177,31 @@ fn meta_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found.into_values().collect())
 }
 
+/// Read and parse a Hugging Face `config.json` (capped, regular files only).
+fn read_hf_config(cfg_path: &Path) -> Result<serde_json::Value> {
+    let text = crate::safe_read::read_capped_string(cfg_path, crate::safe_read::MAX_CONFIG_BYTES)
+        .map_err(io_err(cfg_path))?;
+    Ok(serde_json::from_str(&text).map_err(|e| ParamsError::Json {
+        path: cfg_path.to_path_buf(),
+        what: "config.json",
+        source: e,
+    })?)
+}
+
+/// `read(dir/name)` when that file exists beside a lone checkpoint file.
+fn beside<T, E: Into<CheckpointError>>(
+    dir: &Path,
+    name: &str,
+    read: impl Fn(&Path) -> std::result::Result<T, E>,
+) -> Result<Option<T>> {
+    let p = dir.join(name);
+    if p.is_file() {
+        read(&p).map(Some).map_err(Into::into)
+    } else {
+        Ok(None)
+    }
+}
+
 fn find_tokenizer(dir: &Path) -> Option<PathBuf> {
     [
         dir.join("tokenizer.model"),
@@ -215,18 +240,7 @@ impl Checkpoint {
                     find_tokenizer(&path),
                 )
             } else if path.join("config.json").is_file() {
-                let cfg_path = path.join("config.json");
-                let text = crate::safe_read::read_capped_string(
-                    &cfg_path,
-                    crate::safe_read::MAX_CONFIG_BYTES,
-                )
-                .map_err(io_err(&cfg_path))?;
-                let cfg: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| ParamsError::Json {
-                        path: cfg_path.clone(),
-                        what: "config.json",
-                        source: e,
-                    })?;
+                let cfg = read_hf_config(&path.join("config.json"))?;
                 let folder = SafetensorsFolder::open(&path)?;
                 let tok = path.join("tokenizer.model");
                 (
@@ -256,28 +270,22 @@ impl Checkpoint {
                     None,
                     None,
                 ),
+                // A lone safetensors file takes its hyper-parameters from a `params.json`
+                // (Meta names) or `config.json` (Hugging Face names) beside it.
                 "safetensors" => (
                     Kind::Safetensors,
                     Source::Safetensors(SafetensorsFolder::open(&path)?),
-                    None,
+                    beside(&dir, "params.json", MetaParams::read)?,
+                    beside(&dir, "config.json", read_hf_config)?,
+                    find_tokenizer(&dir),
+                ),
+                "pth" | "pt" | "bin" => (
+                    Kind::Pth,
+                    Source::Pth(vec![PthFile::open(&path)?]),
+                    beside(&dir, "params.json", MetaParams::read)?,
                     None,
                     find_tokenizer(&dir),
                 ),
-                "pth" | "pt" | "bin" => {
-                    let params = dir.join("params.json");
-                    let mp = if params.is_file() {
-                        Some(MetaParams::read(&params)?)
-                    } else {
-                        None
-                    };
-                    (
-                        Kind::Pth,
-                        Source::Pth(vec![PthFile::open(&path)?]),
-                        mp,
-                        None,
-                        find_tokenizer(&dir),
-                    )
-                }
                 _ => {
                     return Err(unrecognized(
                         "unknown file type (expected .gguf, .safetensors or .pth)",
