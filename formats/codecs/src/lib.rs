@@ -11,6 +11,7 @@
 pub mod gguf;
 pub mod mmap;
 pub mod pth;
+pub mod reader;
 pub mod safe_read;
 pub mod safetensors;
 pub mod sentencepiece;
@@ -21,4 +22,5 @@ pub mod text;
 /// The element types and float conversions of `llama-ggml`, re-exported so that paths such
 /// as `crate::dtype::DType` read the same in every layer.
 pub use llama_ggml::{cast, dtype, DType};
+pub use reader::{ReaderError, TensorReader};
 pub use tensor::{TensorInfo, TensorView};
