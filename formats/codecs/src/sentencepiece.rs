@@ -109,10 +109,54 @@ pub enum SpError {
         /// The value.
         value: u64,
     },
-    /// The model is well-formed protobuf but not a usable SentencePiece model
-    /// (checked like sentencepiece's own loader).
-    #[error("invalid SentencePiece model: {0}")]
-    Invalid(String),
+    /// More pieces than [`MAX_PIECES`].
+    #[error("invalid SentencePiece model: more than {max} pieces (the most llama-tool reads)")]
+    TooManyPieces {
+        /// The limit.
+        max: usize,
+    },
+    /// The same piece twice among the normal (or among the reserved) pieces.
+    #[error("invalid SentencePiece model: piece {id} {piece:?} is defined twice")]
+    DuplicatePiece {
+        /// Its id (the second occurrence).
+        id: usize,
+        /// The piece.
+        piece: String,
+    },
+    /// A piece with no text.
+    #[error("invalid SentencePiece model: piece {id} is empty")]
+    EmptyPiece {
+        /// Its id.
+        id: usize,
+    },
+    /// More than one UNKNOWN piece.
+    #[error("invalid SentencePiece model: second UNKNOWN piece at id {id}")]
+    SecondUnknown {
+        /// The second one's id.
+        id: usize,
+    },
+    /// No UNKNOWN piece.
+    #[error("invalid SentencePiece model: no UNKNOWN piece (<unk>)")]
+    NoUnknown,
+    /// BYTE pieces in a model without byte fallback.
+    #[error("invalid SentencePiece model: BYTE pieces present but byte_fallback is false")]
+    BytesWithoutFallback,
+    /// Byte fallback without exactly 256 BYTE pieces.
+    #[error("invalid SentencePiece model: byte_fallback needs 256 BYTE pieces, found {found}")]
+    ByteFallbackCount {
+        /// BYTE pieces found.
+        found: usize,
+    },
+    /// A special id (`unk_id`, `bos_id`, `eos_id`, `pad_id`) outside the vocabulary.
+    #[error("invalid SentencePiece model: {name} {id} is outside the vocabulary of {vocab}")]
+    SpecialIdOutOfRange {
+        /// Which id.
+        name: &'static str,
+        /// Its value.
+        id: u32,
+        /// Number of pieces.
+        vocab: usize,
+    },
 }
 
 /// `SentencePiece.Type`.
@@ -315,9 +359,7 @@ impl SpModel {
             match field {
                 1 => {
                     if m.pieces.len() >= MAX_PIECES {
-                        return Err(SpError::Invalid(format!(
-                            "more than {MAX_PIECES} pieces (the most llama-tool reads)"
-                        )));
+                        return Err(SpError::TooManyPieces { max: MAX_PIECES });
                     }
                     m.pieces
                         .push(parse_piece(expect_len(v, "pieces", at)?, at)?)
@@ -344,17 +386,17 @@ impl SpModel {
                 _ => &mut reserved,
             };
             if !set.insert(p.piece.as_str()) {
-                return Err(SpError::Invalid(format!(
-                    "piece {i} {:?} is defined twice",
-                    p.piece
-                )));
+                return Err(SpError::DuplicatePiece {
+                    id: i,
+                    piece: p.piece.clone(),
+                });
             }
             if p.piece.is_empty() {
-                return Err(SpError::Invalid(format!("piece {i} is empty")));
+                return Err(SpError::EmptyPiece { id: i });
             }
             match p.kind {
                 PieceType::Unknown if unk.is_some() => {
-                    return Err(SpError::Invalid(format!("second UNKNOWN piece at id {i}")))
+                    return Err(SpError::SecondUnknown { id: i })
                 }
                 PieceType::Unknown => unk = Some(i),
                 PieceType::Byte => bytes += 1,
@@ -362,17 +404,13 @@ impl SpModel {
             }
         }
         if unk.is_none() {
-            return Err(SpError::Invalid("no UNKNOWN piece (<unk>)".into()));
+            return Err(SpError::NoUnknown);
         }
         if bytes > 0 && !self.byte_fallback {
-            return Err(SpError::Invalid(
-                "BYTE pieces present but byte_fallback is false".into(),
-            ));
+            return Err(SpError::BytesWithoutFallback);
         }
         if self.byte_fallback && bytes != 256 {
-            return Err(SpError::Invalid(format!(
-                "byte_fallback needs 256 BYTE pieces, found {bytes}"
-            )));
+            return Err(SpError::ByteFallbackCount { found: bytes });
         }
         for (name, id) in [
             ("unk_id", self.unk_id),
@@ -382,10 +420,11 @@ impl SpModel {
         ] {
             if let Some(id) = id {
                 if id as usize >= self.pieces.len() {
-                    return Err(SpError::Invalid(format!(
-                        "{name} {id} is outside the vocabulary of {}",
-                        self.pieces.len()
-                    )));
+                    return Err(SpError::SpecialIdOutOfRange {
+                        name,
+                        id,
+                        vocab: self.pieces.len(),
+                    });
                 }
             }
         }

@@ -78,13 +78,19 @@ pub enum PthError {
         /// Length in bytes.
         len: u64,
     },
-    /// No `<archive>/data.pkl`, or more than one.
-    #[error("{}: {reason}", path.display())]
-    Layout {
+    /// No `<archive>/data.pkl` record.
+    #[error("{}: no `<archive>/data.pkl` record: not a torch.save checkpoint", path.display())]
+    NoDataPkl {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+    },
+    /// More than one `<archive>/data.pkl` record.
+    #[error("{}: {} `data.pkl` records ({})", path.display(), names.len(), names.join(", "))]
+    ManyDataPkl {
+        /// The file.
+        path: PathBuf,
+        /// The records.
+        names: Vec<String>,
     },
     /// A compressed record larger than the cap.
     #[error("{}: record `{record}` is compressed and {size} bytes, over the {cap}-byte cap", path.display())]
@@ -160,9 +166,36 @@ pub enum PthError {
     /// Writer: a write to the output failed.
     #[error("writing torch checkpoint: {0}")]
     Write(#[from] std::io::Error),
-    /// Writer: the declared tensors cannot be written (name, dtype, size).
-    #[error("writing torch checkpoint: {0}")]
-    Writer(String),
+    /// Writer: the archive name is empty, over 1024 bytes or holds a slash.
+    #[error(
+        "writing torch checkpoint: archive name `{0}` must be 1 to 1024 bytes without slashes"
+    )]
+    BadArchiveName(String),
+    /// Writer: a declared tensor's dtype has no torch storage type.
+    #[error("writing torch checkpoint: tensor `{tensor}`: {dtype} has no torch dtype")]
+    NoTorchDtype {
+        /// The tensor.
+        tensor: String,
+        /// Its dtype.
+        dtype: DType,
+    },
+    /// Writer: a declared tensor's byte size overflows.
+    #[error("writing torch checkpoint: tensor `{0}`: size overflows")]
+    SizeOverflow(String),
+    /// Writer: a tensor declared twice.
+    #[error("writing torch checkpoint: tensor `{0}` is declared twice")]
+    DeclaredTwice(String),
+    /// Writer: the data written differs from the CRC-32 announced before writing it.
+    #[error(
+        "writing torch checkpoint: tensor data CRC-32 {crc:08x} differs from the {promised:08x} \
+         announced before writing it (did the source change while being read?)"
+    )]
+    CrcChanged {
+        /// CRC-32 of the bytes written.
+        crc: u32,
+        /// CRC-32 announced.
+        promised: u32,
+    },
     /// Writer: the data did not follow the declared tensors (order, sizes, completeness).
     #[error("writing torch checkpoint: {0}")]
     Sequence(#[from] SequenceError),
@@ -231,16 +264,11 @@ impl PthFile {
             .collect();
         let pkl_name = match pkls.as_slice() {
             [one] => one.to_string(),
-            [] => {
-                return Err(PthError::Layout {
-                    path: p(),
-                    reason: "no `<archive>/data.pkl` record: not a torch.save checkpoint".into(),
-                })
-            }
+            [] => return Err(PthError::NoDataPkl { path: p() }),
             many => {
-                return Err(PthError::Layout {
+                return Err(PthError::ManyDataPkl {
                     path: p(),
-                    reason: format!("{} `data.pkl` records ({})", many.len(), many.join(", ")),
+                    names: many.iter().map(|s| s.to_string()).collect(),
                 })
             }
         };
@@ -254,10 +282,9 @@ impl PthFile {
                 });
             }
         }
-        let pkl_entry = zip.get(&pkl_name).ok_or_else(|| PthError::Layout {
-            path: p(),
-            reason: "data.pkl vanished".into(),
-        })?;
+        let pkl_entry = zip
+            .get(&pkl_name)
+            .ok_or_else(|| PthError::NoDataPkl { path: p() })?;
         let pkl = zip.read_small(path, &map, pkl_entry, MAX_PICKLE_BYTES)?;
         let records = pickle::load_state_dict(&pkl)
             .map_err(|source| PthError::Pickle { path: p(), source })?;

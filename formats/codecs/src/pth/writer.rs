@@ -55,10 +55,6 @@ pub struct PthWriter<W: Write + Seek> {
     opts: WriterOptions,
 }
 
-fn misuse(msg: impl Into<String>) -> PthError {
-    PthError::Writer(msg.into())
-}
-
 impl<W: Write + Seek> PthWriter<W> {
     /// Start a checkpoint whose records live under `archive_name/` (torch uses the file
     /// stem, e.g. `consolidated.00`), holding `tensors` in this order, each in its own
@@ -78,24 +74,22 @@ impl<W: Write + Seek> PthWriter<W> {
             || archive_name.len() > 1024
             || archive_name.contains(['/', '\\'])
         {
-            return Err(misuse(format!(
-                "archive name `{archive_name}` must be 1 to 1024 bytes without slashes"
-            )));
+            return Err(PthError::BadArchiveName(archive_name.to_string()));
         }
         let mut sizes = Vec::with_capacity(tensors.len());
         let mut seen = std::collections::HashSet::new();
         for t in &tensors {
             if Global::storage_name(t.dtype).is_none() {
-                return Err(misuse(format!(
-                    "tensor `{}`: {} has no torch dtype",
-                    t.name, t.dtype
-                )));
+                return Err(PthError::NoTorchDtype {
+                    tensor: t.name.clone(),
+                    dtype: t.dtype,
+                });
             }
             let n = t
                 .n_bytes()
-                .ok_or_else(|| misuse(format!("tensor `{}`: size overflows", t.name)))?;
+                .ok_or_else(|| PthError::SizeOverflow(t.name.clone()))?;
             if !seen.insert(t.name.as_str()) {
-                return Err(misuse(format!("tensor `{}` is declared twice", t.name)));
+                return Err(PthError::DeclaredTwice(t.name.clone()));
             }
             sizes.push(n);
         }
@@ -219,12 +213,7 @@ impl<W: Write + Seek> PthWriter<W> {
         };
         let crc = c.crc.finalize();
         match c.promised {
-            Some(p) if p != crc => {
-                return Err(misuse(format!(
-                    "tensor data CRC-32 {crc:08x} differs from the {p:08x} announced before \
-                     writing it (did the source change while being read?)"
-                )))
-            }
+            Some(p) if p != crc => return Err(PthError::CrcChanged { crc, promised: p }),
             Some(_) => {}
             None => {
                 self.out.seek(SeekFrom::Start(c.header + 14))?;
