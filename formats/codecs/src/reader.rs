@@ -7,7 +7,7 @@
 //! shard and never matches on the container again, so a new container is one implementation
 //! of this trait.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::gguf::{GgufError, GgufFile};
 use crate::pth::{PthError, PthFile};
@@ -35,6 +35,11 @@ pub trait TensorReader: Send + Sync {
 
     /// The file (or folder) it reads.
     fn path(&self) -> &Path;
+
+    /// The files holding its tensors (the shards of a safetensors folder).
+    fn files(&self) -> Vec<PathBuf> {
+        vec![self.path().to_path_buf()]
+    }
 
     /// Every tensor as stored, in the container's order.
     fn tensor_infos(&self) -> Vec<TensorInfo>;
@@ -86,6 +91,12 @@ impl TensorReader for SafetensorsFolder {
     }
     fn path(&self) -> &Path {
         SafetensorsFolder::path(self)
+    }
+    fn files(&self) -> Vec<PathBuf> {
+        self.shards()
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect()
     }
     fn tensor_infos(&self) -> Vec<TensorInfo> {
         self.tensors()

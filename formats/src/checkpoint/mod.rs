@@ -19,6 +19,7 @@ use crate::pth::{PthError, PthFile};
 use crate::safetensors::{SafetensorsError, SafetensorsFolder};
 use crate::sentencepiece::SpModel;
 use crate::tensor::{TensorInfo, TensorView};
+use llama_codecs::{ReaderError, TensorReader};
 
 /// Why a checkpoint could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,16 @@ type Result<T> = std::result::Result<T, CheckpointError>;
 /// Most layers a checkpoint may have (LLaMA-65B has 80); `params.json` is held to the same.
 pub const MAX_LAYERS: u64 = 1 << 12;
 
+impl From<ReaderError> for CheckpointError {
+    fn from(e: ReaderError) -> Self {
+        match e {
+            ReaderError::Pth(e) => e.into(),
+            ReaderError::Safetensors(e) => e.into(),
+            ReaderError::Gguf(e) => e.into(),
+        }
+    }
+}
+
 /// What kind of checkpoint a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Kind {
@@ -112,12 +123,6 @@ impl Kind {
     }
 }
 
-enum Source {
-    Pth(Vec<PthFile>),
-    Safetensors(SafetensorsFolder),
-    Gguf(Box<GgufFile>),
-}
-
 /// A raw tensor of one file, as `inspect` lists it.
 #[derive(Debug, Clone)]
 pub struct RawTensor {
@@ -131,7 +136,8 @@ pub struct RawTensor {
 pub struct Checkpoint {
     path: PathBuf,
     kind: Kind,
-    source: Source,
+    /// One reader per file: the shards of a Meta folder, else a single reader.
+    readers: Vec<Box<dyn TensorReader>>,
     layout: Layout,
     meta_params: Option<MetaParams>,
     hf_config: Option<serde_json::Value>,
@@ -219,7 +225,7 @@ impl Checkpoint {
             path: path.clone(),
             msg: msg.to_string(),
         };
-        let (kind, source, meta_params, hf_config, tokenizer) = if path.is_dir() {
+        let (kind, readers, meta_params, hf_config, tokenizer) = if path.is_dir() {
             if path.join("params.json").is_file() {
                 let shards = meta_shards(&path)?;
                 if shards.is_empty() {
@@ -234,7 +240,10 @@ impl Checkpoint {
                 let params = MetaParams::read(&path.join("params.json"))?;
                 (
                     Kind::Meta,
-                    Source::Pth(files),
+                    files
+                        .into_iter()
+                        .map(|f| Box::new(f) as Box<dyn TensorReader>)
+                        .collect(),
                     Some(params),
                     None,
                     find_tokenizer(&path),
@@ -245,7 +254,7 @@ impl Checkpoint {
                 let tok = path.join("tokenizer.model");
                 (
                     Kind::HuggingFace,
-                    Source::Safetensors(folder),
+                    vec![Box::new(folder) as Box<dyn TensorReader>],
                     None,
                     Some(cfg),
                     tok.is_file().then_some(tok),
@@ -265,7 +274,7 @@ impl Checkpoint {
             match ext.as_str() {
                 "gguf" => (
                     Kind::Gguf,
-                    Source::Gguf(Box::new(GgufFile::open(&path)?)),
+                    vec![Box::new(GgufFile::open(&path)?) as Box<dyn TensorReader>],
                     None,
                     None,
                     None,
@@ -274,14 +283,14 @@ impl Checkpoint {
                 // (Meta names) or `config.json` (Hugging Face names) beside it.
                 "safetensors" => (
                     Kind::Safetensors,
-                    Source::Safetensors(SafetensorsFolder::open(&path)?),
+                    vec![Box::new(SafetensorsFolder::open(&path)?) as Box<dyn TensorReader>],
                     beside(&dir, "params.json", MetaParams::read)?,
                     beside(&dir, "config.json", read_hf_config)?,
                     find_tokenizer(&dir),
                 ),
                 "pth" | "pt" | "bin" => (
                     Kind::Pth,
-                    Source::Pth(vec![PthFile::open(&path)?]),
+                    vec![Box::new(PthFile::open(&path)?) as Box<dyn TensorReader>],
                     beside(&dir, "params.json", MetaParams::read)?,
                     None,
                     find_tokenizer(&dir),
@@ -301,7 +310,7 @@ impl Checkpoint {
         let mut ck = Checkpoint {
             path,
             kind,
-            source,
+            readers,
             layout: Layout::Meta,
             meta_params,
             hf_config,
@@ -416,19 +425,12 @@ impl Checkpoint {
 
     /// Number of model-parallel shards (1 unless Meta).
     pub fn shard_count(&self) -> usize {
-        match &self.source {
-            Source::Pth(f) => f.len(),
-            _ => 1,
-        }
+        self.readers.len()
     }
 
     /// The files holding the tensors.
     pub fn files(&self) -> Vec<PathBuf> {
-        match &self.source {
-            Source::Pth(f) => f.iter().map(|f| f.path().to_path_buf()).collect(),
-            Source::Safetensors(s) => s.shards().iter().map(|f| f.path().to_path_buf()).collect(),
-            Source::Gguf(_) => vec![self.path.clone()],
-        }
+        self.readers.iter().flat_map(|r| r.files()).collect()
     }
 
     /// `params.json` as read, for Meta checkpoints.
@@ -443,8 +445,8 @@ impl Checkpoint {
 
     /// The GGUF file, for GGUF checkpoints (metadata, embedded tokenizer).
     pub fn gguf(&self) -> Option<&GgufFile> {
-        match &self.source {
-            Source::Gguf(g) => Some(g.as_ref()),
+        match self.readers.as_slice() {
+            [one] => one.as_gguf(),
             _ => None,
         }
     }
@@ -485,32 +487,16 @@ impl Checkpoint {
 
     /// Every tensor of every file, as stored.
     pub fn raw_tensors(&self) -> Vec<RawTensor> {
-        match &self.source {
-            Source::Pth(files) => files
-                .iter()
-                .enumerate()
-                .flat_map(|(i, f)| {
-                    let shard = (self.kind == Kind::Meta).then_some(i);
-                    f.tensors().iter().map(move |t| RawTensor {
-                        info: t.info.clone(),
-                        shard,
-                    })
-                })
-                .collect(),
-            Source::Safetensors(s) => s
-                .tensors()
-                .into_iter()
-                .map(|info| RawTensor { info, shard: None })
-                .collect(),
-            Source::Gguf(g) => g
-                .tensors()
-                .iter()
-                .map(|t| RawTensor {
-                    info: t.info.clone(),
-                    shard: None,
-                })
-                .collect(),
-        }
+        self.readers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                let shard = (self.kind == Kind::Meta).then_some(i);
+                r.tensor_infos()
+                    .into_iter()
+                    .map(move |info| RawTensor { info, shard })
+            })
+            .collect()
     }
 
     /// The LLaMA tensors present, in Meta state-dict order (`rope.freqs` excluded).
@@ -539,21 +525,11 @@ impl Checkpoint {
             path: self.path.clone(),
             msg: format!("tensor `{stored}` missing from shard {shard}"),
         };
-        match &self.source {
-            Source::Pth(files) => files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let t = f.get(stored).ok_or_else(|| missing(i))?;
-                    Ok(f.view(t)?)
-                })
-                .collect(),
-            Source::Safetensors(s) => Ok(vec![s.view(stored)?]),
-            Source::Gguf(g) => {
-                let t = g.get_tensor(stored).ok_or_else(|| missing(0))?;
-                Ok(vec![g.view(t)?])
-            }
-        }
+        self.readers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Ok(r.view_tensor(stored).ok_or_else(|| missing(i))??))
+            .collect()
     }
 
     fn stored_name(&self, t: TensorName) -> Result<&str> {
@@ -581,21 +557,13 @@ impl Checkpoint {
 
     /// Drop the mapped pages of a tensor once it has been consumed.
     pub fn release(&self, t: TensorName) {
-        let Some(stored) = self.names.get(&t) else {
-            return;
-        };
-        match &self.source {
-            Source::Pth(files) => files.iter().for_each(|f| {
-                if let Some(x) = f.get(stored) {
-                    f.release(x)
-                }
-            }),
-            Source::Safetensors(s) => s.release(stored),
-            Source::Gguf(g) => {
-                if let Some(x) = g.get_tensor(stored) {
-                    g.release(x)
-                }
-            }
+        if let Some(stored) = self.names.get(&t) {
+            self.release_stored(stored);
         }
+    }
+
+    /// Drop the mapped pages of a tensor by its stored name, in every shard holding it.
+    fn release_stored(&self, stored: &str) {
+        self.readers.iter().for_each(|r| r.release_tensor(stored));
     }
 }

@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use super::{CheckpointError, Source};
+use super::CheckpointError;
 use crate::llama::naming::Layout;
 use crate::llama::{permute, Role, TensorName};
 use crate::merge;
@@ -228,17 +228,11 @@ impl super::Checkpoint {
             path: self.path.clone(),
             msg: format!("tensor `{stored}` not found"),
         };
-        Ok(match &self.source {
-            Source::Pth(files) => {
-                let (f, t) = files
-                    .iter()
-                    .find_map(|f| f.get(stored).map(|t| (f, t)))
-                    .ok_or_else(missing)?;
-                f.view(t)?
-            }
-            Source::Safetensors(s) => s.view(stored)?,
-            Source::Gguf(g) => g.view(g.get_tensor(stored).ok_or_else(missing)?)?,
-        })
+        Ok(self
+            .readers
+            .iter()
+            .find_map(|r| r.view_tensor(stored))
+            .ok_or_else(missing)??)
     }
 
     /// dtype and shape, as stored, of a tensor that is not a LLaMA tensor (from the first
@@ -271,19 +265,7 @@ impl super::Checkpoint {
 
     /// Drop the mapped pages of a non-LLaMA tensor once written.
     pub fn release_extra(&self, name: &str) {
-        match &self.source {
-            Source::Pth(files) => files.iter().for_each(|f| {
-                if let Some(x) = f.get(name) {
-                    f.release(x)
-                }
-            }),
-            Source::Safetensors(s) => s.release(name),
-            Source::Gguf(g) => {
-                if let Some(x) = g.get_tensor(name) {
-                    g.release(x)
-                }
-            }
-        }
+        self.release_stored(name);
     }
 }
 
