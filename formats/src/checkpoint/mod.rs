@@ -43,28 +43,184 @@ pub enum CheckpointError {
     /// `tokenizer.model` could not be read.
     Tokenizer(#[from] crate::sentencepiece::SpError),
     /// The path is not a checkpoint llama-tool knows.
-    #[error("{path}: {msg}")]
+    #[error("{path}: {what}")]
     Unrecognized {
-        /// The file.
+        /// The file or folder.
         path: PathBuf,
-        /// What is wrong.
+        /// What it is not.
+        what: &'static str,
+    },
+    /// A `consolidated.*.pth` name without a shard number.
+    #[error("{path}: unexpected shard name `{name}`")]
+    ShardName {
+        /// The folder.
+        path: PathBuf,
+        /// The file name.
+        name: String,
+    },
+    /// A shard number missing from `00..N-1`.
+    #[error("{path}: shard consolidated.{missing:02}.pth is missing ({found} shards found, highest index {highest})")]
+    MissingShard {
+        /// The folder.
+        path: PathBuf,
+        /// The first missing index.
+        missing: usize,
+        /// Shards found.
+        found: usize,
+        /// Highest index found.
+        highest: usize,
+    },
+    /// A per-layer tensor beyond the declared layer count.
+    #[error(
+        "{path}: tensor `{tensor}` is in layer {layer}, but the model has {limit} layers ({what})"
+    )]
+    LayerOutOfRange {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored (escaped for the terminal).
+        tensor: String,
+        /// Its layer index.
+        layer: usize,
+        /// The layer count.
+        limit: u64,
+        /// Where the layer count comes from.
+        what: &'static str,
+    },
+    /// A tensor missing from one shard of a Meta folder.
+    #[error("{path}: tensor `{tensor}` missing from shard {shard}")]
+    MissingFromShard {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored.
+        tensor: String,
+        /// The shard.
+        shard: usize,
+    },
+    /// A stored tensor asked for by name is not in the checkpoint.
+    #[error("{path}: tensor `{tensor}` not found")]
+    NotFound {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored.
+        tensor: String,
+    },
+    /// A LLaMA tensor the model needs is not in the checkpoint.
+    #[error("{path}: LLaMA tensor `{tensor}` not found")]
+    LlamaTensorNotFound {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Its Meta name.
+        tensor: String,
+    },
+    /// A LLaMA tensor the parameters call for is missing.
+    #[error("{path}: LLaMA tensor `{tensor}` is missing")]
+    LlamaTensorMissing {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Its Meta name.
+        tensor: String,
+    },
+    /// HF q/k rows that do not split into the heads (no un-permutation possible).
+    #[error("{path}: `{tensor}`: {rows} rows do not split into {heads} heads")]
+    HeadSplit {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored.
+        tensor: String,
+        /// Its rows.
+        rows: usize,
+        /// The heads.
+        heads: u64,
+    },
+    /// A row range outside a tensor.
+    #[error("{path}: `{tensor}`: row range {start}..{end} outside {rows} rows")]
+    RowRange {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored.
+        tensor: String,
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+        /// Its rows.
+        rows: usize,
+    },
+    /// Rows that are not whole quantization blocks.
+    #[error("{path}: `{tensor}`: rows of {n} do not fill whole {dtype} blocks")]
+    PartialBlocks {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor as stored.
+        tensor: String,
+        /// Elements per row.
+        n: u64,
+        /// The block type.
+        dtype: DType,
+    },
+    /// `params.json`'s vocabulary size disagrees with the embedding.
+    #[error("{path}: params.json says vocab_size {params} but tok_embeddings has {rows} rows")]
+    VocabMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// `vocab_size` in params.json.
+        params: i64,
+        /// Embedding rows.
+        rows: u64,
+    },
+    /// `params.json`'s implied FFN width disagrees with `w1`.
+    #[error("{path}: params.json implies FFN hidden size {implied} (dim {dim}, multiple_of {multiple_of}, ffn_dim_multiplier {multiplier}) but w1 has {rows} rows")]
+    HiddenMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The width params.json implies.
+        implied: u64,
+        /// `dim`.
+        dim: u64,
+        /// `multiple_of`.
+        multiple_of: u64,
+        /// `ffn_dim_multiplier`, or `none`.
+        multiplier: String,
+        /// `w1` rows.
+        rows: u64,
+    },
+    /// No source of hyper-parameters at all.
+    #[error(
+        "{path}: no params.json, config.json or GGUF metadata to take the model's parameters from"
+    )]
+    NoParams {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// GGUF metadata that does not give the model's hyper-parameters.
+    #[error("{path}: {msg}")]
+    GgufParams {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What `gguf_llama::params_from_gguf` found wrong.
         msg: String,
     },
-    /// Shards are missing, duplicated or inconsistent.
-    #[error("{path}: {msg}")]
-    Shards {
-        /// The file.
+    /// The parameters' layer count disagrees with the tensors.
+    #[error("{path}: parameters say {params} layers but the tensors hold {tensors}")]
+    LayerCount {
+        /// The checkpoint.
         path: PathBuf,
-        /// What is wrong.
-        msg: String,
+        /// Layers the parameters give.
+        params: u64,
+        /// Layers the tensors hold.
+        tensors: u64,
     },
-    /// A LLaMA tensor is missing or has the wrong shape.
-    #[error("{path}: {msg}")]
-    Tensor {
-        /// The file.
+    /// A LLaMA tensor's shape disagrees with the parameters.
+    #[error("{path}: tensor `{tensor}` has shape {shape:?} but the parameters imply {want:?}")]
+    Shape {
+        /// The checkpoint.
         path: PathBuf,
-        /// What is wrong.
-        msg: String,
+        /// Its Meta name.
+        tensor: String,
+        /// Its shape.
+        shape: Vec<u64>,
+        /// The shape the parameters imply.
+        want: Vec<u64>,
     },
     /// I/O on a folder.
     #[error("{path}: {source}")]
@@ -165,19 +321,20 @@ fn meta_shards(dir: &Path) -> Result<Vec<PathBuf>> {
             .strip_prefix("consolidated.")
             .and_then(|s| s.strip_suffix(".pth"))
         {
-            let idx: usize = n.parse().map_err(|_| CheckpointError::Shards {
+            let idx: usize = n.parse().map_err(|_| CheckpointError::ShardName {
                 path: dir.to_path_buf(),
-                msg: format!("unexpected shard name `{name}`"),
+                name: name.clone(),
             })?;
             found.insert(idx, e.path());
         }
     }
     let n = found.len();
     if let Some(missing) = (0..n).find(|i| !found.contains_key(i)) {
-        let max = found.keys().max().copied().unwrap_or(0);
-        return Err(CheckpointError::Shards {
+        return Err(CheckpointError::MissingShard {
             path: dir.to_path_buf(),
-            msg: format!("shard consolidated.{missing:02}.pth is missing ({n} shards found, highest index {max})"),
+            missing,
+            found: n,
+            highest: found.keys().max().copied().unwrap_or(0),
         });
     }
     Ok(found.into_values().collect())
@@ -221,9 +378,9 @@ impl Checkpoint {
     /// Open a checkpoint folder or file.
     pub fn open(path: &Path) -> Result<Checkpoint> {
         let path = path.to_path_buf();
-        let unrecognized = |msg: &str| CheckpointError::Unrecognized {
+        let unrecognized = |what: &'static str| CheckpointError::Unrecognized {
             path: path.clone(),
-            msg: msg.to_string(),
+            what,
         };
         let (kind, readers, meta_params, hf_config, tokenizer) = if path.is_dir() {
             if path.join("params.json").is_file() {
@@ -349,12 +506,12 @@ impl Checkpoint {
             None => (MAX_LAYERS, "the largest layer count llama-tool accepts"),
         };
         if layer as u64 >= limit {
-            return Err(CheckpointError::Tensor {
+            return Err(CheckpointError::LayerOutOfRange {
                 path: self.path.clone(),
-                msg: format!(
-                    "tensor `{}` is in layer {layer}, but the model has {limit} layers ({what})",
-                    crate::text::shown(stored)
-                ),
+                tensor: crate::text::shown(stored),
+                layer,
+                limit,
+                what,
             });
         }
         Ok(())
@@ -521,9 +678,10 @@ impl Checkpoint {
 
     /// Views of a stored tensor in every shard (one view for single files).
     fn parts(&self, stored: &str) -> Result<Vec<TensorView<'_>>> {
-        let missing = |shard: usize| CheckpointError::Tensor {
+        let missing = |shard: usize| CheckpointError::MissingFromShard {
             path: self.path.clone(),
-            msg: format!("tensor `{stored}` missing from shard {shard}"),
+            tensor: stored.to_string(),
+            shard,
         };
         self.readers
             .iter()
@@ -536,9 +694,9 @@ impl Checkpoint {
         self.names
             .get(&t)
             .map(String::as_str)
-            .ok_or_else(|| CheckpointError::Tensor {
+            .ok_or_else(|| CheckpointError::LlamaTensorNotFound {
                 path: self.path.clone(),
-                msg: format!("LLaMA tensor `{}` not found", t.meta()),
+                tensor: t.meta(),
             })
     }
 

@@ -17,10 +17,7 @@ impl Checkpoint {
     /// Parameters from the metadata and the embedding / w1 shapes, without checking every
     /// tensor.
     pub(super) fn params_unchecked(&self) -> Result<ModelParams> {
-        let bad = |msg: String| CheckpointError::Tensor {
-            path: self.path.clone(),
-            msg,
-        };
+        let path = || self.path.clone();
         let shape_of = |t: TensorName| self.tensor_info(t).map(|(_, s)| s);
         let emb = shape_of(TensorName::global(Role::TokEmbeddings))?;
         let w1 = shape_of(TensorName::layer(0, Role::W1))?;
@@ -31,32 +28,33 @@ impl Checkpoint {
         let p = if let Some(mp) = &self.meta_params {
             let p = ModelParams::from_meta(mp, vocab, hidden);
             if mp.vocab_size > 0 && mp.vocab_size as u64 != vocab {
-                return Err(bad(format!(
-                    "params.json says vocab_size {} but tok_embeddings has {vocab} rows",
-                    mp.vocab_size
-                )));
+                return Err(CheckpointError::VocabMismatch {
+                    path: path(),
+                    params: mp.vocab_size,
+                    rows: vocab,
+                });
             }
             if mp.hidden_dim() != hidden {
                 let mult = mp
                     .ffn_dim_multiplier
                     .map_or("none".to_string(), |m| m.to_string());
-                return Err(bad(format!(
-                    "params.json implies FFN hidden size {} (dim {}, multiple_of {}, ffn_dim_multiplier {mult}) but w1 has {hidden} rows",
-                    mp.hidden_dim(),
-                    mp.dim,
-                    mp.multiple_of,
-                )));
+                return Err(CheckpointError::HiddenMismatch {
+                    path: path(),
+                    implied: mp.hidden_dim(),
+                    dim: mp.dim,
+                    multiple_of: mp.multiple_of,
+                    multiplier: mult,
+                    rows: hidden,
+                });
             }
             p
         } else if let Some(cfg) = &self.hf_config {
             ModelParams::from_hf_config(&self.path.join("config.json"), cfg)?
         } else if let Some(g) = self.gguf() {
-            crate::gguf_llama::params_from_gguf(g).map_err(bad)?
+            crate::gguf_llama::params_from_gguf(g)
+                .map_err(|msg| CheckpointError::GgufParams { path: path(), msg })?
         } else {
-            return Err(bad(
-                "no params.json, config.json or GGUF metadata to take the model's parameters from"
-                    .into(),
-            ));
+            return Err(CheckpointError::NoParams { path: path() });
         };
         p.check(&self.path)?;
         Ok(p)
@@ -64,10 +62,6 @@ impl Checkpoint {
 
     /// Check every LLaMA tensor's presence and shape against the parameters.
     fn check_shapes(&self, p: &ModelParams) -> Result<()> {
-        let bad = |msg: String| CheckpointError::Tensor {
-            path: self.path.clone(),
-            msg,
-        };
         let n_layers = self
             .llama_tensors()
             .iter()
@@ -76,10 +70,11 @@ impl Checkpoint {
             .map(|l| l as u64 + 1)
             .unwrap_or(0);
         if n_layers != p.n_layers {
-            return Err(bad(format!(
-                "parameters say {} layers but the tensors hold {n_layers}",
-                p.n_layers
-            )));
+            return Err(CheckpointError::LayerCount {
+                path: self.path.clone(),
+                params: p.n_layers,
+                tensors: n_layers,
+            });
         }
         for t in self.llama_tensors() {
             if t.role == Role::RopeFreqs {
@@ -88,15 +83,20 @@ impl Checkpoint {
             let (_, shape) = self.tensor_info(t)?;
             let want = t.expected_shape(p);
             if shape != want {
-                return Err(bad(format!(
-                    "tensor `{}` has shape {shape:?} but the parameters imply {want:?}",
-                    t.meta()
-                )));
+                return Err(CheckpointError::Shape {
+                    path: self.path.clone(),
+                    tensor: t.meta(),
+                    shape,
+                    want,
+                });
             }
         }
         for t in TensorName::all(p.n_layers) {
             if !self.names.contains_key(&t) {
-                return Err(bad(format!("LLaMA tensor `{}` is missing", t.meta())));
+                return Err(CheckpointError::LlamaTensorMissing {
+                    path: self.path.clone(),
+                    tensor: t.meta(),
+                });
             }
         }
         Ok(())

@@ -49,17 +49,22 @@ impl super::Checkpoint {
             };
             let rows = parts[0].shape().first().copied().unwrap_or(0) as usize;
             let meta = permute::permute_rows(&parts[0].data(), rows, heads as usize, false)
-                .ok_or_else(|| CheckpointError::Tensor {
+                .ok_or_else(|| CheckpointError::HeadSplit {
                     path: self.path.clone(),
-                    msg: format!("`{stored}`: {rows} rows do not split into {heads} heads"),
+                    tensor: stored.to_string(),
+                    rows,
+                    heads,
                 })?;
             let row_bytes = meta.len() / rows.max(1);
             let r = range.unwrap_or(0..rows as u64);
             let slice = meta
                 .get(r.start as usize * row_bytes..r.end as usize * row_bytes)
-                .ok_or_else(|| CheckpointError::Tensor {
+                .ok_or_else(|| CheckpointError::RowRange {
                     path: self.path.clone(),
-                    msg: format!("`{stored}`: row range {r:?} outside {rows} rows"),
+                    tensor: stored.to_string(),
+                    start: r.start,
+                    end: r.end,
+                    rows,
                 })?;
             out.extend_from_slice(slice);
             return Ok(());
@@ -213,20 +218,19 @@ impl super::Checkpoint {
         part.dtype()
             .bytes_for(n)
             .map(|b| b as usize)
-            .ok_or_else(|| CheckpointError::Tensor {
+            .ok_or_else(|| CheckpointError::PartialBlocks {
                 path: self.path.clone(),
-                msg: format!(
-                    "`{stored}`: rows of {n} do not fill whole {} blocks",
-                    part.dtype()
-                ),
+                tensor: stored.to_string(),
+                n,
+                dtype: part.dtype(),
             })
     }
 
     /// The view of a stored tensor in the first file that holds it.
     fn first_view(&self, stored: &str) -> Result<TensorView<'_>, CheckpointError> {
-        let missing = || CheckpointError::Tensor {
+        let missing = || CheckpointError::NotFound {
             path: self.path.clone(),
-            msg: format!("tensor `{stored}` not found"),
+            tensor: stored.to_string(),
         };
         Ok(self
             .readers
