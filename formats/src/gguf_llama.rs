@@ -145,23 +145,37 @@ pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
     kv
 }
 
+/// Why a GGUF's metadata does not give a LLaMA model's hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GgufParamsError {
+    /// `general.architecture` is not `llama`.
+    #[error("general.architecture is `{0}`, not `llama`")]
+    NotLlama(String),
+    /// A required key is absent (or not an unsigned integer).
+    #[error("metadata lacks `{0}`")]
+    MissingKey(&'static str),
+    /// No `token_embd.weight` and no `llama.vocab_size` to size the vocabulary.
+    #[error("no token_embd.weight tensor")]
+    NoEmbedding,
+}
+
 /// Model parameters from a LLaMA GGUF's metadata and tensor shapes.
-pub fn params_from_gguf(g: &GgufFile) -> Result<ModelParams, String> {
+pub fn params_from_gguf(g: &GgufFile) -> Result<ModelParams, GgufParamsError> {
     let arch = g
         .get("general.architecture")
         .and_then(|v| v.as_str())
         .unwrap_or("");
     if arch != "llama" {
-        return Err(format!("general.architecture is `{arch}`, not `llama`"));
+        return Err(GgufParamsError::NotLlama(crate::text::shown(arch)));
     }
     let int = |k: &str| g.get(k).and_then(|v| v.as_u64());
-    let need = |k: &str| int(k).ok_or_else(|| format!("metadata lacks `{k}`"));
+    let need = |k: &'static str| int(k).ok_or(GgufParamsError::MissingKey(k));
     let n_heads = need("llama.attention.head_count")?;
     let vocab = g
         .get_tensor("token_embd.weight")
         .and_then(|t| t.info.shape.first().copied())
         .or_else(|| int("llama.vocab_size"))
-        .ok_or("no token_embd.weight tensor")?;
+        .ok_or(GgufParamsError::NoEmbedding)?;
     Ok(ModelParams {
         dim: need("llama.embedding_length")?,
         n_layers: need("llama.block_count")?,

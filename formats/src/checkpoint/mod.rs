@@ -193,12 +193,12 @@ pub enum CheckpointError {
         path: PathBuf,
     },
     /// GGUF metadata that does not give the model's hyper-parameters.
-    #[error("{path}: {msg}")]
+    #[error("{path}: {kind}")]
     GgufParams {
         /// The checkpoint.
         path: PathBuf,
-        /// What `gguf_llama::params_from_gguf` found wrong.
-        msg: String,
+        /// What is missing.
+        kind: crate::gguf_llama::GgufParamsError,
     },
     /// The parameters' layer count disagrees with the tensors.
     #[error("{path}: parameters say {params} layers but the tensors hold {tensors}")]

@@ -52,7 +52,7 @@ impl Checkpoint {
             ModelParams::from_hf_config(&self.path.join("config.json"), cfg)?
         } else if let Some(g) = self.gguf() {
             crate::gguf_llama::params_from_gguf(g)
-                .map_err(|msg| CheckpointError::GgufParams { path: path(), msg })?
+                .map_err(|kind| CheckpointError::GgufParams { path: path(), kind })?
         } else {
             return Err(CheckpointError::NoParams { path: path() });
         };
