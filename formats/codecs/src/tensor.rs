@@ -82,7 +82,7 @@ pub struct TensorView<'a> {
 }
 
 /// Row-major (C-contiguous) strides for a shape.
-pub fn contiguous_strides(shape: &[u64]) -> Vec<u64> {
+pub(crate) fn contiguous_strides(shape: &[u64]) -> Vec<u64> {
     let mut strides = vec![1u64; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1].saturating_mul(shape[i + 1]);
@@ -298,7 +298,7 @@ impl<'a> TensorView<'a> {
     }
 
     /// The storage span this view touches, in bytes (for releasing mapped pages).
-    pub fn storage_span(&self) -> std::ops::Range<usize> {
+    pub(crate) fn storage_span(&self) -> std::ops::Range<usize> {
         let es = self.dtype.block_bytes() as u64;
         if self.is_contiguous() {
             let start = if self.dtype.is_quantized() {

@@ -100,7 +100,7 @@ impl GgufFile {
     }
 
     /// Absolute byte range of a tensor's data in the file.
-    pub fn data_range(&self, t: &GgufTensor) -> Result<std::ops::Range<u64>, GgufError> {
+    pub(crate) fn data_range(&self, t: &GgufTensor) -> Result<std::ops::Range<u64>, GgufError> {
         let n = t.info.n_bytes();
         let start = self.header.data_start.checked_add(t.offset);
         match (start, n) {

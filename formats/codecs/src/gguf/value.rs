@@ -82,7 +82,7 @@ impl GgufValueType {
     }
 
     /// Encoded size of one value of a fixed-size type; `None` for strings and arrays.
-    pub fn fixed_size(self) -> Option<usize> {
+    pub(crate) fn fixed_size(self) -> Option<usize> {
         use GgufValueType::*;
         match self {
             U8 | I8 | Bool => Some(1),
@@ -96,7 +96,7 @@ impl GgufValueType {
     /// The smallest number of bytes one element of this type can take (a string is at least
     /// its 8-byte length, an array its 4-byte type and 8-byte count). Used to cap counts by
     /// the bytes left in the file before allocating.
-    pub fn min_size(self) -> usize {
+    pub(crate) fn min_size(self) -> usize {
         match self {
             GgufValueType::String => 8,
             GgufValueType::Array => 12,

@@ -90,7 +90,7 @@ impl Global {
     }
 
     /// The `torch.<X>Storage` name for a dtype (for the writer).
-    pub fn storage_name(dtype: DType) -> Option<&'static str> {
+    pub(crate) fn storage_name(dtype: DType) -> Option<&'static str> {
         STORAGES.iter().find(|(_, d)| *d == dtype).map(|p| p.0)
     }
 }
@@ -285,7 +285,7 @@ pub fn call(
 
 /// BINPERSID: torch's persistent id for a storage,
 /// `('storage', torch.<X>Storage, key, location, numel)`.
-pub fn persistent_load(heap: &mut Heap, pid: &Value, offset: usize) -> Result<Value, PickleError> {
+pub(crate) fn persistent_load(heap: &mut Heap, pid: &Value, offset: usize) -> Result<Value, PickleError> {
     const C: &str = "storage persistent id";
     let t = heap.tuple(pid, C, offset)?;
     let [Value::Str(tag), Value::Obj(g), Value::Str(key), Value::Str(location), numel] = t else {

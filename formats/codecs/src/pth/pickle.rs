@@ -506,7 +506,7 @@ pub fn load_state_dict(pkl: &[u8]) -> Result<Vec<(String, TensorRecord)>, Pickle
 }
 
 /// [`load_state_dict`] with explicit caps.
-pub fn load_state_dict_with(
+pub(crate) fn load_state_dict_with(
     pkl: &[u8],
     limits: Limits,
 ) -> Result<Vec<(String, TensorRecord)>, PickleError> {

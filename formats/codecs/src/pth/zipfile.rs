@@ -105,7 +105,7 @@ impl ZipIndex {
 
     /// The bytes of a small record: borrowed when stored, inflated (at most `cap` bytes)
     /// when compressed.
-    pub fn read_small<'a>(
+    pub(crate) fn read_small<'a>(
         &self,
         path: &Path,
         bytes: &'a [u8],

@@ -156,7 +156,7 @@ impl SafetensorsFolder {
     }
 
     /// The shard holding `name`.
-    pub fn shard_of(&self, name: &str) -> Option<&SafetensorsFile> {
+    pub(crate) fn shard_of(&self, name: &str) -> Option<&SafetensorsFile> {
         self.place.get(name).and_then(|&i| self.shards.get(i))
     }
 

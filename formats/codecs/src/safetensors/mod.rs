@@ -172,7 +172,7 @@ pub enum SafetensorsError {
 }
 
 /// Our dtype for a safetensors dtype, where llama-tool handles it.
-pub fn dtype_from_st(d: ::safetensors::Dtype) -> Option<DType> {
+pub(crate) fn dtype_from_st(d: ::safetensors::Dtype) -> Option<DType> {
     use ::safetensors::Dtype as S;
     Some(match d {
         S::F64 => DType::F64,
