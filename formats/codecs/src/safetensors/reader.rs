@@ -74,12 +74,6 @@ impl SafetensorsFile {
         self.metadata.as_ref()
     }
 
-    /// Absolute byte range of a tensor's data.
-    pub fn data_range(&self, name: &str) -> Result<Range<u64>, SafetensorsError> {
-        let r = self.range(name)?;
-        Ok(r.start as u64..r.end as u64)
-    }
-
     fn range(&self, name: &str) -> Result<Range<usize>, SafetensorsError> {
         self.index
             .get(name)
