@@ -278,7 +278,7 @@ fn release_drops_mapped_pages() {
 /// Benchmark note (docs/formats/pth.md): `cargo test -p llama-formats --release --test pth_writer
 /// -- --ignored bench_zero_copy --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a benchmark, not a test: run by hand with --release (see the comment)"]
 fn bench_zero_copy_vs_copy() {
     use std::time::Instant;
     let tmp = tempfile::tempdir().unwrap();
@@ -339,7 +339,7 @@ fn bench_zero_copy_vs_copy() {
 /// Zip64 past 4 GiB both ways with real torch (writes ~9 GB to the temp dir):
 /// `LLAMA_TOOL_PYTHON=... cargo test -p llama-formats --test pth_writer -- --ignored big_zip64`.
 #[test]
-#[ignore]
+#[ignore = "writes ~9 GB to the temp folder: run by hand (see the comment)"]
 fn big_zip64_files_interop() {
     let py = python();
     let script = fixtures()
