@@ -38,11 +38,17 @@ pub struct Args {
     /// appended); default: the manifest URL's folder.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Target folder.
-    #[arg(long, default_value = ".")]
+    /// Target folder (files already there and verified are kept; partial ones resumed).
+    #[arg(short = 'o', long = "output", aliases = ["dir", "out"], value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
     /// Files fetched at once.
-    #[arg(long, short = 'j', default_value_t = 4)]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        alias = "threads",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub jobs: usize,
     /// Print one JSON summary; no bars.
     #[arg(long)]

@@ -35,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: TokenInput,
     /// Write all logits as float32 .npy of shape [n_tokens, vocab].
-    #[arg(short = 'o', long = "output")]
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "FILE.npy")]
     pub output: Option<PathBuf>,
     /// How many next tokens of the last position to show.
     #[arg(long, default_value_t = 10)]

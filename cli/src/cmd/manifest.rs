@@ -15,6 +15,8 @@ use llama_manifests::verify::digest_for_manifest;
 use llama_manifests::Algo;
 use rayon::prelude::*;
 
+use crate::args::{Choice, DigestAlgo};
+
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -34,14 +36,14 @@ pub struct Args {
     /// The folder to describe.
     pub dir: PathBuf,
     /// Manifest format.
-    #[arg(long, value_enum, default_value = "sha256sums")]
+    #[arg(long, default_value = "sha256sums", value_parser = Choice::<Format>::new())]
     pub format: Format,
     /// Digest: md5, sha256 or blake3 (for json: the chunk digest, sha256 or blake3; default
     /// blake3).
-    #[arg(long)]
-    pub algo: Option<Algo>,
-    /// Write here (atomically) instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(long, value_parser = Choice::<DigestAlgo>::new())]
+    pub algo: Option<DigestAlgo>,
+    /// Write here (atomically; an existing file is replaced) instead of stdout.
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// JSON chunk size in bytes (default 64 MiB).
     #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
@@ -50,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     pub tensors: bool,
     /// Files hashed at once (default: the number of cores).
-    #[arg(long, short = 'j')]
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
     /// Options of --format torrent.
     #[command(flatten)]
@@ -136,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.tensors && args.format != Format::Json {
         bail!("--tensors needs --format json");
     }
+    let algo = args.algo.map(DigestAlgo::algo);
     let jobs_n = args.jobs.unwrap_or_else(super::verify::default_jobs).max(1);
     if args.format == Format::Torrent {
         return super::manifest_torrent::run(
@@ -153,10 +156,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .sum();
     let bar = crate::progress::bytes_bar(total, "manifest", args.output.is_none());
     let (algos, chunk): (Vec<Algo>, Option<(Algo, u64)>) = match args.format {
-        Format::Chk => (vec![args.algo.unwrap_or(Algo::Md5)], None),
-        Format::Sha256sums => (vec![args.algo.unwrap_or(Algo::Sha256)], None),
+        Format::Chk => (vec![algo.unwrap_or(Algo::Md5)], None),
+        Format::Sha256sums => (vec![algo.unwrap_or(Algo::Sha256)], None),
         Format::Json => {
-            let ca = args.algo.unwrap_or(Algo::Blake3);
+            let ca = algo.unwrap_or(Algo::Blake3);
             if ca == Algo::Md5 {
                 bail!("--algo for json picks the chunk digest: sha256 or blake3");
             }
