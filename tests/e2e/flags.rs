@@ -413,3 +413,36 @@ fn usage_errors_exit_2_before_anything_is_written() {
     }
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn default_ctx_len_comes_from_the_model_family() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    let ctx_of = |model: &Path, name: &str| {
+        let out = p(name);
+        ok(run([
+            "convert",
+            s(model),
+            "-o",
+            s(&out),
+            "--no-manifest",
+            "-q",
+        ]));
+        inspect_json(&out)["metadata"]["llama.context_length"].clone()
+    };
+    // A custom LLaMA-1-style model: 2048.
+    let m = p("m");
+    ok(run(["synth", "-o", s(&m), "-q"]));
+    assert_eq!(ctx_of(&m, "m.gguf"), 2048);
+    // Grouped-query attention (Llama 2 70B's kind): 4096.
+    let gqa = p("gqa");
+    ok(run(["synth", "-o", s(&gqa), "--kv-heads", "2", "-q"]));
+    assert_eq!(ctx_of(&gqa, "gqa.gguf"), 4096);
+    // Code Llama's rope_theta: 16384 (it was 2048 when the CLI guessed).
+    let params = m.join("params.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&params).unwrap()).unwrap();
+    v["rope_theta"] = serde_json::json!(1_000_000.0);
+    std::fs::write(&params, v.to_string()).unwrap();
+    assert_eq!(ctx_of(&m, "code.gguf"), 16384);
+}

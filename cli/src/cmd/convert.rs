@@ -57,7 +57,7 @@ pub struct Args {
     pub mp: Option<usize>,
     /// Context length written into the output's metadata (GGUF `llama.context_length`,
     /// HF `max_position_embeddings`); default: the source's own, else the model family's
-    /// (2048 for LLaMA 1, 4096 for Llama 2). Not the chunk length of `check` (--chunk).
+    /// (2048 for LLaMA 1, 4096 for Llama 2, 16384 for Code Llama). Not `check --chunk`.
     #[arg(long = "ctx-len", alias = "ctx", value_name = "TOKENS")]
     pub ctx_len: Option<u64>,
     /// `general.name` for GGUF (default: from the input's folder or file name, as llama.cpp's
@@ -295,14 +295,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !a.allow_vocab_mismatch {
         check_vocab_fits(&ck, params.vocab_size)?;
     }
-    let ctx =
-        a.ctx_len
-            .or(params.context_length)
-            .unwrap_or(if params.n_kv_heads != params.n_heads {
-                4096
-            } else {
-                2048
-            });
+    let ctx = a.ctx_len.unwrap_or_else(|| params.default_context_length());
     let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.write.json));
     // The digests the manifests need are computed from the bytes as they are written:
     // sha256 for the output manifest, md5 for a Meta folder's checklist.chk.

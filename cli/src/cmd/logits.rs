@@ -95,11 +95,7 @@ pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Res
 /// 4096 with grouped-query attention, as `convert` writes them, when no file says).
 pub(crate) fn context_limit(ck: &Checkpoint) -> anyhow::Result<usize> {
     let p = ck.params()?;
-    let n = p.context_length.unwrap_or(if p.n_kv_heads != p.n_heads {
-        4096
-    } else {
-        2048
-    });
+    let n = p.default_context_length();
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
