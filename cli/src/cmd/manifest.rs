@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use llama_formats::atomic::AtomicFile;
 use llama_manifests::checksums;
-use llama_manifests::discover;
 use llama_manifests::json::{FileEntry, Manifest, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use llama_manifests::listing;
 use llama_manifests::verify::digest_for_manifest;
 use llama_manifests::Algo;
 use rayon::prelude::*;
@@ -59,72 +59,17 @@ pub struct Args {
     pub torrent: super::manifest_torrent::TorrentArgs,
 }
 
-/// Files to list: everything under `dir` but manifests, partial downloads and temporaries.
+/// Files to list (llama-manifests decides what a folder's content is); what was left out
+/// is reported as a warning.
 fn files_to_list(dir: &Path, output: Option<&Path>) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    let out_canon = output.and_then(|o| {
-        let parent = o
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::canonicalize(parent)
-            .ok()
-            .map(|p| p.join(o.file_name().unwrap_or_default()))
-    });
-    let dir_canon =
-        std::fs::canonicalize(dir).with_context(|| format!("{}: cannot resolve", dir.display()))?;
-    let mut out = Vec::new();
-    for p in discover::walk_files(dir)? {
-        if let Some(why) = not_listable(&p, &dir_canon) {
-            eprintln!(
-                "llama-tool: warning: skipping {}: {why}",
-                llama_formats::text::shown(&p.display().to_string())
-            );
-            continue;
-        }
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if discover::manifest_kind(name).is_some()
-            || name.ends_with(".part")
-            || name.starts_with('.') && name.contains(".tmp-")
-        {
-            continue;
-        }
-        if let (Some(oc), Some(parent)) = (&out_canon, p.parent()) {
-            if std::fs::canonicalize(parent)
-                .ok()
-                .map(|c| c.join(p.file_name().unwrap_or_default()))
-                .as_ref()
-                == Some(oc)
-            {
-                continue;
-            }
-        }
-        let rel = p.strip_prefix(dir).unwrap_or(&p);
-        let Some(rel_str) = rel.to_str() else {
-            bail!("{}: file name is not UTF-8; cannot list it", p.display());
-        };
-        out.push((p.clone(), rel_str.to_string()));
+    let listing = listing::list_folder(dir, output)?;
+    for (p, why) in &listing.skipped {
+        eprintln!(
+            "llama-tool: warning: skipping {}: {why}",
+            llama_formats::text::shown(&p.display().to_string())
+        );
     }
-    Ok(out)
-}
-
-/// Why `p` (found under the folder whose canonical path is `root`) must not be listed: a
-/// symlink leading out of the folder (`manifest DIR` never hashes `/etc/passwd` through a
-/// link) or to something that is not a regular file (a link to `/dev/zero` never ends).
-fn not_listable(p: &Path, root: &Path) -> Option<&'static str> {
-    let lm = std::fs::symlink_metadata(p).ok()?;
-    if lm.file_type().is_symlink() {
-        match std::fs::canonicalize(p) {
-            Ok(c) if !c.starts_with(root) => {
-                return Some("symbolic link leading outside the folder")
-            }
-            Err(_) => return Some("dangling symbolic link"),
-            Ok(_) => {}
-        }
-    }
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_file() => None,
-        _ => Some("not a regular file"),
-    }
+    Ok(listing.files.into_iter().map(|f| (f.path, f.rel)).collect())
 }
 
 /// One hashed file: relative name, size, whole digests, chunk digests.

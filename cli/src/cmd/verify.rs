@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use llama_formats::checkpoint::Checkpoint;
 use llama_manifests::discover::{self, Expect, Job};
 use llama_manifests::json::TensorSet;
+use llama_manifests::tally::{Tally, VerifyKind};
 use llama_manifests::tensors;
 use llama_manifests::verify::{self, FileResult, Progress, Status};
 use llama_manifests::Algo;
@@ -435,9 +436,8 @@ pub(crate) fn report(
         }
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
-    let count = |w: &str| results.iter().filter(|r| r.status.word() == w).count();
-    let failed = results.iter().filter(|r| !r.status.is_ok()).count();
-    let words = ["OK", "MISMATCH", "MISSING", "SIZE", "UNLISTED", "ERROR"];
+    let tally = Tally::of(results.iter().map(|r| r.status.kind()));
+    let failed = tally.failed();
     crate::ci::verify_outputs(
         args.ci.junit.as_deref(),
         &results,
@@ -453,8 +453,8 @@ pub(crate) fn report(
             "seconds": seconds,
             "ok": failed == 0,
         });
-        for w in words {
-            summary[w.to_ascii_lowercase()] = json!(count(w));
+        for k in VerifyKind::ALL {
+            summary[k.word().to_ascii_lowercase()] = json!(tally.get(k));
         }
         let doc = json!({
             "ok": failed == 0,
@@ -463,10 +463,10 @@ pub(crate) fn report(
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        let parts: Vec<String> = words
+        let parts: Vec<String> = VerifyKind::ALL
             .iter()
-            .filter(|w| count(w) > 0)
-            .map(|w| format!("{} {w}", count(w)))
+            .filter(|k| tally.get(**k) > 0)
+            .map(|k| format!("{} {}", tally.get(*k), k.word()))
             .collect();
         let rate = if seconds > 0.0 {
             bytes as f64 / seconds / 1e9
