@@ -50,6 +50,18 @@ pub struct ReportArgs {
     pub junit: Option<PathBuf>,
 }
 
+/// [`llama_formats::atomic::check_output`], with the flag that replaces an existing output
+/// named in the error.
+pub fn check_output(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    use llama_formats::atomic::{self, OutputError};
+    match atomic::check_output(path, force) {
+        Err(e @ OutputError::Exists { .. }) => {
+            Err(anyhow::anyhow!("{e} (use --force to replace it)"))
+        }
+        other => Ok(other?),
+    }
+}
+
 /// A quantization type or preset as `llama-quantize` spells it (matched case-insensitively;
 /// `Q3_K`, `Q4_K`, `Q5_K` mean the `_M` presets). Each k-quant family lists its `_M` preset
 /// first, so a tie in the "did you mean" suggestion goes to llama.cpp's recommended one.

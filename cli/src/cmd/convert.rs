@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
-use llama_formats::atomic::{self, AtomicFile};
+use llama_formats::atomic::{self, AtomicDir};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
@@ -18,7 +18,7 @@ use llama_formats::DType;
 use llama_manifests::digest::Algo;
 use llama_manifests::write::DigestTaps;
 
-use crate::args::{Choice, QuantType, WriteArgs};
+use crate::args::{check_output, Choice, QuantType, WriteArgs};
 use crate::progress::bytes_bar;
 
 /// Output format.
@@ -129,96 +129,24 @@ fn source_bytes(ck: &Checkpoint) -> u64 {
         .sum()
 }
 
-/// Refuse an existing non-empty output unless `force`, and an output that is a symbolic
-/// link to a folder (the result would replace the link, not fill the folder it names).
-fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
-    if let Ok(m) = std::fs::symlink_metadata(out) {
-        if m.file_type().is_symlink() && out.is_dir() {
-            bail!(
-                "{}: is a symbolic link to a folder; give the folder itself (-o {}) or remove the link",
-                out.display(),
-                std::fs::canonicalize(out)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "REAL_FOLDER".into())
-            );
-        }
-    }
-    if !out.exists() || force {
-        return Ok(());
-    }
-    if out.is_dir()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false)
-    {
-        return Ok(());
-    }
-    bail!(
-        "{}: output exists (use --force to replace it)",
-        out.display()
-    )
-}
-
-/// Write a folder under a temporary name (random, created exclusively, removed on error
-/// and on SIGINT/SIGTERM), then rename it over `out` and fsync the parent folder.
+/// Write a folder under a temporary name (llama-formats' [`AtomicDir`]: removed on error
+/// and on a signal), then put it in place; the summary names the final paths.
 fn with_temp_dir(
     out: &Path,
     force: bool,
     f: impl FnOnce(&Path) -> anyhow::Result<ExportSummary>,
 ) -> anyhow::Result<ExportSummary> {
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-    }
-    let tmp = atomic::create_temp_dir(out)
-        .with_context(|| format!("create a temporary folder beside {}", out.display()))?;
-    let result = f(&tmp).and_then(|s| replace_with(out, &tmp, force).map(|()| s));
-    let mut summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            atomic::unregister(&tmp);
-            return Err(e);
-        }
-    };
-    atomic::unregister(&tmp);
+    let dir = AtomicDir::create(out, force)?;
+    let mut summary = f(dir.path())?;
     for f in &mut summary.files {
-        if let Ok(rest) = f.strip_prefix(&tmp) {
-            *f = out.join(rest);
-        }
+        *f = dir.final_path(f);
     }
     summary.digests = std::mem::take(&mut summary.digests)
         .into_iter()
-        .map(|(f, d)| match f.strip_prefix(&tmp) {
-            Ok(rest) => (out.join(rest), d),
-            Err(_) => (f, d),
-        })
+        .map(|(f, d)| (dir.final_path(&f), d))
         .collect();
+    dir.commit()?;
     Ok(summary)
-}
-
-/// Move the finished folder `tmp` to `out`, replacing an old output (`force`) or an empty
-/// folder.
-fn replace_with(out: &Path, tmp: &Path, force: bool) -> anyhow::Result<()> {
-    if let Ok(m) = std::fs::symlink_metadata(out) {
-        if m.is_dir() && force {
-            std::fs::remove_dir_all(out)
-                .with_context(|| format!("remove old {}", out.display()))?;
-        } else if m.is_dir() {
-            std::fs::remove_dir(out).with_context(|| format!("{} is not empty", out.display()))?;
-        } else if force {
-            std::fs::remove_file(out).with_context(|| format!("remove old {}", out.display()))?;
-        } else {
-            bail!(
-                "{}: output exists (use --force to replace it)",
-                out.display()
-            );
-        }
-    }
-    std::fs::rename(tmp, out)
-        .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
-    atomic::sync_dir(atomic::parent_dir(out))
-        .with_context(|| format!("sync the folder of {}", out.display()))?;
-    Ok(())
 }
 
 fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
@@ -275,7 +203,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.vocab_only && target != Target::Gguf {
         bail!("--vocab-only applies to --to gguf only");
     }
-    check_out(&a.write.output, a.write.force)?;
+    check_output(&a.write.output, a.write.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
     if !ck.extra_tensors().is_empty() && !a.write.allow_extra {
@@ -324,22 +252,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 allow_extra: a.write.allow_extra,
                 vocab_only: a.vocab_only,
             };
-            if let Some(parent) = a
-                .write
-                .output
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent)?;
-            }
-            if a.write.output.is_dir() {
-                bail!(
-                    "{}: is a folder; GGUF output is a file",
-                    a.write.output.display()
-                );
-            }
-            let file = AtomicFile::create(&a.write.output)
-                .with_context(|| format!("create {}", a.write.output.display()))?;
+            let file = atomic::create_file_output(&a.write.output)?;
             let tap = taps.and_then(|t| t.tap(&a.write.output));
             let out = PipedOutput::new(file, tap)
                 .with_context(|| format!("create {}", a.write.output.display()))?;

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::CommandFactory;
-use llama_formats::atomic::AtomicFile;
+use llama_formats::atomic;
 use llama_formats::gguf::GgufFile;
 use llama_formats::quant::{quantize_gguf, Preset, QuantReport};
 
@@ -74,12 +74,7 @@ fn output_and_type(args: &Args) -> Result<(PathBuf, QuantType), clap::Error> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (output, qtype) = output_and_type(&args).unwrap_or_else(|e| e.exit());
     let preset = qtype.preset();
-    if !args.force && std::fs::symlink_metadata(&output).is_ok() {
-        bail!(
-            "{}: output exists (use --force to replace it)",
-            output.display()
-        );
-    }
+    crate::args::check_output(&output, args.force)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
@@ -88,8 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let total = src.file_len();
     let bar = crate::progress::bytes_bar(total, "quantizing", args.json);
     let started = Instant::now();
-    let mut out = AtomicFile::create(&output)
-        .with_context(|| format!("{}: cannot create", output.display()))?;
+    let mut out = atomic::create_file_output(&output)?;
     let (report, w) = pool.install(|| {
         let sink = BufWriter::with_capacity(1 << 22, &mut out);
         quantize_gguf(&src, sink, preset, &mut |_, done| bar.set_position(done))

@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use llama_formats::atomic::AtomicDir;
 use llama_formats::llama::KnownSize;
 use llama_formats::synth::{synth, synth_params, SynthShape, SynthSpec};
 
-use crate::args::{Choice, FloatType};
+use crate::args::{check_output, Choice, FloatType};
 
 /// A model shape to synthesize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +48,7 @@ pub struct Args {
     /// Output folder (created; must be empty or absent unless --force).
     #[arg(short = 'o', long = "output", alias = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// Replace an existing non-empty output folder (its contents are removed first).
+    /// Replace an existing non-empty output folder (once the new one is complete).
     #[arg(long)]
     pub force: bool,
     /// Model shape (case-insensitive).
@@ -82,24 +83,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let shape = a.shape.shape();
     let dtype = a.dtype.dtype();
-    if a.out.exists()
-        && std::fs::read_dir(&a.out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        if !a.force {
-            bail!(
-                "{}: output folder exists and is not empty (use --force to replace it)",
-                a.out.display()
-            );
-        }
-        if a.out.is_dir() {
-            std::fs::remove_dir_all(&a.out)
-        } else {
-            std::fs::remove_file(&a.out)
-        }
-        .with_context(|| format!("remove old {}", a.out.display()))?;
-    }
+    check_output(&a.out, a.force)?;
     let spec = SynthSpec {
         shape,
         layers: a.layers,
@@ -109,14 +93,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         kv_heads: a.kv_heads,
         ffn_dim_multiplier: a.ffn_dim_multiplier,
     };
-    let files = synth(&a.out, &spec).with_context(|| format!("synth into {}", a.out.display()))?;
+    // Written under a temporary name, put in place when complete (an old output replaced
+    // with --force only then).
+    let dir = AtomicDir::create(&a.out, a.force)?;
+    let files =
+        synth(dir.path(), &spec).with_context(|| format!("synth into {}", a.out.display()))?;
     // checklist.chk over the shards and params.json, as the release has it.
     let listed: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
         .cloned()
         .collect();
-    crate::written::write_checklist(&a.out, &listed)?;
+    crate::written::write_checklist(dir.path(), &listed)?;
+    let files: Vec<PathBuf> = files.iter().map(|f| dir.final_path(f)).collect();
+    dir.commit()?;
     let p = synth_params(&spec);
     if a.json {
         let v = serde_json::json!({"ok": true, "out": a.out, "params": p, "files": files, "dtype": dtype.name()});
