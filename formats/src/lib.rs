@@ -15,6 +15,7 @@ pub mod export;
 pub mod gguf;
 pub mod gguf_llama;
 pub mod gguf_naming;
+pub mod inspect;
 pub mod llama;
 pub mod merge;
 pub mod mmap;
