@@ -176,6 +176,25 @@ impl DigestAlgo {
     }
 }
 
+/// A `--device` value: `cpu`, `cuda` or `cuda:N`, case-insensitive, returned lower-cased; a
+/// typo names the nearest ("did you mean cpu?"). Whether CUDA is built in is checked when
+/// the device is opened.
+pub fn parse_device(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    let ok = name == "cpu"
+        || name == "cuda"
+        || name
+            .strip_prefix("cuda:")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        return Ok(name);
+    }
+    let hint = closest(&name, &["cpu".to_string(), "cuda".to_string()])
+        .map(|n| format!("did you mean {n}? "))
+        .unwrap_or_default();
+    Err(format!("{hint}(cpu, cuda or cuda:N)"))
+}
+
 /// Parser of a [`ValueEnum`] matched case-insensitively; a value that matches nothing is a
 /// usage error (exit 2) naming the closest name ("did you mean Q4_K_M?") and every name.
 #[derive(Clone, Copy, Debug)]
@@ -284,6 +303,17 @@ mod tests {
             Some("gguf")
         );
         assert_eq!(closest("onnx", &["gguf".into(), "pth".into()]), None);
+    }
+
+    #[test]
+    fn device_names_are_checked_and_normalised() {
+        assert_eq!(parse_device("CPU").as_deref(), Ok("cpu"));
+        assert_eq!(parse_device("cuda:1").as_deref(), Ok("cuda:1"));
+        assert!(parse_device("cpy")
+            .unwrap_err()
+            .contains("did you mean cpu?"));
+        assert!(parse_device("cuda:").is_err() && parse_device("cuda:x").is_err());
+        assert!(!parse_device("tpu-v4").unwrap_err().contains("did you mean"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! One spelling per concept across commands (issue 9, item 6): `-o/--output` for every
 //! output path, `-j/--jobs` for parallelism, `--force` to replace an existing output, types
-//! matched case-insensitively with a "did you mean" for a typo, `--ctx-len` (context length
-//! written into a GGUF) apart from `check --chunk` (tokens per chunk); and every old
-//! spelling (`--out`, `--threads`, `--dir`, `--out-dir`, `--ctx`) still accepted.
+//! and devices matched case-insensitively with a "did you mean" for a typo, `--ctx-len`
+//! (context length written into a GGUF) apart from `check --chunk` (tokens per chunk); and
+//! every old spelling (`--out`, `--threads`, `--dir`, `--out-dir`, `--ctx`) still accepted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -278,6 +278,7 @@ fn types_are_case_insensitive_and_a_typo_gets_the_nearest_name() {
         "-q",
     ]));
     ok(run(["completions", "BASH"]));
+    ok(run(["logits", s(&m), "--tokens", "1,2", "--device", "CPU"]));
     // A typo: a usage error (exit 2) naming the nearest name and nothing written.
     for (args, want) in [
         (
@@ -307,6 +308,22 @@ fn types_are_case_insensitive_and_a_typo_gets_the_nearest_name() {
         (
             vec!["synth", "-o", s(&p("e")), "--shape", "7c"],
             "did you mean 7B?",
+        ),
+        (
+            vec!["logits", s(&m), "--tokens", "1,2", "--device", "cpy"],
+            "did you mean cpu?",
+        ),
+        (
+            vec![
+                "check",
+                s(&m),
+                s(&g),
+                "--tokens",
+                "1,2",
+                "--cand-device",
+                "cudaa",
+            ],
+            "did you mean cuda?",
         ),
     ] {
         let o = run(&args);

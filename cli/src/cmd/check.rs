@@ -81,11 +81,11 @@ pub struct Args {
     #[arg(long = "max-tokens", default_value_t = 2048)]
     pub max_tokens: usize,
     /// cpu, or cuda / cuda:N in a build with `--features cuda`.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = crate::args::parse_device)]
     pub device: String,
     /// Device for the candidate (default: --device); `check M M --cand-device cuda`
     /// compares CPU and CUDA logits of one model.
-    #[arg(long = "cand-device")]
+    #[arg(long = "cand-device", value_parser = crate::args::parse_device)]
     pub cand_device: Option<String>,
     /// Compare the hidden states after every layer (cosine, relative RMS) and name the
     /// first layer that diverges; both models run in lockstep, one layer of each in memory.

@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// cpu, or cuda / cuda:N in a build with `--features cuda`.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = crate::args::parse_device)]
     pub device: String,
 }
 
