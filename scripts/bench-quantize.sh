@@ -33,7 +33,7 @@ for T in Q8_0 Q4_0 Q4_K_M; do
   for _ in $(seq "$ROUNDS"); do
     theirs=$("$PY" "$ROOT/tests/interop/llama_quantize.py" quantize "$FX" "$WORK" --threads "$THREADS" "$T" 2>/dev/null \
       | "$PY" -c "import json,sys; print(json.load(sys.stdin)['$T'])")
-    ours=$("$BIN" quantize "$FX" "$WORK/ours-$T.gguf" "$T" --threads "$THREADS" --json \
+    ours=$("$BIN" quantize "$FX" "$WORK/ours-$T.gguf" "$T" -j "$THREADS" --force --json \
       | "$PY" -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
     best_theirs=$("$PY" -c "print(min(x for x in [$theirs, ${best_theirs:-1e9}]))")
     best_ours=$("$PY" -c "print(min(x for x in [$ours, ${best_ours:-1e9}]))")

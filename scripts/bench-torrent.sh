@@ -65,7 +65,7 @@ trap 'kill $SEEDER 2>/dev/null || true' EXIT
 for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/6881) 2>/dev/null && break; sleep 0.2; done
 rm -rf "$WORK/dl"
 D0=$(date +%s.%N)
-"$BIN" download "$T" --dir "$WORK/dl" --peer 127.0.0.1:6881 --no-dht --no-trackers --json > "$WORK/dl.json"
+"$BIN" download "$T" -o "$WORK/dl" --peer 127.0.0.1:6881 --no-dht --no-trackers --json > "$WORK/dl.json"
 D1=$(date +%s.%N)
 cmp "$SRC/consolidated.01.pth" "$WORK/dl/13B/consolidated.01.pth"
 

@@ -115,7 +115,7 @@ echo "|---|---|---|---|---|"
 for T in Q8_0 Q4_0 Q4_K_M; do
   theirs=$("$PY" tests/interop/llama_quantize.py quantize "$FX" "$B" --threads "$THREADS" "$T" 2>/dev/null \
     | "$PY" -c "import json,sys; print(json.load(sys.stdin)['$T'])")
-  ours=$("$BIN" quantize "$FX" "$B/ours-$T.gguf" "$T" --threads "$THREADS" --json \
+  ours=$("$BIN" quantize "$FX" "$B/ours-$T.gguf" "$T" -j "$THREADS" --json \
     | "$PY" -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
   same=$(cmp -s "$B/ours-$T.gguf" "$B/$T.gguf" && echo yes || echo NO)
   echo "| $T | $(printf %.2f "$theirs") | $(printf %.2f "$ours") | $(ratio "$theirs" "$ours")x | $same |"
@@ -186,7 +186,7 @@ HTTP=$!
 trap 'kill $HTTP 2>/dev/null || true' EXIT
 sleep 1
 cp "$D/SHA256SUMS" "$M/SHA256SUMS.bench"
-timed "$D/download" "$BIN" download --manifest "http://127.0.0.1:$PORT/65B/SHA256SUMS.bench" --out "$D/dl"; row "download --manifest URL (loopback)" "$D/download"
+timed "$D/download" "$BIN" download --manifest "http://127.0.0.1:$PORT/65B/SHA256SUMS.bench" -o "$D/dl"; row "download --manifest URL (loopback)" "$D/download"
 kill $HTTP 2>/dev/null || true
 rm -rf "$D/dl" "$M/SHA256SUMS.bench"
 timed "$D/logits" "$BIN" logits "$D/65B.gguf" --tokens 1,450,4996,1701; row "logits 65B.gguf --tokens 1,450,4996,1701" "$D/logits"

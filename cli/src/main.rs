@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod ci;
 mod cmd;
 mod progress;
@@ -66,7 +67,7 @@ enum Command {
     Detokenize(cmd::tokenize::DetokenizeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(cmd::completions::Args),
-    /// Print a man page (roff), or write them all with --out-dir.
+    /// Print a man page (roff), or write them all into a folder with -o DIR.
     Man(cmd::completions::ManArgs),
     /// Compare two checkpoints of any formats tensor by tensor (shapes, dtypes, values).
     Diff(cmd::diff::Args),

@@ -183,6 +183,192 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Why an output could not be prepared or put in place.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The output exists and replacing it was not asked for.
+    #[error("{path}: output exists")]
+    Exists {
+        /// The output.
+        path: PathBuf,
+    },
+    /// The output is a symbolic link to a folder: the result would replace the link, not
+    /// fill the folder it names.
+    #[error("{path}: is a symbolic link to a folder ({target}); give the folder itself or remove the link")]
+    LinkToFolder {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A file output was given the name of a folder.
+    #[error("{path}: is a folder; the output is a file")]
+    IsFolder {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A file-system operation failed.
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        /// The path acted on.
+        path: PathBuf,
+        /// What was being done (`create the folder`, `remove the old output`, ...).
+        action: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+fn io_error<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl FnOnce(io::Error) -> OutputError + 'a {
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Check that `dest` may be written: a symbolic link to a folder is refused, and so is an
+/// existing output (a file, or a folder that is not empty) unless `replace`. An empty folder
+/// may be filled.
+pub fn check_output(dest: &Path, replace: bool) -> Result<(), OutputError> {
+    if let Ok(m) = std::fs::symlink_metadata(dest) {
+        if m.file_type().is_symlink() && dest.is_dir() {
+            return Err(OutputError::LinkToFolder {
+                path: dest.to_path_buf(),
+                target: std::fs::canonicalize(dest).unwrap_or_else(|_| "REAL_FOLDER".into()),
+            });
+        }
+    } else {
+        return Ok(());
+    }
+    if replace {
+        return Ok(());
+    }
+    let empty_dir = dest.is_dir()
+        && std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+    if empty_dir {
+        Ok(())
+    } else {
+        Err(OutputError::Exists {
+            path: dest.to_path_buf(),
+        })
+    }
+}
+
+/// Create the folder `dest` goes in ("." needs nothing).
+pub fn create_parent(dest: &Path) -> Result<(), OutputError> {
+    match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => {
+            std::fs::create_dir_all(parent).map_err(io_error(parent, "create the folder"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// [`AtomicFile::create`] for an output file: its folder is created, and a folder at `dest`
+/// is refused (a file cannot be renamed over it).
+pub fn create_file_output(dest: &Path) -> Result<AtomicFile, OutputError> {
+    create_parent(dest)?;
+    if dest.is_dir() {
+        return Err(OutputError::IsFolder {
+            path: dest.to_path_buf(),
+        });
+    }
+    AtomicFile::create(dest).map_err(io_error(dest, "create a temporary file beside it"))
+}
+
+/// A folder being written under a temporary name (random, created exclusively beside the
+/// final name, registered for removal on a signal). [`AtomicDir::commit`] renames it over
+/// the final name, replacing an old output when asked to (or an empty folder), and fsyncs
+/// the parent; dropping it uncommitted removes it with everything in it.
+#[derive(Debug)]
+pub struct AtomicDir {
+    tmp: PathBuf,
+    dest: PathBuf,
+    replace: bool,
+    committed: bool,
+}
+
+impl AtomicDir {
+    /// Create the temporary folder for `dest` (and `dest`'s parent folders). `replace`: an
+    /// existing output at `dest` is removed by [`AtomicDir::commit`].
+    pub fn create(dest: impl AsRef<Path>, replace: bool) -> Result<AtomicDir, OutputError> {
+        let dest = dest.as_ref().to_path_buf();
+        create_parent(&dest)?;
+        let tmp = create_temp_dir(&dest)
+            .map_err(io_error(&dest, "create a temporary folder beside it"))?;
+        Ok(AtomicDir {
+            tmp,
+            dest,
+            replace,
+            committed: false,
+        })
+    }
+
+    /// The temporary folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final path.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Where `p`, a path inside the temporary folder, will be once committed (other paths
+    /// are returned unchanged).
+    pub fn final_path(&self, p: &Path) -> PathBuf {
+        match p.strip_prefix(&self.tmp) {
+            Ok(rest) => self.dest.join(rest),
+            Err(_) => p.to_path_buf(),
+        }
+    }
+
+    /// Put the finished folder in place: remove an old output (when created with `replace`)
+    /// or an empty folder at the final name, rename, fsync the parent folder.
+    pub fn commit(mut self) -> Result<PathBuf, OutputError> {
+        let dest = self.dest.clone();
+        if let Ok(m) = std::fs::symlink_metadata(&dest) {
+            if m.is_dir() && self.replace {
+                std::fs::remove_dir_all(&dest).map_err(io_error(&dest, "remove the old output"))?;
+            } else if m.is_dir() {
+                std::fs::remove_dir(&dest).map_err(|e| match e.kind() {
+                    io::ErrorKind::DirectoryNotEmpty => OutputError::Exists { path: dest.clone() },
+                    _ => OutputError::Io {
+                        path: dest.clone(),
+                        action: "replace the empty folder",
+                        source: e,
+                    },
+                })?;
+            } else if self.replace {
+                std::fs::remove_file(&dest).map_err(io_error(&dest, "remove the old output"))?;
+            } else {
+                return Err(OutputError::Exists { path: dest });
+            }
+        }
+        std::fs::rename(&self.tmp, &dest)
+            .map_err(io_error(&dest, "rename the finished folder to"))?;
+        self.committed = true;
+        unregister(&self.tmp);
+        sync_dir(parent_dir(&dest)).map_err(io_error(parent_dir(&dest), "sync"))?;
+        Ok(dest)
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            unregister(&self.tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +432,60 @@ mod tests {
         remove_where(|p| p.starts_with(dir.path()));
         assert!(!tmp.exists() && !d.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_atomic_dir_appears_only_on_commit_and_replaces_only_when_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("sub/out");
+        {
+            let d = AtomicDir::create(&dest, false).unwrap();
+            std::fs::write(d.path().join("a"), b"1").unwrap();
+            assert_eq!(d.final_path(&d.path().join("a")), dest.join("a"));
+            assert!(!dest.exists());
+        }
+        assert_eq!(
+            std::fs::read_dir(t.path().join("sub")).unwrap().count(),
+            0,
+            "dropped uncommitted: removed"
+        );
+        let d = AtomicDir::create(&dest, false).unwrap();
+        std::fs::write(d.path().join("a"), b"1").unwrap();
+        d.commit().unwrap();
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"1");
+        // An existing output: refused, then replaced when asked.
+        assert!(matches!(
+            check_output(&dest, false),
+            Err(OutputError::Exists { .. })
+        ));
+        check_output(&dest, true).unwrap();
+        let d = AtomicDir::create(&dest, false).unwrap();
+        assert!(matches!(d.commit(), Err(OutputError::Exists { .. })));
+        let d = AtomicDir::create(&dest, true).unwrap();
+        std::fs::write(d.path().join("b"), b"2").unwrap();
+        d.commit().unwrap();
+        assert!(!dest.join("a").exists() && dest.join("b").exists());
+        assert_eq!(std::fs::read_dir(t.path().join("sub")).unwrap().count(), 1);
+        // An empty folder is filled; a file output refuses a folder.
+        let empty = t.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        check_output(&empty, false).unwrap();
+        assert!(matches!(
+            create_file_output(&empty),
+            Err(OutputError::IsFolder { .. })
+        ));
+        AtomicDir::create(&empty, false).unwrap().commit().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_folder_is_refused_as_an_output() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("real")).unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(t.path().join("real"), &link).unwrap();
+        let e = check_output(&link, true).unwrap_err();
+        assert!(matches!(e, OutputError::LinkToFolder { .. }), "{e}");
+        assert!(e.to_string().contains("real"), "{e}");
     }
 }

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod export;
 pub mod gguf_llama;
 pub mod gguf_naming;
+pub mod inspect;
 pub mod llama;
 pub mod merge;
 pub mod synth;

@@ -7,6 +7,8 @@
 //! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
 //! - [`verify`]: parallel verification with progress through a trait.
 //! - [`write`]: checksum lists over files a command wrote.
+//! - [`listing`]: what a folder's content is (no manifests, partial downloads, temporaries).
+//! - [`tally`]: verification and download results counted by kind.
 //! - [`torrent`]: BitTorrent metainfo (v1, v2, hybrid): parse, verify a folder, create; magnets.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
 //! - [`sign`]: OpenSSF model signing (model_signing 1.1.1 key-based bundles): sign and verify.
@@ -22,7 +24,9 @@ pub mod digest;
 pub mod discover;
 pub mod download;
 pub mod json;
+pub mod listing;
 pub mod sign;
+pub mod tally;
 pub mod tensors;
 pub mod torrent;
 pub mod verify;

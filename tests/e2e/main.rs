@@ -8,6 +8,7 @@ mod convert;
 mod convert_quant;
 mod demo;
 mod download;
+mod flags;
 mod gguf_parity;
 mod hardening;
 mod hostile;

@@ -309,7 +309,7 @@ fn quantize_refuses_bad_type_and_leaves_no_output() {
     let o = common::run(["quantize", "a.gguf", "b.gguf", "q4_k_x"]);
     assert_eq!(common::code(&o), 2);
     assert!(
-        common::stderr(&o).contains("unknown quantization type"),
+        common::stderr(&o).contains("invalid value 'q4_k_x' for TYPE; did you mean Q4_K_M?"),
         "{}",
         common::stderr(&o)
     );

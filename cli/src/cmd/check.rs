@@ -18,6 +18,8 @@ use llama_infer::policy::{
     compare_params, default_thresholds, first_bad_layer, gates, Gate, ParamRow, Thresholds,
 };
 
+use crate::args::ReportArgs;
+
 use super::logits::{open, resolve_tokens, run_model, tokenizer_of, TokenInput};
 
 const AFTER_HELP: &str = "\
@@ -44,7 +46,7 @@ to 1e-4 (lossless), 0.02 (f16 from f32), 0.05 (bf16) or 0.5 (quantized).
 
 KLD is KL(reference || candidate) of the softmax at each position, in nats; llama.cpp's
 perplexity README reports 0.00037 (q8_0), 0.0021 (q6_k), 0.0127 (q4_k_m), 0.109 (q2_k) for
-LLaMA-2-7B. With --corpus the text is cut into --ctx-token chunks that each start with BOS
+LLaMA-2-7B. With --corpus the text is cut into --chunk-token chunks that each start with BOS
 (as llama-perplexity does) and each model's perplexity is reported.";
 
 /// Arguments of `llama-tool check`.
@@ -66,29 +68,31 @@ pub struct Args {
     /// Fail when any logit differs by more than D.
     #[arg(long = "max-abs", value_name = "D")]
     pub max_abs: Option<f64>,
-    /// Tokens per chunk for --corpus (each chunk starts with BOS).
-    #[arg(long, default_value_t = 512)]
-    pub ctx: usize,
+    /// Tokens per chunk for --corpus (each chunk starts with BOS). Not the context length
+    /// written into a GGUF (`convert --ctx-len`).
+    #[arg(
+        long = "chunk",
+        alias = "ctx",
+        value_name = "TOKENS",
+        default_value_t = 512
+    )]
+    pub chunk: usize,
     /// At most this many corpus tokens are evaluated.
     #[arg(long = "max-tokens", default_value_t = 2048)]
     pub max_tokens: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
     /// cpu, or cuda / cuda:N in a build with `--features cuda`.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = crate::args::parse_device)]
     pub device: String,
     /// Device for the candidate (default: --device); `check M M --cand-device cuda`
     /// compares CPU and CUDA logits of one model.
-    #[arg(long = "cand-device")]
+    #[arg(long = "cand-device", value_parser = crate::args::parse_device)]
     pub cand_device: Option<String>,
     /// Compare the hidden states after every layer (cosine, relative RMS) and name the
     /// first layer that diverges; both models run in lockstep, one layer of each in memory.
     #[arg(long = "per-layer")]
     pub per_layer: bool,
-    /// Also write the checks as JUnit XML (one test case per check) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub ci: ReportArgs,
     /// Also write a self-contained HTML report (summary, KLD plots, per-layer plot) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -107,7 +111,7 @@ pub struct CheckInput {
     /// A file of token ids.
     #[arg(long = "tokens-file")]
     pub tokens_file: Option<PathBuf>,
-    /// A text file: tokenized, cut into --ctx chunks, perplexity reported.
+    /// A text file: tokenized, cut into --chunk chunks, perplexity reported.
     #[arg(long)]
     pub corpus: Option<PathBuf>,
 }
@@ -118,14 +122,14 @@ fn sequences(
     ck: &llama_formats::checkpoint::Checkpoint,
 ) -> anyhow::Result<Vec<Vec<u32>>> {
     if let Some(path) = &a.input.corpus {
-        if a.ctx < 2 {
-            bail!("--ctx must be at least 2");
+        if a.chunk < 2 {
+            bail!("--chunk must be at least 2");
         }
         let limit = super::logits::context_limit(ck)?;
-        if a.ctx > limit {
+        if a.chunk > limit {
             bail!(
-                "--ctx {} exceeds the model's context length of {limit}",
-                a.ctx
+                "--chunk {} exceeds the model's context length of {limit}",
+                a.chunk
             );
         }
         let text =
@@ -134,7 +138,7 @@ fn sequences(
         let bos = tok.bos_id().unwrap_or(1);
         let ids = tok.encode(&text, false);
         let seqs: Vec<Vec<u32>> = ids
-            .chunks(a.ctx - 1)
+            .chunks(a.chunk - 1)
             .scan(0usize, |used, c| {
                 (*used < a.max_tokens).then(|| {
                     *used += c.len() + 1;
@@ -213,22 +217,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let r = match evaluate(&a) {
         Ok(r) => r,
         Err(e) => {
-            crate::ci::write_error(a.junit.as_deref(), "check", &e, a.json);
+            crate::ci::write_error(a.ci.junit.as_deref(), "check", &e, a.ci.json);
             return Err(e);
         }
     };
-    if a.json {
+    if a.ci.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         print_table(&r);
     }
-    if let Some(path) = &a.junit {
+    if let Some(path) = &a.ci.junit {
         crate::ci::write_junit(path, &crate::ci::check_suite(&r))?;
     }
-    crate::ci::annotate_check(&r, a.json);
+    crate::ci::annotate_check(&r, a.ci.json);
     if let Some(path) = &a.report {
         crate::report_html::write(path, &r)?;
-        if !a.json {
+        if !a.ci.json {
             println!("report: {}", path.display());
         }
     }
@@ -246,7 +250,7 @@ fn evaluate(a: &Args) -> anyhow::Result<CheckResult> {
         Some(d) => llama_infer::device(d)?,
         None => device.clone(),
     };
-    let quiet = a.json;
+    let quiet = a.ci.json;
     let ref_ck = open(&a.reference)?;
     let seqs = match sequences(a, &ref_ck) {
         Ok(s) => s,

@@ -13,7 +13,8 @@ use clap_complete::Shell;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The shell: bash, zsh, fish, powershell or elvish.
+    /// The shell (case-insensitive).
+    #[arg(value_parser = crate::args::Choice::<Shell>::new())]
     pub shell: Shell,
 }
 
@@ -22,7 +23,7 @@ pub struct ManArgs {
     /// The command whose page to print (`llama-tool-COMMAND(1)`); the main page without one.
     pub command: Option<String>,
     /// Write every page (llama-tool.1 and llama-tool-COMMAND.1) into this folder instead.
-    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    #[arg(short = 'o', long = "output", aliases = ["out-dir", "out"], value_name = "DIR", conflicts_with = "command")]
     pub out_dir: Option<PathBuf>,
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
-use llama_formats::atomic::{self, AtomicFile};
+use llama_formats::atomic::{self, AtomicDir};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
@@ -18,6 +18,7 @@ use llama_formats::DType;
 use llama_manifests::digest::Algo;
 use llama_manifests::write::DigestTaps;
 
+use crate::args::{check_output, Choice, QuantType, WriteArgs};
 use crate::progress::bytes_bar;
 
 /// Output format.
@@ -37,16 +38,14 @@ pub struct Args {
     /// Input: Meta folder, Hugging Face folder, or GGUF file with float tensors.
     pub input: PathBuf,
     /// Output format (default: gguf when -o ends in .gguf).
-    #[arg(long)]
+    #[arg(long, value_parser = Choice::<Target>::new())]
     pub to: Option<Target>,
-    /// Output file (gguf) or folder (safetensors, pth).
-    #[arg(short = 'o', long = "out")]
-    pub out: PathBuf,
-    /// Output type: f32, f16, bf16, or a llama.cpp quantization type/preset for GGUF
-    /// (q8_0, q6_k, q5_k_m, q5_k_s, q5_0, q5_1, q4_k_m, q4_k_s, q4_0, q4_1, q3_k_l, q3_k_m,
-    /// q3_k_s, q2_k). Default: the source's float type (f16 for GGUF).
-    #[arg(long)]
-    pub outtype: Option<String>,
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Output type (case-insensitive): F32, F16, BF16, or a llama.cpp quantization
+    /// type/preset for GGUF. Default: the source's float type (F16 for GGUF).
+    #[arg(long, value_name = "TYPE", value_parser = Choice::<QuantType>::new())]
+    pub outtype: Option<QuantType>,
     /// Same as --outtype q4_k_m.
     #[arg(long, conflicts_with_all = ["outtype", "q8"])]
     pub q4: bool,
@@ -56,9 +55,11 @@ pub struct Args {
     /// Model-parallel shard count for --to pth (default 1).
     #[arg(long)]
     pub mp: Option<usize>,
-    /// Context length written to the output (default 2048 for LLaMA 1, 4096 with n_kv_heads).
-    #[arg(long)]
-    pub ctx: Option<u64>,
+    /// Context length written into the output's metadata (GGUF `llama.context_length`,
+    /// HF `max_position_embeddings`); default: the source's own, else the model family's
+    /// (2048 for LLaMA 1, 4096 for Llama 2, 16384 for Code Llama). Not `check --chunk`.
+    #[arg(long = "ctx-len", alias = "ctx", value_name = "TOKENS")]
+    pub ctx_len: Option<u64>,
     /// `general.name` for GGUF (default: from the input's folder or file name, as llama.cpp's
     /// converter derives it: `tiny` -> `Tiny`, `Llama-2-7b-hf` -> `Llama 2 7b Hf`).
     #[arg(long)]
@@ -66,26 +67,13 @@ pub struct Args {
     /// Largest safetensors file before splitting, e.g. 5GB, 500MB, 2GiB.
     #[arg(long, default_value = "5GB")]
     pub max_shard_size: String,
-    /// Replace an existing output.
-    #[arg(long)]
-    pub force: bool,
-    /// Do not write a sha256 manifest beside the output.
-    #[arg(long)]
-    pub no_manifest: bool,
-    /// Pass tensors that are not LLaMA tensors through unchanged, under their own names and
-    /// dtype (Meta output: in shard 0). Without it such tensors are refused.
-    #[arg(long)]
-    pub allow_extra: bool,
-    /// Print a JSON summary instead of text; no progress bar.
-    #[arg(long)]
-    pub json: bool,
     /// GGUF with the metadata and vocabulary only, no tensors (as llama.cpp's
     /// `convert_hf_to_gguf.py --vocab-only`); `tokenize` and llama.cpp read it.
     #[arg(long)]
     pub vocab_only: bool,
     /// Worker threads for quantization (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
+    pub jobs: Option<usize>,
     /// Convert even when tokenizer.model has more pieces than the model has embedding rows
     /// (ids past the last row cannot be embedded; GGUF output drops those pieces).
     #[arg(long)]
@@ -97,24 +85,11 @@ pub struct Args {
 pub struct ReshardArgs {
     /// Input checkpoint (Meta folder, or anything convert reads).
     pub input: PathBuf,
-    /// Output folder.
-    #[arg(short = 'o', long = "out")]
-    pub out: PathBuf,
     /// Model-parallel shard count.
     #[arg(long)]
     pub mp: usize,
-    /// Replace an existing output.
-    #[arg(long)]
-    pub force: bool,
-    /// Do not write a sha256 manifest beside the output.
-    #[arg(long)]
-    pub no_manifest: bool,
-    /// Pass tensors that are not LLaMA tensors through unchanged (into shard 0).
-    #[arg(long)]
-    pub allow_extra: bool,
-    /// Print a JSON summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// Parse "5GB", "500MB", "2GiB", "1000".
@@ -154,108 +129,38 @@ fn source_bytes(ck: &Checkpoint) -> u64 {
         .sum()
 }
 
-/// Refuse an existing non-empty output unless `force`, and an output that is a symbolic
-/// link to a folder (the result would replace the link, not fill the folder it names).
-fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
-    if let Ok(m) = std::fs::symlink_metadata(out) {
-        if m.file_type().is_symlink() && out.is_dir() {
-            bail!(
-                "{}: is a symbolic link to a folder; give the folder itself (-o {}) or remove the link",
-                out.display(),
-                std::fs::canonicalize(out)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "REAL_FOLDER".into())
-            );
-        }
-    }
-    if !out.exists() || force {
-        return Ok(());
-    }
-    if out.is_dir()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false)
-    {
-        return Ok(());
-    }
-    bail!(
-        "{}: output exists (use --force to replace it)",
-        out.display()
-    )
-}
-
-/// Write a folder under a temporary name (random, created exclusively, removed on error
-/// and on SIGINT/SIGTERM), then rename it over `out` and fsync the parent folder.
+/// Write a folder under a temporary name (llama-formats' [`AtomicDir`]: removed on error
+/// and on a signal), then put it in place; the summary names the final paths.
 fn with_temp_dir(
     out: &Path,
     force: bool,
     f: impl FnOnce(&Path) -> anyhow::Result<ExportSummary>,
 ) -> anyhow::Result<ExportSummary> {
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-    }
-    let tmp = atomic::create_temp_dir(out)
-        .with_context(|| format!("create a temporary folder beside {}", out.display()))?;
-    let result = f(&tmp).and_then(|s| replace_with(out, &tmp, force).map(|()| s));
-    let mut summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            atomic::unregister(&tmp);
-            return Err(e);
-        }
-    };
-    atomic::unregister(&tmp);
+    let dir = AtomicDir::create(out, force)?;
+    let mut summary = f(dir.path())?;
     for f in &mut summary.files {
-        if let Ok(rest) = f.strip_prefix(&tmp) {
-            *f = out.join(rest);
-        }
+        *f = dir.final_path(f);
     }
     summary.digests = std::mem::take(&mut summary.digests)
         .into_iter()
-        .map(|(f, d)| match f.strip_prefix(&tmp) {
-            Ok(rest) => (out.join(rest), d),
-            Err(_) => (f, d),
-        })
+        .map(|(f, d)| (dir.final_path(&f), d))
         .collect();
+    dir.commit()?;
     Ok(summary)
 }
 
-/// Move the finished folder `tmp` to `out`, replacing an old output (`force`) or an empty
-/// folder.
-fn replace_with(out: &Path, tmp: &Path, force: bool) -> anyhow::Result<()> {
-    if let Ok(m) = std::fs::symlink_metadata(out) {
-        if m.is_dir() && force {
-            std::fs::remove_dir_all(out)
-                .with_context(|| format!("remove old {}", out.display()))?;
-        } else if m.is_dir() {
-            std::fs::remove_dir(out).with_context(|| format!("{} is not empty", out.display()))?;
-        } else if force {
-            std::fs::remove_file(out).with_context(|| format!("remove old {}", out.display()))?;
-        } else {
-            bail!(
-                "{}: output exists (use --force to replace it)",
-                out.display()
-            );
-        }
-    }
-    std::fs::rename(tmp, out)
-        .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
-    atomic::sync_dir(atomic::parent_dir(out))
-        .with_context(|| format!("sync the folder of {}", out.display()))?;
-    Ok(())
-}
-
 fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
-    let name = if a.q4 {
-        Some("q4_k_m".to_string())
+    let preset = if a.q4 {
+        Preset::Q4_K_M
     } else if a.q8 {
-        Some("q8_0".to_string())
+        Preset::Q8_0
     } else {
-        a.outtype.clone()
+        match a.outtype {
+            Some(t) => t.preset(),
+            None => return Ok(None),
+        }
     };
-    let Some(name) = name else { return Ok(None) };
-    let preset = Preset::from_name(&name).ok_or_else(|| anyhow!("unknown --outtype `{name}`"))?;
+    let name = preset.name().to_ascii_lowercase();
     if target != Target::Gguf && !matches!(preset, Preset::F32 | Preset::F16 | Preset::BF16) {
         bail!("--outtype {name} is only available with --to gguf (safetensors and pth hold float tensors)");
     }
@@ -276,7 +181,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let target = match a.to {
         Some(t) => t,
         None if a
-            .out
+            .write
+            .output
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf")) =>
         {
@@ -284,7 +190,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         None => bail!("say --to gguf|safetensors|pth (or give -o a .gguf name)"),
     };
-    if let Some(n) = a.threads {
+    if let Some(n) = a.jobs {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
@@ -297,10 +203,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.vocab_only && target != Target::Gguf {
         bail!("--vocab-only applies to --to gguf only");
     }
-    check_out(&a.out, a.force)?;
+    check_output(&a.write.output, a.write.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
-    if !ck.extra_tensors().is_empty() && !a.allow_extra {
+    if !ck.extra_tensors().is_empty() && !a.write.allow_extra {
         bail!(
             "{}: {} tensors are not LLaMA tensors ({}); pass --allow-extra to pass them through unchanged",
             a.input.display(),
@@ -317,19 +223,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !a.allow_vocab_mismatch {
         check_vocab_fits(&ck, params.vocab_size)?;
     }
-    let ctx = a
-        .ctx
-        .or(params.context_length)
-        .unwrap_or(if params.n_kv_heads != params.n_heads {
-            4096
-        } else {
-            2048
-        });
-    let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.json));
+    let ctx = a.ctx_len.unwrap_or_else(|| params.default_context_length());
+    let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.write.json));
     // The digests the manifests need are computed from the bytes as they are written:
     // sha256 for the output manifest, md5 for a Meta folder's checklist.chk.
     let mut algos = Vec::new();
-    if !a.no_manifest {
+    if !a.write.no_manifest {
         algos.push(Algo::Sha256);
     }
     if target == Target::Pth {
@@ -350,20 +249,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
-                allow_extra: a.allow_extra,
+                allow_extra: a.write.allow_extra,
                 vocab_only: a.vocab_only,
             };
-            if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            if a.out.is_dir() {
-                bail!("{}: is a folder; GGUF output is a file", a.out.display());
-            }
-            let file = AtomicFile::create(&a.out)
-                .with_context(|| format!("create {}", a.out.display()))?;
-            let tap = taps.and_then(|t| t.tap(&a.out));
+            let file = atomic::create_file_output(&a.write.output)?;
+            let tap = taps.and_then(|t| t.tap(&a.write.output));
             let out = PipedOutput::new(file, tap)
-                .with_context(|| format!("create {}", a.out.display()))?;
+                .with_context(|| format!("create {}", a.write.output.display()))?;
             let (out, mut s) = export::gguf::write_gguf(&ck, out, &opts, &bar)?;
             commit_piped(out, &mut s)?;
             s
@@ -373,9 +265,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 dtype: float_dtype(preset),
                 max_shard_size: parse_size(&a.max_shard_size)?,
                 context_length: ctx,
-                allow_extra: a.allow_extra,
+                allow_extra: a.write.allow_extra,
             };
-            with_temp_dir(&a.out, a.force, |dir| {
+            with_temp_dir(&a.write.output, a.write.force, |dir| {
                 Ok(export::hf::write_hf_tapped(&ck, dir, &opts, &bar, taps)?)
             })?
         }
@@ -383,10 +275,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let opts = export::meta::MetaOptions {
                 mp: a.mp.unwrap_or(1),
                 dtype: float_dtype(preset),
-                allow_extra: a.allow_extra,
+                allow_extra: a.write.allow_extra,
             };
             export::meta::check_mp(&ck, opts.mp)?;
-            with_temp_dir(&a.out, a.force, |dir| {
+            with_temp_dir(&a.write.output, a.write.force, |dir| {
                 let mut s = export::meta::write_meta_tapped(&ck, dir, &opts, &bar, taps)?;
                 finish_meta_folder(&ck, dir, &mut s)?;
                 Ok(s)
@@ -394,16 +286,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     bar.0.finish_and_clear();
-    let manifest = if a.no_manifest {
+    let manifest = if a.write.no_manifest {
         None
     } else {
         Some(crate::written::write_output_manifest(
-            &a.out,
+            &a.write.output,
             &summary.files,
             &summary.digests,
         )?)
     };
-    report(&a.out, &summary, manifest.as_deref(), started, a.json)
+    report(
+        &a.write.output,
+        &summary,
+        manifest.as_deref(),
+        started,
+        a.write.json,
+    )
 }
 
 /// Refuse a tokenizer with more pieces than the model has embedding rows: token ids past the
@@ -498,20 +396,16 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
     run(Args {
         input: a.input,
         to: Some(Target::Pth),
-        out: a.out,
+        write: a.write,
         outtype: None,
         q4: false,
         q8: false,
         mp: Some(a.mp),
-        ctx: None,
+        ctx_len: None,
         name: None,
         max_shard_size: "5GB".into(),
-        force: a.force,
-        no_manifest: a.no_manifest,
-        allow_extra: a.allow_extra,
-        json: a.json,
         vocab_only: false,
-        threads: None,
+        jobs: None,
         allow_vocab_mismatch: false,
     })
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use llama_manifests::diff::{self, DeltaStatus, DiffReport, TensorDelta};
 
 use super::logits::open;
+use crate::args::ReportArgs;
 
 /// Arguments of `llama-tool diff`.
 #[derive(clap::Args)]
@@ -19,9 +20,9 @@ pub struct Args {
     pub a: PathBuf,
     /// Second checkpoint.
     pub b: PathBuf,
-    /// Print one JSON document instead of the table.
-    #[arg(long)]
-    pub json: bool,
+    /// --json and --junit (one test case per tensor).
+    #[command(flatten)]
+    pub ci: ReportArgs,
     /// List identical tensors too (default: only the differences and a summary).
     #[arg(long)]
     pub all: bool,
@@ -29,9 +30,6 @@ pub struct Args {
     /// a GGUF export) as differences too.
     #[arg(long = "strict-dtype")]
     pub strict_dtype: bool,
-    /// Also write the result as JUnit XML (one test case per tensor) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
 }
 
 fn shape(s: &[u64]) -> String {
@@ -123,13 +121,14 @@ fn suite(a: &Args, r: &DiffReport) -> crate::ci::Suite {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    run_inner(&a).inspect_err(|e| crate::ci::write_error(a.junit.as_deref(), "diff", e, a.json))
+    run_inner(&a)
+        .inspect_err(|e| crate::ci::write_error(a.ci.junit.as_deref(), "diff", e, a.ci.json))
 }
 
 fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
     let ca = open(&a.a)?;
     let cb = open(&a.b)?;
-    let bar = if a.json || !std::io::stderr().is_terminal() {
+    let bar = if a.ci.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
         let b = indicatif::ProgressBar::new(0);
@@ -147,7 +146,7 @@ fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
     })
     .with_context(|| format!("diff {} {}", a.a.display(), a.b.display()))?;
     bar.finish_and_clear();
-    if a.json {
+    if a.ci.json {
         let v = serde_json::json!({
             "ok": r.is_equal(a.strict_dtype),
             "a": {"path": a.a, "kind": ca.kind().name()},
@@ -184,10 +183,10 @@ fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
         println!("{}", summary(&r, a.strict_dtype));
     }
     let s = suite(a, &r);
-    if let Some(path) = &a.junit {
+    if let Some(path) = &a.ci.junit {
         crate::ci::write_junit(path, &s)?;
     }
-    crate::ci::annotate(&s, a.json);
+    crate::ci::annotate(&s, a.ci.json);
     Ok(if r.is_equal(a.strict_dtype) {
         ExitCode::SUCCESS
     } else {

@@ -13,6 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use llama_manifests::checksums;
 use llama_manifests::discover::Expect;
 use llama_manifests::download::{self, DlStatus, DownloadProgress, FileReport, Options, Target};
+use llama_manifests::tally::{DownloadKind, Tally};
 use llama_manifests::Algo;
 use serde_json::json;
 
@@ -38,11 +39,17 @@ pub struct Args {
     /// appended); default: the manifest URL's folder.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Target folder.
-    #[arg(long, default_value = ".")]
+    /// Target folder (files already there and verified are kept; partial ones resumed).
+    #[arg(short = 'o', long = "output", aliases = ["dir", "out"], value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
     /// Files fetched at once.
-    #[arg(long, short = 'j', default_value_t = 4)]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        alias = "threads",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub jobs: usize,
     /// Print one JSON summary; no bars.
     #[arg(long)]
@@ -389,9 +396,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?);
     bars.total.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let count = |w: &str| reports.iter().filter(|r| r.status.word() == w).count();
-    let failed = count("FAILED");
-    let mismatched = count("MISMATCH");
+    let tally = Tally::of(reports.iter().map(|r| r.status.kind()));
+    let failed = tally.get(DownloadKind::Failed);
+    let mismatched = tally.get(DownloadKind::Mismatch);
     let downloaded: u64 = reports.iter().map(|r| r.downloaded).sum();
     if args.json {
         let files: Vec<_> = reports
@@ -419,7 +426,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "ok": failed + mismatched == 0,
             "files": files,
             "summary": {
-                "files": reports.len(), "ok": count("OK"), "skipped": count("SKIPPED"),
+                "files": reports.len(), "ok": tally.get(DownloadKind::Downloaded), "skipped": tally.get(DownloadKind::Skipped),
                 "mismatch": mismatched, "failed": failed, "downloaded_bytes": downloaded,
                 "seconds": seconds, "dir": args.dir.display().to_string(),
             }
@@ -430,8 +437,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}: {} files ({} downloaded, {} already present), {:.2} GB received in {seconds:.1} s{}{}",
             if failed + mismatched == 0 { "done" } else { "FAILED" },
             reports.len(),
-            count("OK"),
-            count("SKIPPED"),
+            tally.get(DownloadKind::Downloaded),
+            tally.get(DownloadKind::Skipped),
             downloaded as f64 / 1e9,
             if mismatched > 0 { format!(", {mismatched} MISMATCH") } else { String::new() },
             if failed > 0 { format!(", {failed} FAILED") } else { String::new() },

@@ -35,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: TokenInput,
     /// Write all logits as float32 .npy of shape [n_tokens, vocab].
-    #[arg(short = 'o', long = "output")]
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "FILE.npy")]
     pub output: Option<PathBuf>,
     /// How many next tokens of the last position to show.
     #[arg(long, default_value_t = 10)]
@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// cpu, or cuda / cuda:N in a build with `--features cuda`.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = crate::args::parse_device)]
     pub device: String,
 }
 
@@ -95,11 +95,7 @@ pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Res
 /// 4096 with grouped-query attention, as `convert` writes them, when no file says).
 pub(crate) fn context_limit(ck: &Checkpoint) -> anyhow::Result<usize> {
     let p = ck.params()?;
-    let n = p.context_length.unwrap_or(if p.n_kv_heads != p.n_heads {
-        4096
-    } else {
-        2048
-    });
+    let n = p.default_context_length();
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 

@@ -9,11 +9,13 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use llama_formats::atomic::AtomicFile;
 use llama_manifests::checksums;
-use llama_manifests::discover;
 use llama_manifests::json::{FileEntry, Manifest, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use llama_manifests::listing;
 use llama_manifests::verify::digest_for_manifest;
 use llama_manifests::Algo;
 use rayon::prelude::*;
+
+use crate::args::{Choice, DigestAlgo};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -34,14 +36,14 @@ pub struct Args {
     /// The folder to describe.
     pub dir: PathBuf,
     /// Manifest format.
-    #[arg(long, value_enum, default_value = "sha256sums")]
+    #[arg(long, default_value = "sha256sums", value_parser = Choice::<Format>::new())]
     pub format: Format,
     /// Digest: md5, sha256 or blake3 (for json: the chunk digest, sha256 or blake3; default
     /// blake3).
-    #[arg(long)]
-    pub algo: Option<Algo>,
-    /// Write here (atomically) instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(long, value_parser = Choice::<DigestAlgo>::new())]
+    pub algo: Option<DigestAlgo>,
+    /// Write here (atomically; an existing file is replaced) instead of stdout.
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// JSON chunk size in bytes (default 64 MiB).
     #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
@@ -50,79 +52,24 @@ pub struct Args {
     #[arg(long)]
     pub tensors: bool,
     /// Files hashed at once (default: the number of cores).
-    #[arg(long, short = 'j')]
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
     /// Options of --format torrent.
     #[command(flatten)]
     pub torrent: super::manifest_torrent::TorrentArgs,
 }
 
-/// Files to list: everything under `dir` but manifests, partial downloads and temporaries.
+/// Files to list (llama-manifests decides what a folder's content is); what was left out
+/// is reported as a warning.
 fn files_to_list(dir: &Path, output: Option<&Path>) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    let out_canon = output.and_then(|o| {
-        let parent = o
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::canonicalize(parent)
-            .ok()
-            .map(|p| p.join(o.file_name().unwrap_or_default()))
-    });
-    let dir_canon =
-        std::fs::canonicalize(dir).with_context(|| format!("{}: cannot resolve", dir.display()))?;
-    let mut out = Vec::new();
-    for p in discover::walk_files(dir)? {
-        if let Some(why) = not_listable(&p, &dir_canon) {
-            eprintln!(
-                "llama-tool: warning: skipping {}: {why}",
-                llama_formats::text::shown(&p.display().to_string())
-            );
-            continue;
-        }
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if discover::manifest_kind(name).is_some()
-            || name.ends_with(".part")
-            || name.starts_with('.') && name.contains(".tmp-")
-        {
-            continue;
-        }
-        if let (Some(oc), Some(parent)) = (&out_canon, p.parent()) {
-            if std::fs::canonicalize(parent)
-                .ok()
-                .map(|c| c.join(p.file_name().unwrap_or_default()))
-                .as_ref()
-                == Some(oc)
-            {
-                continue;
-            }
-        }
-        let rel = p.strip_prefix(dir).unwrap_or(&p);
-        let Some(rel_str) = rel.to_str() else {
-            bail!("{}: file name is not UTF-8; cannot list it", p.display());
-        };
-        out.push((p.clone(), rel_str.to_string()));
+    let listing = listing::list_folder(dir, output)?;
+    for (p, why) in &listing.skipped {
+        eprintln!(
+            "llama-tool: warning: skipping {}: {why}",
+            llama_formats::text::shown(&p.display().to_string())
+        );
     }
-    Ok(out)
-}
-
-/// Why `p` (found under the folder whose canonical path is `root`) must not be listed: a
-/// symlink leading out of the folder (`manifest DIR` never hashes `/etc/passwd` through a
-/// link) or to something that is not a regular file (a link to `/dev/zero` never ends).
-fn not_listable(p: &Path, root: &Path) -> Option<&'static str> {
-    let lm = std::fs::symlink_metadata(p).ok()?;
-    if lm.file_type().is_symlink() {
-        match std::fs::canonicalize(p) {
-            Ok(c) if !c.starts_with(root) => {
-                return Some("symbolic link leading outside the folder")
-            }
-            Err(_) => return Some("dangling symbolic link"),
-            Ok(_) => {}
-        }
-    }
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_file() => None,
-        _ => Some("not a regular file"),
-    }
+    Ok(listing.files.into_iter().map(|f| (f.path, f.rel)).collect())
 }
 
 /// One hashed file: relative name, size, whole digests, chunk digests.
@@ -136,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.tensors && args.format != Format::Json {
         bail!("--tensors needs --format json");
     }
+    let algo = args.algo.map(DigestAlgo::algo);
     let jobs_n = args.jobs.unwrap_or_else(super::verify::default_jobs).max(1);
     if args.format == Format::Torrent {
         return super::manifest_torrent::run(
@@ -153,10 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .sum();
     let bar = crate::progress::bytes_bar(total, "manifest", args.output.is_none());
     let (algos, chunk): (Vec<Algo>, Option<(Algo, u64)>) = match args.format {
-        Format::Chk => (vec![args.algo.unwrap_or(Algo::Md5)], None),
-        Format::Sha256sums => (vec![args.algo.unwrap_or(Algo::Sha256)], None),
+        Format::Chk => (vec![algo.unwrap_or(Algo::Md5)], None),
+        Format::Sha256sums => (vec![algo.unwrap_or(Algo::Sha256)], None),
         Format::Json => {
-            let ca = args.algo.unwrap_or(Algo::Blake3);
+            let ca = algo.unwrap_or(Algo::Blake3);
             if ca == Algo::Md5 {
                 bail!("--algo for json picks the chunk digest: sha256 or blake3");
             }

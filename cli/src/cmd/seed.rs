@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE.torrent", conflicts_with = "torrent")]
     pub save_torrent: Option<PathBuf>,
     /// Files hashed at once (default: the number of cores).
-    #[arg(long, short = 'j')]
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
     /// Options of a torrent made on the fly.
     #[command(flatten)]

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, value_name = "KEY.pem")]
     pub key: PathBuf,
     /// Where to write the signature (default: DIR/model.sig; FILE.sig for a single file).
-    #[arg(long, short = 'o', value_name = "SIG")]
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "SIG")]
     pub output: Option<PathBuf>,
     /// File holding the password of an encrypted key (first line). The environment variable
     /// LLAMA_TOOL_KEY_PASSWORD is read when this is not given.
@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long)]
     pub tensors: bool,
     /// Files hashed at once (default: the number of cores).
-    #[arg(long, short = 'j')]
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
     /// Print one JSON document (signature path, files, bytes, key hint); no bar.
     #[arg(long)]

@@ -4,28 +4,65 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
+use llama_formats::atomic::AtomicDir;
+use llama_formats::llama::KnownSize;
 use llama_formats::synth::{synth, synth_params, SynthShape, SynthSpec};
-use llama_formats::DType;
+
+use crate::args::{check_output, Choice, FloatType};
+
+/// A model shape to synthesize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// dim 256, 4 heads, 2 layers: every row a multiple of 256.
+    Tiny,
+    /// LLaMA 7B.
+    #[value(name = "7B")]
+    B7,
+    /// LLaMA 13B.
+    #[value(name = "13B")]
+    B13,
+    /// LLaMA 30B.
+    #[value(name = "30B")]
+    B30,
+    /// LLaMA 65B.
+    #[value(name = "65B")]
+    B65,
+}
+
+impl Shape {
+    fn shape(self) -> SynthShape {
+        match self {
+            Shape::Tiny => SynthShape::Tiny,
+            Shape::B7 => SynthShape::Known(KnownSize::B7),
+            Shape::B13 => SynthShape::Known(KnownSize::B13),
+            Shape::B30 => SynthShape::Known(KnownSize::B30),
+            Shape::B65 => SynthShape::Known(KnownSize::B65),
+        }
+    }
+}
 
 /// Arguments of `llama-tool synth`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Output folder (created; must be empty or absent).
-    #[arg(short = 'o', long = "out")]
+    /// Output folder (created; must be empty or absent unless --force).
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// Model shape: tiny, 7B, 13B, 30B or 65B.
-    #[arg(long, default_value = "tiny")]
-    pub shape: String,
+    /// Replace an existing non-empty output folder (once the new one is complete).
+    #[arg(long)]
+    pub force: bool,
+    /// Model shape (case-insensitive).
+    #[arg(long, default_value = "tiny", value_parser = Choice::<Shape>::new())]
+    pub shape: Shape,
     /// Number of layers (default: the shape's own).
     #[arg(long)]
     pub layers: Option<u64>,
     /// Model-parallel shard count (default: the release's, 1 for tiny).
     #[arg(long)]
     pub mp: Option<usize>,
-    /// Weight type: f16, bf16 or f32.
-    #[arg(long, default_value = "f16")]
-    pub dtype: String,
+    /// Weight type (case-insensitive).
+    #[arg(long, default_value = "f16", value_parser = Choice::<FloatType>::new())]
+    pub dtype: FloatType,
     /// Key/value heads for grouped-query attention (Llama 2 `n_kv_heads`; must divide the
     /// head count). Default: one per query head.
     #[arg(long)]
@@ -44,18 +81,9 @@ pub struct Args {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let shape = SynthShape::from_name(&a.shape)
-        .ok_or_else(|| anyhow!("unknown --shape `{}` (tiny, 7B, 13B, 30B, 65B)", a.shape))?;
-    let dtype = DType::from_name(&a.dtype)
-        .filter(|d| matches!(d, DType::F16 | DType::BF16 | DType::F32))
-        .ok_or_else(|| anyhow!("unknown --dtype `{}` (f16, bf16, f32)", a.dtype))?;
-    if a.out.exists()
-        && std::fs::read_dir(&a.out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        anyhow::bail!("{}: output folder exists and is not empty", a.out.display());
-    }
+    let shape = a.shape.shape();
+    let dtype = a.dtype.dtype();
+    check_output(&a.out, a.force)?;
     let spec = SynthSpec {
         shape,
         layers: a.layers,
@@ -65,14 +93,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         kv_heads: a.kv_heads,
         ffn_dim_multiplier: a.ffn_dim_multiplier,
     };
-    let files = synth(&a.out, &spec).with_context(|| format!("synth into {}", a.out.display()))?;
+    // Written under a temporary name, put in place when complete (an old output replaced
+    // with --force only then).
+    let dir = AtomicDir::create(&a.out, a.force)?;
+    let files =
+        synth(dir.path(), &spec).with_context(|| format!("synth into {}", a.out.display()))?;
     // checklist.chk over the shards and params.json, as the release has it.
     let listed: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
         .cloned()
         .collect();
-    crate::written::write_checklist(&a.out, &listed)?;
+    crate::written::write_checklist(dir.path(), &listed)?;
+    let files: Vec<PathBuf> = files.iter().map(|f| dir.final_path(f)).collect();
+    dir.commit()?;
     let p = synth_params(&spec);
     if a.json {
         let v = serde_json::json!({"ok": true, "out": a.out, "params": p, "files": files, "dtype": dtype.name()});

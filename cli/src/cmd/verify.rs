@@ -9,11 +9,13 @@ use anyhow::{bail, Context};
 use llama_formats::checkpoint::Checkpoint;
 use llama_manifests::discover::{self, Expect, Job};
 use llama_manifests::json::TensorSet;
+use llama_manifests::tally::{Tally, VerifyKind};
 use llama_manifests::tensors;
 use llama_manifests::verify::{self, FileResult, Progress, Status};
 use llama_manifests::Algo;
 use serde_json::json;
 
+use crate::args::ReportArgs;
 use crate::EXIT_FAIL;
 
 /// Arguments of `llama-tool verify`.
@@ -23,11 +25,12 @@ pub struct Args {
     /// against the manifest in their folder or above that lists them).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Print one JSON document (per-file results, digests, bytes, seconds, summary); no bars.
-    #[arg(long)]
-    pub json: bool,
+    /// --json (per-file results, digests, bytes, seconds, summary) and --junit (one test
+    /// case per file).
+    #[command(flatten)]
+    pub ci: ReportArgs,
     /// Files verified at once (default: the number of cores).
-    #[arg(long, short = 'j')]
+    #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
     /// Also report files present but listed by no manifest (as failures).
     #[arg(long)]
@@ -53,9 +56,6 @@ pub struct Args {
     /// With --torrent: the magnet link whose info-hash the torrent must have.
     #[arg(long, value_name = "URI", requires = "torrent")]
     pub magnet: Option<String>,
-    /// Also write the results as JUnit XML (one test case per file) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
     /// Check the folder (or file) against an OpenSSF Model Signing signature (model_signing
     /// key-based bundle); needs --public-key. See docs/SIGNING.md.
     #[arg(long, value_name = "SIG")]
@@ -356,7 +356,7 @@ fn result_json(r: &FileResult) -> serde_json::Value {
 
 /// Run the command (with --junit, bad input still leaves a JUnit file with an error case).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (junit, json) = (args.junit.clone(), args.json);
+    let (junit, json) = (args.ci.junit.clone(), args.ci.json);
     run_args(args).inspect_err(|e| crate::ci::write_error(junit.as_deref(), "verify", e, json))
 }
 
@@ -373,11 +373,11 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     if let Some(reference) = &args.tensors {
-        let expected = reference_set(reference, args.json)?;
+        let expected = reference_set(reference, args.ci.json)?;
         let mut results = Vec::new();
         for p in &args.paths {
             let start = Instant::now();
-            let actual = checkpoint_tensors(p, &p.display().to_string(), args.json)?;
+            let actual = checkpoint_tensors(p, &p.display().to_string(), args.ci.json)?;
             results.push(tensor_result(
                 format!("tensors of {}", p.display()),
                 &expected,
@@ -394,8 +394,8 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
     let (jobs, unlisted, manifests) = plan(&args)?;
     let total = verify::total_bytes(&jobs);
     let reporter = Reporter {
-        bar: crate::progress::bytes_bar(total, "verify", args.json),
-        json: args.json,
+        bar: crate::progress::bytes_bar(total, "verify", args.ci.json),
+        json: args.ci.json,
     };
     let start = Instant::now();
     let mut results = verify::verify_all(&jobs, jobs_n, &reporter)?;
@@ -403,7 +403,7 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
         &manifests, jobs_n, &reporter,
     )?);
     reporter.bar.finish_and_clear();
-    for r in manifest_tensor_results(&manifests, args.json)? {
+    for r in manifest_tensor_results(&manifests, args.ci.json)? {
         reporter.file_done(&r);
         results.push(r);
     }
@@ -430,17 +430,22 @@ pub(crate) fn report(
     results: Vec<FileResult>,
     seconds: f64,
 ) -> anyhow::Result<ExitCode> {
-    if args.tensors.is_some() && !args.json {
+    if args.tensors.is_some() && !args.ci.json {
         for r in &results {
             println!("{}", result_line(r));
         }
     }
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
-    let count = |w: &str| results.iter().filter(|r| r.status.word() == w).count();
-    let failed = results.iter().filter(|r| !r.status.is_ok()).count();
-    let words = ["OK", "MISMATCH", "MISSING", "SIZE", "UNLISTED", "ERROR"];
-    crate::ci::verify_outputs(args.junit.as_deref(), &results, seconds, failed, args.json)?;
-    if args.json {
+    let tally = Tally::of(results.iter().map(|r| r.status.kind()));
+    let failed = tally.failed();
+    crate::ci::verify_outputs(
+        args.ci.junit.as_deref(),
+        &results,
+        seconds,
+        failed,
+        args.ci.json,
+    )?;
+    if args.ci.json {
         let mut summary = json!({
             "files": results.len(),
             "failed": failed,
@@ -448,8 +453,8 @@ pub(crate) fn report(
             "seconds": seconds,
             "ok": failed == 0,
         });
-        for w in words {
-            summary[w.to_ascii_lowercase()] = json!(count(w));
+        for k in VerifyKind::ALL {
+            summary[k.word().to_ascii_lowercase()] = json!(tally.get(k));
         }
         let doc = json!({
             "ok": failed == 0,
@@ -458,10 +463,10 @@ pub(crate) fn report(
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        let parts: Vec<String> = words
+        let parts: Vec<String> = VerifyKind::ALL
             .iter()
-            .filter(|w| count(w) > 0)
-            .map(|w| format!("{} {w}", count(w)))
+            .filter(|k| tally.get(**k) > 0)
+            .map(|k| format!("{} {}", tally.get(*k), k.word()))
             .collect();
         let rate = if seconds > 0.0 {
             bytes as f64 / seconds / 1e9

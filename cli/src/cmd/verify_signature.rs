@@ -97,7 +97,7 @@ pub fn run(args: &Args, sig: &Path) -> anyhow::Result<ExitCode> {
     std::fs::metadata(root).with_context(|| root.display().to_string())?;
     let start = Instant::now();
     let (verified, first) = checked_signature(sig, key_path, start)?;
-    let reporter = Reporter::new(0, args.json);
+    let reporter = Reporter::new(0, args.ci.json);
     let manifest = match verified {
         Ok(m) => m,
         Err(_) => {
@@ -148,7 +148,7 @@ pub fn run_tensors(args: &Args, sig: &Path, key_path: &Path) -> anyhow::Result<E
     let mut results = vec![first];
     for p in &args.paths {
         let t = Instant::now();
-        let actual = super::verify::checkpoint_tensors(p, &p.display().to_string(), args.json)?;
+        let actual = super::verify::checkpoint_tensors(p, &p.display().to_string(), args.ci.json)?;
         results.push(super::verify::tensor_result(
             format!("tensors of {}", p.display()),
             &expected,

@@ -93,7 +93,7 @@ pub fn run(args: &Args, torrent: &Path, jobs: usize) -> anyhow::Result<(Vec<File
     let mut results = Vec::new();
     if let Some(uri) = &args.magnet {
         let r = magnet_result(&meta, torrent, uri)?;
-        if !args.json {
+        if !args.ci.json {
             println!("{}", torrent_line(&r));
         }
         results.push(r);
@@ -102,10 +102,10 @@ pub fn run(args: &Args, torrent: &Path, jobs: usize) -> anyhow::Result<(Vec<File
         bail!("{}: no such folder", dir.display());
     }
     let root = torrent::content_root(&meta, dir);
-    let bar = crate::progress::bytes_bar(check::bytes_to_hash(&meta), "verify", args.json);
+    let bar = crate::progress::bytes_bar(check::bytes_to_hash(&meta), "verify", args.ci.json);
     let lines = Lines {
         bar: &bar,
-        quiet: args.json,
+        quiet: args.ci.json,
     };
     let start = Instant::now();
     let shown = root.display().to_string();

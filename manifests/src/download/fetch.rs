@@ -375,7 +375,7 @@ fn present_and_good(path: &Path, t: &Target) -> bool {
 
 fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
+    name.push(crate::listing::PARTIAL_SUFFIX);
     dest.with_file_name(name)
 }
 

@@ -79,10 +79,7 @@ fn inputs(root: &Path, exclude: &[PathBuf]) -> Result<Vec<Input>, TorrentError> 
             let fname = entry.file_name();
             let fname = fname.to_string_lossy();
             // Partial downloads, temporaries and our own staging folder are not content.
-            if fname.ends_with(".part")
-                || fname.starts_with('.') && fname.contains(".tmp-")
-                || fname == super::engine::STAGING
-            {
+            if crate::listing::is_work_in_progress(&fname) || fname == super::engine::STAGING {
                 continue;
             }
             let meta = std::fs::metadata(&p).map_err(io(&p))?;
