@@ -500,13 +500,13 @@ pub(super) fn quantize_q6_k(x: &[f32], y: &mut [u8]) {
     }
 }
 
-/// The 16 sub-blocks' `make_qx_quants(16, 32, ..)` of one Q6_K block: AVX-512 lanes where
-/// the CPU has them, else one sub-block at a time.
+/// The 16 sub-blocks' `make_qx_quants(16, 32, ..)` of one Q6_K block: in SIMD lanes where
+/// the CPU has AVX-512 or AVX2, else one sub-block at a time.
 fn q6_k_search(x: &[f32], l: &mut [u8; QK_K], scales: &mut [f32; 16]) {
     #[cfg(target_arch = "x86_64")]
-    if super::avx512::available() {
-        // SAFETY: AVX-512F is present (checked above).
-        unsafe { super::avx512::qx_q6_x16(x, l, scales) };
+    if let Some(isa) = super::x86::best() {
+        // SAFETY: the CPU has `isa` (detected above).
+        unsafe { super::x86::qx_q6(isa, x, l, scales) };
         return;
     }
     for ib in 0..16 {

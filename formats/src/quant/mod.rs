@@ -11,14 +11,14 @@
 //! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends);
 //! [`quantize_gguf`] quantizes a whole float GGUF and [`quantize_tensor`] one tensor.
 
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 mod file;
 mod kdequant;
 mod kquants;
 mod legacy;
 pub mod preset;
 mod qkx2;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use rayon::prelude::*;
 

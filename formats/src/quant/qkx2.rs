@@ -134,8 +134,8 @@ type Lanes = [f32; LANES];
 /// [`make_qkx2_quants`] on `out.len()` (a multiple of 8) independent sub-blocks of `N`
 /// values: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, its levels go to
 /// `l[N*j..N*j+N]` and its (scale, -min) to `out[j]`. Runs 16 sub-blocks per AVX-512
-/// register where the CPU has it, else 8 per [`make_qkx2_quants_x8`]; bit-identical to
-/// scalar calls either way.
+/// register or 8 per AVX2 register where the CPU has them (`x86`), else 8 per
+/// [`make_qkx2_quants_x8`]; bit-identical to scalar calls either way.
 pub(super) fn make_qkx2_quants_many<const N: usize>(
     p: &Qkx2,
     x: &[f32],
@@ -146,15 +146,22 @@ pub(super) fn make_qkx2_quants_many<const N: usize>(
     assert!(out.len().is_multiple_of(LANES));
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if super::avx512::available() {
-        use super::avx512::{qkx2_x16, LANES as WIDE};
-        while out.len() - done >= WIDE {
-            let r = N * done..N * (done + WIDE);
-            let o: &mut [(f32, f32); WIDE] =
-                (&mut out[done..done + WIDE]).try_into().expect("16 lanes");
-            // SAFETY: AVX-512F is present (checked above).
-            unsafe { qkx2_x16::<N>(p, &x[r.clone()], &weights[r.clone()], &mut l[r], o) };
-            done += WIDE;
+    if let Some(isa) = super::x86::best() {
+        let wide = isa.lanes();
+        while out.len() - done >= wide {
+            let r = N * done..N * (done + wide);
+            // SAFETY: the CPU has `isa` (detected above).
+            unsafe {
+                super::x86::qkx2::<N>(
+                    isa,
+                    p,
+                    &x[r.clone()],
+                    &weights[r.clone()],
+                    &mut l[r],
+                    &mut out[done..done + wide],
+                )
+            };
+            done += wide;
         }
     }
     while done < out.len() {
@@ -170,28 +177,9 @@ pub(super) fn make_qkx2_quants_many<const N: usize>(
 /// lane: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, and its results go to
 /// `l[N*j..N*j+N]` and `out[j]`. Every lane performs exactly the float operations of the
 /// scalar search in the same order (no reassociation, no fused multiply-add); branches
-/// become per-lane selects, so the results are bit-identical to 8 scalar calls.
+/// become per-lane selects, so the results are bit-identical to 8 scalar calls. Portable
+/// (left to the compiler's vectorizer): the fallback where `x86`'s explicit SIMD is missing.
 pub(super) fn make_qkx2_quants_x8<const N: usize>(
-    p: &Qkx2,
-    x: &[f32],
-    weights: &[f32],
-    l: &mut [u8],
-    out: &mut [(f32, f32); LANES],
-) {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is present (checked above); the body is plain safe Rust.
-            unsafe { qkx2_x8_avx2::<N>(p, x, weights, l, out) };
-            return;
-        }
-    }
-    qkx2_x8::<N>(p, x, weights, l, out)
-}
-
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn qkx2_x8_avx2<const N: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],

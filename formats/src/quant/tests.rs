@@ -241,11 +241,76 @@ fn qkx2_lanes_equal_scalar_calls() {
     }
 }
 
-/// Q6_K's 16-lane `make_qx_quants` equals 16 scalar calls, on random and edge-case blocks.
+/// The explicit-SIMD instruction sets this CPU runs (each one is tested, not only the best).
+#[cfg(target_arch = "x86_64")]
+fn isas() -> Vec<super::x86::Isa> {
+    use super::x86::Isa;
+    let mut v = Vec::new();
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        v.push(Isa::Avx512);
+    }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(Isa::Avx2);
+    }
+    v
+}
+
+/// Every SIMD `make_qkx2_quants` this CPU runs (AVX-512, AVX2) equals scalar calls.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn qkx2_each_isa_equals_scalar_calls() {
+    use super::qkx2::{make_qkx2_quants, Qkx2};
+    let p = Qkx2 {
+        nmax: 15,
+        rmin: -1.0,
+        rdelta: 0.1,
+        nstep: 20,
+        use_mad: false,
+    };
+    let q2 = Qkx2 {
+        nmax: 3,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: true,
+    };
+    let x: Vec<f32> = edge_blocks(4).concat();
+    let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
+    for isa in isas() {
+        let n = isa.lanes();
+        for p in [&p, &q2] {
+            for start in (0..x.len() - 32 * n).step_by(32 * n) {
+                let (x, w) = (&x[start..start + 32 * n], &w[start..start + 32 * n]);
+                let mut want_l = vec![0u8; 32 * n];
+                let want: Vec<(u32, u32)> = (0..n)
+                    .map(|j| {
+                        let r = 32 * j..32 * j + 32;
+                        let (s, m) =
+                            make_qkx2_quants(p, &x[r.clone()], &w[r.clone()], &mut want_l[r]);
+                        (s.to_bits(), m.to_bits())
+                    })
+                    .collect();
+                let mut got_l = vec![0u8; 32 * n];
+                let mut got = vec![(0f32, 0f32); n];
+                // SAFETY: the CPU has `isa` (isas() checked).
+                unsafe { super::x86::qkx2::<32>(isa, p, x, w, &mut got_l, &mut got) };
+                let got: Vec<(u32, u32)> = got
+                    .iter()
+                    .map(|(s, m)| (s.to_bits(), m.to_bits()))
+                    .collect();
+                assert_eq!(got_l, want_l, "{isa:?}");
+                assert_eq!(got, want, "{isa:?}");
+            }
+        }
+    }
+}
+
+/// Q6_K's SIMD `make_qx_quants` (16 sub-blocks in lanes, each ISA this CPU runs) equals 16
+/// scalar calls, on random and edge-case blocks.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn q6_k_lanes_equal_scalar_calls() {
-    #[cfg(target_arch = "x86_64")]
-    if super::avx512::available() {
+    for isa in isas() {
         for seed in 1..6 {
             for x in edge_blocks(seed) {
                 let mut want_l = [0u8; 256];
@@ -257,11 +322,11 @@ fn q6_k_lanes_equal_scalar_calls() {
                     .collect();
                 let mut got_l = [0u8; 256];
                 let mut got = [0f32; 16];
-                // SAFETY: AVX-512F is present (checked above).
-                unsafe { super::avx512::qx_q6_x16(&x, &mut got_l, &mut got) };
-                assert_eq!(got_l, want_l, "seed {seed}");
+                // SAFETY: the CPU has `isa` (isas() checked).
+                unsafe { super::x86::qx_q6(isa, &x, &mut got_l, &mut got) };
+                assert_eq!(got_l, want_l, "{isa:?} seed {seed}");
                 let got: Vec<u32> = got.iter().map(|s| s.to_bits()).collect();
-                assert_eq!(got, want, "seed {seed}");
+                assert_eq!(got, want, "{isa:?} seed {seed}");
             }
         }
     }
