@@ -292,9 +292,9 @@ pub(super) fn quantize_q3_k(x: &[f32], y: &mut [u8]) {
     }
 }
 
-/// Super-blocks searched together by [`quantize_k_asym`]: 16 sub-blocks of 32, the width of
-/// an AVX-512 register.
-const ASYM_GROUP: usize = 2;
+/// Super-blocks searched together by [`quantize_k_asym`]: 32 sub-blocks of 32, two AVX-512
+/// registers (`x86::GROUPS`).
+const ASYM_GROUP: usize = 4;
 
 /// Q4_K and Q5_K share everything but the bit width, the candidate steps and the packing of
 /// the levels (`pack` writes one block's levels after its 16-byte head). Super-blocks are

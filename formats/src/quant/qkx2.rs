@@ -134,8 +134,9 @@ type Lanes = [f32; LANES];
 /// [`make_qkx2_quants`] on `out.len()` (a multiple of 8) independent sub-blocks of `N`
 /// values: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, its levels go to
 /// `l[N*j..N*j+N]` and its (scale, -min) to `out[j]`. Runs 16 sub-blocks per AVX-512
-/// register or 8 per AVX2 register where the CPU has them (`x86`), else 8 per
-/// [`make_qkx2_quants_x8`]; bit-identical to scalar calls either way.
+/// register or 8 per AVX2 register, two registers side by side while enough remain, where
+/// the CPU has them (`x86`); elsewhere 8 at a time per [`make_qkx2_quants_x8`].
+/// Bit-identical to scalar calls either way.
 pub(super) fn make_qkx2_quants_many<const N: usize>(
     p: &Qkx2,
     x: &[f32],
@@ -146,22 +147,32 @@ pub(super) fn make_qkx2_quants_many<const N: usize>(
     assert!(out.len().is_multiple_of(LANES));
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::best() {
-        let wide = isa.lanes();
-        while out.len() - done >= wide {
-            let r = N * done..N * (done + wide);
-            // SAFETY: the CPU has `isa` (detected above).
-            unsafe {
-                super::x86::qkx2::<N>(
-                    isa,
-                    p,
-                    &x[r.clone()],
-                    &weights[r.clone()],
-                    &mut l[r],
-                    &mut out[done..done + wide],
-                )
-            };
-            done += wide;
+    {
+        use super::x86::{has, qkx2, Isa, GROUPS};
+        for isa in [Isa::Avx512, Isa::Avx2] {
+            if !has(isa) {
+                continue;
+            }
+            for groups in [GROUPS, 1] {
+                let wide = groups * isa.lanes();
+                while out.len() - done >= wide {
+                    let r = N * done..N * (done + wide);
+                    let o = &mut out[done..done + wide];
+                    // SAFETY: the CPU has `isa` (checked above).
+                    unsafe {
+                        qkx2::<N>(
+                            isa,
+                            groups,
+                            p,
+                            &x[r.clone()],
+                            &weights[r.clone()],
+                            &mut l[r],
+                            o,
+                        )
+                    };
+                    done += wide;
+                }
+            }
         }
     }
     while done < out.len() {

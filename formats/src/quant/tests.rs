@@ -211,7 +211,7 @@ fn qkx2_lanes_equal_scalar_calls() {
                 nstep,
                 use_mad,
             };
-            for n_sub in [8usize, 16, 24] {
+            for n_sub in [8usize, 16, 24, 32, 40, 56] {
                 for start in (0..x.len() - 32 * n_sub).step_by(32 * n_sub) {
                     check_qkx2::<32>(&p, &x[start..], &w[start..], n_sub);
                     check_qkx2::<16>(&p, &x[start..], &w[start..], n_sub);
@@ -276,8 +276,11 @@ fn qkx2_each_isa_equals_scalar_calls() {
     };
     let x: Vec<f32> = edge_blocks(4).concat();
     let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
-    for isa in isas() {
-        let n = isa.lanes();
+    for (isa, groups) in isas()
+        .into_iter()
+        .flat_map(|i| [(i, 1), (i, super::x86::GROUPS)])
+    {
+        let n = groups * isa.lanes();
         for p in [&p, &q2] {
             for start in (0..x.len() - 32 * n).step_by(32 * n) {
                 let (x, w) = (&x[start..start + 32 * n], &w[start..start + 32 * n]);
@@ -293,13 +296,13 @@ fn qkx2_each_isa_equals_scalar_calls() {
                 let mut got_l = vec![0u8; 32 * n];
                 let mut got = vec![(0f32, 0f32); n];
                 // SAFETY: the CPU has `isa` (isas() checked).
-                unsafe { super::x86::qkx2::<32>(isa, p, x, w, &mut got_l, &mut got) };
+                unsafe { super::x86::qkx2::<32>(isa, groups, p, x, w, &mut got_l, &mut got) };
                 let got: Vec<(u32, u32)> = got
                     .iter()
                     .map(|(s, m)| (s.to_bits(), m.to_bits()))
                     .collect();
-                assert_eq!(got_l, want_l, "{isa:?}");
-                assert_eq!(got, want, "{isa:?}");
+                assert_eq!(got_l, want_l, "{isa:?} x{groups}");
+                assert_eq!(got, want, "{isa:?} x{groups}");
             }
         }
     }
@@ -344,7 +347,7 @@ fn blocks_in_groups_equal_blocks_alone() {
         DType::Q5_K,
         DType::Q6_K,
     ] {
-        for nb in [1usize, 2, 3, 5, 24] {
+        for nb in [1usize, 2, 3, 4, 5, 7, 8, 9, 24] {
             let xs = &x[..256 * nb];
             let all = quantize(t, xs, 256).unwrap();
             let alone: Vec<u8> = xs

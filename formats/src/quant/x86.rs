@@ -26,6 +26,15 @@ pub(super) fn best() -> Option<Isa> {
     }
 }
 
+/// Whether this CPU runs `isa`.
+#[inline]
+pub(super) fn has(isa: Isa) -> bool {
+    match isa {
+        Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+        Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+    }
+}
+
 /// An instruction set the searches are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Isa {
@@ -315,50 +324,61 @@ impl Simd for Avx2 {
     }
 }
 
-/// `make_qkx2_quants` on `isa.lanes()` sub-blocks of `N` values at once: sub-block `j` is
-/// `x[N*j..N*j+N]` with `weights[N*j..]`; its levels go to `l[N*j..N*j+N]` and its
-/// (scale, -min) to `out[j]`. Same contract as `qkx2::make_qkx2_quants_x8`.
+/// Registers searched side by side by [`qkx2`] at most: the sums are chains of dependent
+/// adds, so two independent groups of sub-blocks fill the adder's latency.
+pub(super) const GROUPS: usize = 2;
+
+/// `make_qkx2_quants` on `groups * isa.lanes()` sub-blocks of `N` values at once (`groups`
+/// is 1 or [`GROUPS`]): sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`; its levels
+/// go to `l[N*j..N*j+N]` and its (scale, -min) to `out[j]`. Same contract as
+/// `qkx2::make_qkx2_quants_x8`.
 ///
 /// # Safety
-/// The CPU must have `isa` (as [`best`] reports it).
+/// The CPU must have `isa` (as [`best`] or [`has`] report it).
 pub(super) unsafe fn qkx2<const N: usize>(
     isa: Isa,
+    groups: usize,
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],
     l: &mut [u8],
     out: &mut [(f32, f32)],
 ) {
-    match isa {
-        Isa::Avx512 => qkx2_avx512::<N>(p, x, weights, l, out),
-        Isa::Avx2 => qkx2_avx2::<N>(p, x, weights, l, out),
+    match (isa, groups == GROUPS) {
+        (Isa::Avx512, true) => qkx2_avx512::<N, GROUPS>(p, x, weights, l, out),
+        (Isa::Avx512, false) => qkx2_avx512::<N, 1>(p, x, weights, l, out),
+        (Isa::Avx2, true) => qkx2_avx2::<N, GROUPS>(p, x, weights, l, out),
+        (Isa::Avx2, false) => qkx2_avx2::<N, 1>(p, x, weights, l, out),
     }
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn qkx2_avx512<const N: usize>(
+unsafe fn qkx2_avx512<const N: usize, const G: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],
     l: &mut [u8],
     out: &mut [(f32, f32)],
 ) {
-    qkx2_lanes::<Avx512, N>(p, x, weights, l, out)
+    qkx2_lanes::<Avx512, N, G>(p, x, weights, l, out)
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn qkx2_avx2<const N: usize>(
+unsafe fn qkx2_avx2<const N: usize, const G: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],
     l: &mut [u8],
     out: &mut [(f32, f32)],
 ) {
-    qkx2_lanes::<Avx2, N>(p, x, weights, l, out)
+    qkx2_lanes::<Avx2, N, G>(p, x, weights, l, out)
 }
 
+/// The search on `G` registers of sub-blocks; per lane exactly the scalar operation order.
+/// A candidate is skipped (as the reference skips it) only where it is skipped in every lane
+/// of every group; elsewhere per-lane masks keep the skipped lanes unchanged.
 #[inline(always)]
-unsafe fn qkx2_lanes<S: Simd, const N: usize>(
+unsafe fn qkx2_lanes<S: Simd, const N: usize, const G: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],
@@ -366,40 +386,57 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize>(
     out: &mut [(f32, f32)],
 ) {
     let lanes = S::LANES;
-    assert!(x.len() >= lanes * N && weights.len() >= lanes * N && l.len() >= lanes * N);
-    assert!(out.len() >= lanes);
+    let n = G * lanes * N;
+    assert!(x.len() >= n && weights.len() >= n && l.len() >= n && out.len() >= G * lanes);
     let zero = S::splat(0.0);
-    let mut xt = [zero; N];
-    let mut wt = [zero; N];
+    let mut xt = [[zero; G]; N];
+    let mut wt = [[zero; G]; N];
     for i in 0..N {
-        // SAFETY: lane j reads x[N*j + i] < lanes * N <= x.len() (asserted), same for weights.
-        xt[i] = S::gather(x.as_ptr().add(i), N as i32);
-        wt[i] = S::gather(weights.as_ptr().add(i), N as i32);
+        for g in 0..G {
+            let at = g * lanes * N + i;
+            // SAFETY: lane j of group g reads x[g*lanes*N + N*j + i] < n <= x.len()
+            // (asserted), same for weights.
+            xt[i][g] = S::gather(x.as_ptr().add(at), N as i32);
+            wt[i][g] = S::gather(weights.as_ptr().add(at), N as i32);
+        }
     }
     let mut min = xt[0];
     let mut max = xt[0];
     let mut sum_w = wt[0];
-    let mut sum_x = S::mul(sum_w, xt[0]);
-    for i in 1..N {
-        let v = xt[i];
-        min = S::blend(S::lt(v, min), min, v);
-        max = S::blend(S::gt(v, max), max, v);
-        sum_w = S::add(sum_w, wt[i]);
-        sum_x = S::add(sum_x, S::mul(wt[i], v));
+    let mut sum_x = [zero; G];
+    for g in 0..G {
+        sum_x[g] = S::mul(sum_w[g], xt[0][g]);
     }
-    min = S::blend(S::gt(min, zero), min, zero);
-    let flat = S::bits(S::eq(max, min));
+    for i in 1..N {
+        for g in 0..G {
+            let v = xt[i][g];
+            min[g] = S::blend(S::lt(v, min[g]), min[g], v);
+            max[g] = S::blend(S::gt(v, max[g]), max[g], v);
+            sum_w[g] = S::add(sum_w[g], wt[i][g]);
+            sum_x[g] = S::add(sum_x[g], S::mul(wt[i][g], v));
+        }
+    }
+    let mut flat = [0u32; G];
     let nmaxf = p.nmax as f32;
     let (izero, nmax) = (S::splat_i(0), S::splat_i(p.nmax));
     let quant = |isc: S::V, v: S::V| S::to_f(S::clamp_i(S::nearest(isc, v), izero, nmax));
-    let mut range = S::sub(max, min);
-    let iscale = S::div(S::splat(nmaxf), range);
-    let mut scale = S::div(S::splat(1.0), iscale);
-    let mut xm = [zero; N];
-    let mut lt = [zero; N];
+    let mut range = [zero; G];
+    let mut iscale = [zero; G];
+    let mut scale = [zero; G];
+    for g in 0..G {
+        min[g] = S::blend(S::gt(min[g], zero), min[g], zero);
+        flat[g] = S::bits(S::eq(max[g], min[g]));
+        range[g] = S::sub(max[g], min[g]);
+        iscale[g] = S::div(S::splat(nmaxf), range[g]);
+        scale[g] = S::div(S::splat(1.0), iscale[g]);
+    }
+    let mut xm = [[zero; G]; N];
+    let mut lt = [[zero; G]; N];
     for i in 0..N {
-        xm[i] = S::sub(xt[i], min);
-        lt[i] = quant(iscale, xm[i]);
+        for g in 0..G {
+            xm[i][g] = S::sub(xt[i][g], min[g]);
+            lt[i][g] = quant(iscale[g], xm[i][g]);
+        }
     }
     let err = |s: S::V, m: S::V, q: S::V, v: S::V, w: S::V| {
         let diff = S::sub(S::add(S::mul(s, q), m), v);
@@ -410,69 +447,109 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize>(
         };
         S::mul(w, diff)
     };
-    let mut best_error = zero;
+    let mut best_error = [zero; G];
     for i in 0..N {
-        best_error = S::add(best_error, err(scale, min, lt[i], xt[i], wt[i]));
+        for g in 0..G {
+            best_error[g] = S::add(
+                best_error[g],
+                err(scale[g], min[g], lt[i][g], xt[i][g], wt[i][g]),
+            );
+        }
     }
     if p.nstep >= 1 {
-        let mut aux = [zero; N];
+        let mut aux = [[zero; G]; N];
         for is in 0..=p.nstep {
-            let num = p.rmin + p.rdelta * is as f32 + nmaxf;
-            let isc = S::div(S::splat(num), range);
-            let (mut sum_l, mut sum_l2, mut sum_xl) = (zero, zero, zero);
-            for i in 0..N {
-                let a = quant(isc, xm[i]);
-                aux[i] = a;
-                let wl = S::mul(wt[i], a);
-                sum_l = S::add(sum_l, wl);
-                sum_l2 = S::add(sum_l2, S::mul(wl, a));
-                sum_xl = S::add(sum_xl, S::mul(wl, xt[i]));
+            let num = S::splat(p.rmin + p.rdelta * is as f32 + nmaxf);
+            let mut isc = [zero; G];
+            for g in 0..G {
+                isc[g] = S::div(num, range[g]);
             }
-            let d = S::sub(S::mul(sum_w, sum_l2), S::mul(sum_l, sum_l));
-            let ok = S::gt(d, zero);
-            if S::bits(ok) == 0 {
+            let (mut sum_l, mut sum_l2, mut sum_xl) = ([zero; G], [zero; G], [zero; G]);
+            for i in 0..N {
+                for g in 0..G {
+                    let a = quant(isc[g], xm[i][g]);
+                    aux[i][g] = a;
+                    let wl = S::mul(wt[i][g], a);
+                    sum_l[g] = S::add(sum_l[g], wl);
+                    sum_l2[g] = S::add(sum_l2[g], S::mul(wl, a));
+                    sum_xl[g] = S::add(sum_xl[g], S::mul(wl, xt[i][g]));
+                }
+            }
+            let mut ok = [S::gt(zero, zero); G];
+            let mut any = 0;
+            let mut this_min = [zero; G];
+            let mut this_scale = [zero; G];
+            for g in 0..G {
+                let d = S::sub(S::mul(sum_w[g], sum_l2[g]), S::mul(sum_l[g], sum_l[g]));
+                ok[g] = S::gt(d, zero);
+                any |= S::bits(ok[g]);
+                let s = S::div(
+                    S::sub(S::mul(sum_w[g], sum_xl[g]), S::mul(sum_x[g], sum_l[g])),
+                    d,
+                );
+                let m = S::div(
+                    S::sub(S::mul(sum_l2[g], sum_x[g]), S::mul(sum_l[g], sum_xl[g])),
+                    d,
+                );
+                let clamp = S::gt(m, zero);
+                this_min[g] = S::blend(clamp, m, zero);
+                this_scale[g] = S::blend(clamp, s, S::div(sum_xl[g], sum_l2[g]));
+            }
+            if any == 0 {
                 continue;
             }
-            let s = S::div(S::sub(S::mul(sum_w, sum_xl), S::mul(sum_x, sum_l)), d);
-            let m = S::div(S::sub(S::mul(sum_l2, sum_x), S::mul(sum_l, sum_xl)), d);
-            let clamp = S::gt(m, zero);
-            let this_min = S::blend(clamp, m, zero);
-            let this_scale = S::blend(clamp, s, S::div(sum_xl, sum_l2));
-            let mut cur_error = zero;
+            let mut cur_error = [zero; G];
             for i in 0..N {
-                cur_error = S::add(cur_error, err(this_scale, this_min, aux[i], xt[i], wt[i]));
+                for g in 0..G {
+                    cur_error[g] = S::add(
+                        cur_error[g],
+                        err(this_scale[g], this_min[g], aux[i][g], xt[i][g], wt[i][g]),
+                    );
+                }
             }
-            let take = S::and(ok, S::lt(cur_error, best_error));
-            if S::bits(take) == 0 {
+            let mut take = ok;
+            let mut any = 0;
+            for g in 0..G {
+                take[g] = S::and(ok[g], S::lt(cur_error[g], best_error[g]));
+                any |= S::bits(take[g]);
+            }
+            if any == 0 {
                 continue;
             }
-            best_error = S::blend(take, best_error, cur_error);
-            scale = S::blend(take, scale, this_scale);
-            min = S::blend(take, min, this_min);
-            range = S::sub(max, min);
+            for g in 0..G {
+                best_error[g] = S::blend(take[g], best_error[g], cur_error[g]);
+                scale[g] = S::blend(take[g], scale[g], this_scale[g]);
+                min[g] = S::blend(take[g], min[g], this_min[g]);
+                range[g] = S::sub(max[g], min[g]);
+            }
             for i in 0..N {
-                lt[i] = S::blend(take, lt[i], aux[i]);
-                xm[i] = S::sub(xt[i], min);
+                for g in 0..G {
+                    lt[i][g] = S::blend(take[g], lt[i][g], aux[i][g]);
+                    xm[i][g] = S::sub(xt[i][g], min[g]);
+                }
             }
         }
     }
-    let mut levels = [[0i32; MAX_LANES]; N];
-    for i in 0..N {
-        S::store_i(S::to_i(lt[i]), &mut levels[i]);
-    }
-    let (mut sc, mut mn) = ([0f32; MAX_LANES], [0f32; MAX_LANES]);
-    S::store(scale, &mut sc);
-    S::store(min, &mut mn);
-    for j in 0..lanes {
-        let dst = &mut l[N * j..N * j + N];
-        if flat & (1 << j) != 0 {
-            dst.fill(0);
-            out[j] = (0.0, -mn[j]);
-        } else {
-            for (i, o) in dst.iter_mut().enumerate() {
-                *o = levels[i][j] as u8;
+    for g in 0..G {
+        let mut levels = [[0i32; MAX_LANES]; N];
+        for i in 0..N {
+            S::store_i(S::to_i(lt[i][g]), &mut levels[i]);
+        }
+        let (mut sc, mut mn) = ([0f32; MAX_LANES], [0f32; MAX_LANES]);
+        S::store(scale[g], &mut sc);
+        S::store(min[g], &mut mn);
+        for j in 0..lanes {
+            let sub = g * lanes + j;
+            let dst = &mut l[N * sub..N * sub + N];
+            if flat[g] & (1 << j) != 0 {
+                dst.fill(0);
+                out[sub] = (0.0, -mn[j]);
+            } else {
+                for (i, o) in dst.iter_mut().enumerate() {
+                    *o = levels[i][j] as u8;
+                }
+                out[sub] = (sc[j], -mn[j]);
             }
-            out[j] = (sc[j], -mn[j]);
         }
     }
 }
