@@ -95,74 +95,91 @@ impl Simd for Avx512 {
     type V = __m512;
     type I = __m512i;
     type M = __mmask16;
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn splat(v: f32) -> __m512 {
         _mm512_set1_ps(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn splat_i(v: i32) -> __m512i {
         _mm512_set1_epi32(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn add(a: __m512, b: __m512) -> __m512 {
         _mm512_add_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn sub(a: __m512, b: __m512) -> __m512 {
         _mm512_sub_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn mul(a: __m512, b: __m512) -> __m512 {
         _mm512_mul_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn div(a: __m512, b: __m512) -> __m512 {
         _mm512_div_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn abs(a: __m512) -> __m512 {
         _mm512_castsi512_ps(_mm512_and_si512(
             _mm512_castps_si512(a),
             _mm512_set1_epi32(0x7fff_ffff),
         ))
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn lt(a: __m512, b: __m512) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn gt(a: __m512, b: __m512) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn eq(a: __m512, b: __m512) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn ne(a: __m512, b: __m512) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn nlt(a: __m512, b: __m512) -> __mmask16 {
         _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn and(a: __mmask16, b: __mmask16) -> __mmask16 {
         a & b
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn bits(m: __mmask16) -> u32 {
         m as u32
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn blend(m: __mmask16, old: __m512, new: __m512) -> __m512 {
         _mm512_mask_blend_ps(m, old, new)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn blend_i(m: __mmask16, old: __m512i, new: __m512i) -> __m512i {
         _mm512_mask_blend_epi32(m, old, new)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn nearest(a: __m512, b: __m512) -> __m512i {
         let val = _mm512_add_ps(_mm512_mul_ps(a, b), _mm512_set1_ps(12_582_912.0));
         _mm512_sub_epi32(
@@ -170,23 +187,28 @@ impl Simd for Avx512 {
             _mm512_set1_epi32(0x0040_0000),
         )
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn clamp_i(v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
         _mm512_min_epi32(_mm512_max_epi32(v, lo), hi)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
         _mm512_add_epi32(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn to_f(v: __m512i) -> __m512 {
         _mm512_cvtepi32_ps(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn to_i(v: __m512) -> __m512i {
         _mm512_cvtps_epi32(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn gather(base: *const f32, stride: i32) -> __m512 {
         let idx = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -194,11 +216,13 @@ impl Simd for Avx512 {
         );
         _mm512_i32gather_ps::<4>(idx, base)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn store(v: __m512, out: &mut [f32; MAX_LANES]) {
         _mm512_storeu_ps(out.as_mut_ptr(), v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     unsafe fn store_i(v: __m512i, out: &mut [i32; MAX_LANES]) {
         _mm512_storeu_si512(out.as_mut_ptr().cast(), v)
     }
@@ -211,70 +235,86 @@ impl Simd for Avx2 {
     type V = __m256;
     type I = __m256i;
     type M = __m256;
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn splat(v: f32) -> __m256 {
         _mm256_set1_ps(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn splat_i(v: i32) -> __m256i {
         _mm256_set1_epi32(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn add(a: __m256, b: __m256) -> __m256 {
         _mm256_add_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn sub(a: __m256, b: __m256) -> __m256 {
         _mm256_sub_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn mul(a: __m256, b: __m256) -> __m256 {
         _mm256_mul_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn div(a: __m256, b: __m256) -> __m256 {
         _mm256_div_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn abs(a: __m256) -> __m256 {
         _mm256_castsi256_ps(_mm256_and_si256(
             _mm256_castps_si256(a),
             _mm256_set1_epi32(0x7fff_ffff),
         ))
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn lt(a: __m256, b: __m256) -> __m256 {
         _mm256_cmp_ps::<_CMP_LT_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn gt(a: __m256, b: __m256) -> __m256 {
         _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn eq(a: __m256, b: __m256) -> __m256 {
         _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn ne(a: __m256, b: __m256) -> __m256 {
         _mm256_cmp_ps::<_CMP_NEQ_UQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn nlt(a: __m256, b: __m256) -> __m256 {
         _mm256_cmp_ps::<_CMP_NLT_UQ>(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn and(a: __m256, b: __m256) -> __m256 {
         _mm256_and_ps(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn bits(m: __m256) -> u32 {
         _mm256_movemask_ps(m) as u32
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn blend(m: __m256, old: __m256, new: __m256) -> __m256 {
         _mm256_blendv_ps(old, new, m)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn blend_i(m: __m256, old: __m256i, new: __m256i) -> __m256i {
         _mm256_castps_si256(_mm256_blendv_ps(
             _mm256_castsi256_ps(old),
@@ -282,7 +322,8 @@ impl Simd for Avx2 {
             m,
         ))
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn nearest(a: __m256, b: __m256) -> __m256i {
         let val = _mm256_add_ps(_mm256_mul_ps(a, b), _mm256_set1_ps(12_582_912.0));
         _mm256_sub_epi32(
@@ -290,23 +331,28 @@ impl Simd for Avx2 {
             _mm256_set1_epi32(0x0040_0000),
         )
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn clamp_i(v: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
         _mm256_min_epi32(_mm256_max_epi32(v, lo), hi)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
         _mm256_add_epi32(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn to_f(v: __m256i) -> __m256 {
         _mm256_cvtepi32_ps(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn to_i(v: __m256) -> __m256i {
         _mm256_cvtps_epi32(v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn gather(base: *const f32, stride: i32) -> __m256 {
         let idx = _mm256_mullo_epi32(
             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -314,11 +360,13 @@ impl Simd for Avx2 {
         );
         _mm256_i32gather_ps::<4>(base, idx)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn store(v: __m256, out: &mut [f32; MAX_LANES]) {
         _mm256_storeu_ps(out.as_mut_ptr(), v)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn store_i(v: __m256i, out: &mut [i32; MAX_LANES]) {
         _mm256_storeu_si256(out.as_mut_ptr().cast(), v)
     }
@@ -419,7 +467,13 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize, const G: usize>(
     let mut flat = [0u32; G];
     let nmaxf = p.nmax as f32;
     let (izero, nmax) = (S::splat_i(0), S::splat_i(p.nmax));
-    let quant = |isc: S::V, v: S::V| S::to_f(S::clamp_i(S::nearest(isc, v), izero, nmax));
+    // Macros, not closures: a closure would not carry the caller's target features, and
+    // the lane ops inside it would stay out-of-line calls.
+    macro_rules! quant {
+        ($isc:expr, $v:expr) => {
+            S::to_f(S::clamp_i(S::nearest($isc, $v), izero, nmax))
+        };
+    }
     let mut range = [zero; G];
     let mut iscale = [zero; G];
     let mut scale = [zero; G];
@@ -435,24 +489,26 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize, const G: usize>(
     for i in 0..N {
         for g in 0..G {
             xm[i][g] = S::sub(xt[i][g], min[g]);
-            lt[i][g] = quant(iscale[g], xm[i][g]);
+            lt[i][g] = quant!(iscale[g], xm[i][g]);
         }
     }
-    let err = |s: S::V, m: S::V, q: S::V, v: S::V, w: S::V| {
-        let diff = S::sub(S::add(S::mul(s, q), m), v);
-        let diff = if p.use_mad {
-            S::abs(diff)
-        } else {
-            S::mul(diff, diff)
-        };
-        S::mul(w, diff)
-    };
+    macro_rules! err {
+        ($s:expr, $m:expr, $q:expr, $v:expr, $w:expr) => {{
+            let diff = S::sub(S::add(S::mul($s, $q), $m), $v);
+            let diff = if p.use_mad {
+                S::abs(diff)
+            } else {
+                S::mul(diff, diff)
+            };
+            S::mul($w, diff)
+        }};
+    }
     let mut best_error = [zero; G];
     for i in 0..N {
         for g in 0..G {
             best_error[g] = S::add(
                 best_error[g],
-                err(scale[g], min[g], lt[i][g], xt[i][g], wt[i][g]),
+                err!(scale[g], min[g], lt[i][g], xt[i][g], wt[i][g]),
             );
         }
     }
@@ -467,7 +523,7 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize, const G: usize>(
             let (mut sum_l, mut sum_l2, mut sum_xl) = ([zero; G], [zero; G], [zero; G]);
             for i in 0..N {
                 for g in 0..G {
-                    let a = quant(isc[g], xm[i][g]);
+                    let a = quant!(isc[g], xm[i][g]);
                     aux[i][g] = a;
                     let wl = S::mul(wt[i][g], a);
                     sum_l[g] = S::add(sum_l[g], wl);
@@ -503,7 +559,7 @@ unsafe fn qkx2_lanes<S: Simd, const N: usize, const G: usize>(
                 for g in 0..G {
                     cur_error[g] = S::add(
                         cur_error[g],
-                        err(this_scale[g], this_min[g], aux[i][g], xt[i][g], wt[i][g]),
+                        err!(this_scale[g], this_min[g], aux[i][g], xt[i][g], wt[i][g]),
                     );
                 }
             }
@@ -607,20 +663,28 @@ unsafe fn qx_q6_lanes<S: Simd>(x: &[f32], l: &mut [u8], scales: &mut [f32]) {
     }
     let live = S::nlt(amax, S::splat(super::kquants::GROUP_MAX_EPS));
     let (lo, hi) = (S::splat_i(-NMAX), S::splat_i(NMAX - 1));
-    let quant = |isc: S::V, v: S::V| S::clamp_i(S::nearest(isc, v), lo, hi);
+    // Macros, not closures (see `qkx2_lanes`).
+    macro_rules! quant {
+        ($isc:expr, $v:expr) => {
+            S::clamp_i(S::nearest($isc, $v), lo, hi)
+        };
+    }
     let nmaxf = NMAX as f32;
-    let sums = |isc: S::V| {
-        let (mut sumlx, mut suml2) = (zero, zero);
-        for i in 0..N {
-            let q = S::to_f(quant(isc, xt[i]));
-            sumlx = S::add(sumlx, S::mul(wv[i], q));
-            suml2 = S::add(suml2, S::mul(S::mul(w[i], q), q));
-        }
-        (sumlx, suml2)
-    };
+    macro_rules! sums {
+        ($isc:expr) => {{
+            let isc = $isc;
+            let (mut sumlx, mut suml2) = (zero, zero);
+            for i in 0..N {
+                let q = S::to_f(quant!(isc, xt[i]));
+                sumlx = S::add(sumlx, S::mul(wv[i], q));
+                suml2 = S::add(suml2, S::mul(S::mul(w[i], q), q));
+            }
+            (sumlx, suml2)
+        }};
+    }
     // Candidate 0 (iscale = -nmax / max), then is = -9..=9 without 0, as the reference.
     let mut chosen = S::div(S::splat(-nmaxf), max);
-    let (sumlx, suml2) = sums(chosen);
+    let (sumlx, suml2) = sums!(chosen);
     let nz = S::ne(suml2, zero);
     let mut scale = S::blend(nz, zero, S::div(sumlx, suml2));
     let mut best = S::mul(scale, sumlx);
@@ -628,7 +692,7 @@ unsafe fn qx_q6_lanes<S: Simd>(x: &[f32], l: &mut [u8], scales: &mut [f32]) {
     let mut cand = [(zero, zero, zero); 18];
     for (k, is) in (-9i32..=9).filter(|&is| is != 0).enumerate() {
         let isc = S::div(S::splat(-(nmaxf + 0.1 * is as f32)), max);
-        let (sumlx, suml2) = sums(isc);
+        let (sumlx, suml2) = sums!(isc);
         cand[k] = (isc, sumlx, suml2);
     }
     for &(isc, sumlx, suml2) in &cand {
@@ -646,7 +710,7 @@ unsafe fn qx_q6_lanes<S: Simd>(x: &[f32], l: &mut [u8], scales: &mut [f32]) {
     let mut levels = [[0i32; MAX_LANES]; N];
     let (off, izero) = (S::splat_i(NMAX), S::splat_i(0));
     for i in 0..N {
-        let q = S::blend_i(live, izero, S::add_i(quant(chosen, xt[i]), off));
+        let q = S::blend_i(live, izero, S::add_i(quant!(chosen, xt[i]), off));
         S::store_i(q, &mut levels[i]);
     }
     for j in 0..lanes {
