@@ -5,8 +5,9 @@
 //! Each candidate's sums are sequential float adds in the reference's order (that order
 //! decides the result). Computing several candidates side by side was tried and measured no
 //! faster here: a candidate that is accepted moves `min`, which invalidates the ones after it.
-//! Instead [`make_qkx2_quants_x8`] runs 8 independent sub-blocks of a super-block in the 8
-//! lanes of one vector, each lane keeping its sub-block's exact operation order.
+//! Instead independent sub-blocks run in the lanes of a vector, each lane keeping its
+//! sub-block's exact operation order: [`make_qkx2_quants_many`] uses `x86.rs`'s AVX-512/AVX2
+//! intrinsics where the CPU has them and the portable [`make_qkx2_quants_x8`] elsewhere.
 
 #[cfg(test)]
 use super::kquants::nearest_int;
