@@ -4,7 +4,7 @@
 # layers, random weights), same thread count, for Q8_0, Q4_0 and Q4_K_M. Prints a markdown
 # table with the ratio llama.cpp time / llama-tool time (> 1 means llama-tool is faster)
 # and checks that both outputs are byte-identical.
-#   scripts/bench-quantize.sh [THREADS] [LAYERS] [ROUNDS]
+#   scripts/bench-quantize.sh [THREADS] [LAYERS] [ROUNDS]   (LLAMA_TOOL_BIN=path skips the build)
 # The machine is shared: run it when idle, or rerun; the best of ROUNDS runs is reported.
 set -euo pipefail
 THREADS="${1:-$(nproc)}"
@@ -13,8 +13,13 @@ ROUNDS="${3:-2}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="$(bash "$ROOT/scripts/setup-venv.sh" --llama | tail -1)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release -q -p llama-tool --manifest-path "$ROOT/Cargo.toml"
-BIN="$CARGO_TARGET_DIR/release/llama-tool"
+# LLAMA_TOOL_BIN: a release binary already built (skips the build).
+if [ -n "${LLAMA_TOOL_BIN:-}" ]; then
+  BIN="$LLAMA_TOOL_BIN"
+else
+  cargo build --release -q -p llama-tool --manifest-path "$ROOT/Cargo.toml"
+  BIN="$CARGO_TARGET_DIR/release/llama-tool"
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 FX="$WORK/llama7b-shape-f16.gguf"

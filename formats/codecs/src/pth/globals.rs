@@ -285,7 +285,11 @@ pub fn call(
 
 /// BINPERSID: torch's persistent id for a storage,
 /// `('storage', torch.<X>Storage, key, location, numel)`.
-pub(crate) fn persistent_load(heap: &mut Heap, pid: &Value, offset: usize) -> Result<Value, PickleError> {
+pub(crate) fn persistent_load(
+    heap: &mut Heap,
+    pid: &Value,
+    offset: usize,
+) -> Result<Value, PickleError> {
     const C: &str = "storage persistent id";
     let t = heap.tuple(pid, C, offset)?;
     let [Value::Str(tag), Value::Obj(g), Value::Str(key), Value::Str(location), numel] = t else {

@@ -8,11 +8,11 @@
 //! scales); the per-element work around them is written as separate straight loops so the
 //! compiler can vectorize it.
 
-use super::qkx2::{make_qkx2_quants_x8, Qkx2, LANES};
+use super::qkx2::{make_qkx2_quants_many, Qkx2};
 use super::{f16_at, fp32_to_fp16};
 
 pub(super) const QK_K: usize = 256;
-const GROUP_MAX_EPS: f32 = 1e-15;
+pub(super) const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// ggml's `nearest_int`: round half to even through the 1.5 * 2^23 trick (and the same bits
 /// as the reference for out-of-range inputs).
@@ -39,7 +39,7 @@ fn signed_absmax(x: &[f32]) -> (f32, f32) {
 
 /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: a symmetric scale tried at 19
 /// candidate steps, weights x^2. `l` gets values in `0..2*nmax`.
-fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
+pub(super) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
     // The 19 candidate scales' sums do not depend on each other, so they are computed side
     // by side (each lane in the reference's order); acceptance is then scanned in order.
     const C: usize = 20;
@@ -183,14 +183,9 @@ pub(super) fn quantize_q2_k(x: &[f32], y: &mut [u8]) {
         for (w, v) in weights.iter_mut().zip(x) {
             *w = v.abs();
         }
-        // 16 independent sub-blocks: two passes of 8 SIMD lanes.
+        // 16 independent sub-blocks, one per SIMD lane.
         let mut found = [(0f32, 0f32); 16];
-        for half in 0..2 {
-            let r = 128 * half..128 * half + 128;
-            let mut f = [(0f32, 0f32); LANES];
-            make_qkx2_quants_x8::<16>(&p, &x[r.clone()], &weights[r.clone()], &mut l[r], &mut f);
-            found[8 * half..8 * half + 8].copy_from_slice(&f);
-        }
+        make_qkx2_quants_many::<16>(&p, x, &weights, &mut l, &mut found);
         for j in 0..16 {
             let (s, m) = found[j];
             scales[j] = s;
@@ -297,27 +292,59 @@ pub(super) fn quantize_q3_k(x: &[f32], y: &mut [u8]) {
     }
 }
 
-/// Q4_K and Q5_K share everything but the bit width and the candidate steps.
-fn quantize_k_asym(x: &[f32], p: &Qkx2, l: &mut [u8; QK_K], y_head: &mut [u8]) {
-    let mut scales = [0f32; 8];
-    let mut mins = [0f32; 8];
-    let mut weights = [0f32; QK_K];
-    let mut max_scale = 0f32;
-    let mut max_min = 0f32;
-    for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
-        let mut sum_x2 = 0f32;
-        for v in xs {
-            sum_x2 += v * v;
+/// Super-blocks searched together by [`quantize_k_asym`]: 32 sub-blocks of 32, two AVX-512
+/// registers (`x86::GROUPS`).
+const ASYM_GROUP: usize = 4;
+
+/// Q4_K and Q5_K share everything but the bit width, the candidate steps and the packing of
+/// the levels (`pack` writes one block's levels after its 16-byte head). Super-blocks are
+/// taken [`ASYM_GROUP`] at a time so that all their sub-blocks' searches run side by side.
+fn quantize_k_asym(
+    x: &[f32],
+    y: &mut [u8],
+    block_bytes: usize,
+    p: &Qkx2,
+    pack: fn(&[u8; QK_K], &mut [u8]),
+) {
+    const G: usize = ASYM_GROUP;
+    for (x, y) in x.chunks(G * QK_K).zip(y.chunks_mut(G * block_bytes)) {
+        let nb = x.len() / QK_K;
+        let mut weights = [0f32; G * QK_K];
+        let mut l = [0u8; G * QK_K];
+        let mut found = [(0f32, 0f32); 8 * G];
+        for (j, xs) in x.chunks_exact(32).enumerate() {
+            let mut sum_x2 = 0f32;
+            for v in xs {
+                sum_x2 += v * v;
+            }
+            let av_x = (sum_x2 / 32.0).sqrt();
+            for (w, v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
+                *w = av_x + v.abs();
+            }
         }
-        let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
-            *w = av_x + v.abs();
+        // The sub-blocks' searches are independent: one per SIMD lane.
+        make_qkx2_quants_many::<32>(p, x, &weights, &mut l, &mut found[..8 * nb]);
+        for (b, (x, y)) in x
+            .chunks_exact(QK_K)
+            .zip(y.chunks_exact_mut(block_bytes))
+            .enumerate()
+        {
+            let l: &mut [u8; QK_K] = (&mut l[QK_K * b..QK_K * b + QK_K])
+                .try_into()
+                .expect("one block");
+            let (head, rest) = y.split_at_mut(16);
+            k_asym_finish(x, p, &found[8 * b..8 * b + 8], l, head);
+            pack(l, rest);
         }
     }
-    // The 8 sub-blocks' searches are independent: one per SIMD lane.
-    let mut found = [(0f32, 0f32); LANES];
-    make_qkx2_quants_x8::<32>(p, x, &weights, &mut l[..], &mut found);
+}
+
+/// One Q4_K/Q5_K block's scales and levels from its sub-blocks' (scale, -min).
+fn k_asym_finish(x: &[f32], p: &Qkx2, found: &[(f32, f32)], l: &mut [u8; QK_K], y_head: &mut [u8]) {
+    let mut scales = [0f32; 8];
+    let mut mins = [0f32; 8];
+    let mut max_scale = 0f32;
+    let mut max_min = 0f32;
     for j in 0..8 {
         let (s, m) = found[j];
         scales[j] = s;
@@ -372,17 +399,14 @@ pub(super) fn quantize_q4_k(x: &[f32], y: &mut [u8]) {
         nstep: 20,
         use_mad: false,
     };
-    for (x, y) in x.chunks_exact(QK_K).zip(y.chunks_exact_mut(144)) {
-        let mut l = [0u8; QK_K];
-        let (head, qs) = y.split_at_mut(16);
-        quantize_k_asym(x, &p, &mut l, head);
+    quantize_k_asym(x, y, 144, &p, |l, qs| {
         for (n, q) in qs.chunks_exact_mut(32).enumerate() {
             let j = 64 * n;
             for (k, o) in q.iter_mut().enumerate() {
                 *o = l[j + k] | (l[j + k + 32] << 4);
             }
         }
-    }
+    });
 }
 
 pub(super) fn quantize_q5_k(x: &[f32], y: &mut [u8]) {
@@ -393,10 +417,7 @@ pub(super) fn quantize_q5_k(x: &[f32], y: &mut [u8]) {
         nstep: 15,
         use_mad: false,
     };
-    for (x, y) in x.chunks_exact(QK_K).zip(y.chunks_exact_mut(176)) {
-        let mut l = [0u8; QK_K];
-        let (head, rest) = y.split_at_mut(16);
-        quantize_k_asym(x, &p, &mut l, head);
+    quantize_k_asym(x, y, 176, &p, |l, rest| {
         let (qh, ql) = rest.split_at_mut(32);
         qh.fill(0);
         let (mut m1, mut m2) = (1u8, 2u8);
@@ -418,7 +439,7 @@ pub(super) fn quantize_q5_k(x: &[f32], y: &mut [u8]) {
             m1 <<= 2;
             m2 <<= 2;
         }
-    }
+    });
 }
 
 pub(super) fn quantize_q6_k(x: &[f32], y: &mut [u8]) {
@@ -427,10 +448,8 @@ pub(super) fn quantize_q6_k(x: &[f32], y: &mut [u8]) {
         let mut scales = [0f32; 16];
         let mut max_scale = 0f32;
         let mut max_abs_scale = 0f32;
-        for ib in 0..16 {
-            let scale =
-                make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
-            scales[ib] = scale;
+        q6_k_search(x, &mut l, &mut scales);
+        for &scale in &scales {
             if scale.abs() > max_abs_scale {
                 max_abs_scale = scale.abs();
                 max_scale = scale;
@@ -478,5 +497,19 @@ pub(super) fn quantize_q6_k(x: &[f32], y: &mut [u8]) {
                     | ((l[j + k + 96] >> 4) << 6);
             }
         }
+    }
+}
+
+/// The 16 sub-blocks' `make_qx_quants(16, 32, ..)` of one Q6_K block: in SIMD lanes where
+/// the CPU has AVX-512 or AVX2, else one sub-block at a time.
+fn q6_k_search(x: &[f32], l: &mut [u8; QK_K], scales: &mut [f32; 16]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::best() {
+        // SAFETY: the CPU has `isa` (detected above).
+        unsafe { super::x86::qx_q6(isa, x, l, scales) };
+        return;
+    }
+    for ib in 0..16 {
+        scales[ib] = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
     }
 }

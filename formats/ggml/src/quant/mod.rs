@@ -16,6 +16,8 @@ mod kquants;
 mod legacy;
 pub mod preset;
 mod qkx2;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use rayon::prelude::*;
 

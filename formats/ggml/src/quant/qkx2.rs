@@ -5,8 +5,9 @@
 //! Each candidate's sums are sequential float adds in the reference's order (that order
 //! decides the result). Computing several candidates side by side was tried and measured no
 //! faster here: a candidate that is accepted moves `min`, which invalidates the ones after it.
-//! Instead [`make_qkx2_quants_x8`] runs 8 independent sub-blocks of a super-block in the 8
-//! lanes of one vector, each lane keeping its sub-block's exact operation order.
+//! Instead independent sub-blocks run in the lanes of a vector, each lane keeping its
+//! sub-block's exact operation order: [`make_qkx2_quants_many`] uses `x86.rs`'s AVX-512/AVX2
+//! intrinsics where the CPU has them and the portable [`make_qkx2_quants_x8`] elsewhere.
 
 #[cfg(test)]
 use super::kquants::nearest_int;
@@ -131,32 +132,66 @@ pub(super) fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l: &mut [u8
 pub(super) const LANES: usize = 8;
 type Lanes = [f32; LANES];
 
-/// [`make_qkx2_quants`] on 8 independent sub-blocks of `N` values at once, one per SIMD
-/// lane: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, and its results go to
-/// `l[N*j..N*j+N]` and `out[j]`. Every lane performs exactly the float operations of the
-/// scalar search in the same order (no reassociation, no fused multiply-add); branches
-/// become per-lane selects, so the results are bit-identical to 8 scalar calls.
-pub(super) fn make_qkx2_quants_x8<const N: usize>(
+/// [`make_qkx2_quants`] on `out.len()` (a multiple of 8) independent sub-blocks of `N`
+/// values: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, its levels go to
+/// `l[N*j..N*j+N]` and its (scale, -min) to `out[j]`. Runs 16 sub-blocks per AVX-512
+/// register or 8 per AVX2 register, two registers side by side while enough remain, where
+/// the CPU has them (`x86`); elsewhere 8 at a time per [`make_qkx2_quants_x8`].
+/// Bit-identical to scalar calls either way.
+pub(super) fn make_qkx2_quants_many<const N: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],
     l: &mut [u8],
-    out: &mut [(f32, f32); LANES],
+    out: &mut [(f32, f32)],
 ) {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    assert!(out.len().is_multiple_of(LANES));
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is present (checked above); the body is plain safe Rust.
-            unsafe { qkx2_x8_avx2::<N>(p, x, weights, l, out) };
-            return;
+        use super::x86::{has, qkx2, Isa, GROUPS};
+        for isa in [Isa::Avx512, Isa::Avx2] {
+            if !has(isa) {
+                continue;
+            }
+            for groups in [GROUPS, 1] {
+                let wide = groups * isa.lanes();
+                while out.len() - done >= wide {
+                    let r = N * done..N * (done + wide);
+                    let o = &mut out[done..done + wide];
+                    // SAFETY: the CPU has `isa` (checked above).
+                    unsafe {
+                        qkx2::<N>(
+                            isa,
+                            groups,
+                            p,
+                            &x[r.clone()],
+                            &weights[r.clone()],
+                            &mut l[r],
+                            o,
+                        )
+                    };
+                    done += wide;
+                }
+            }
         }
     }
-    qkx2_x8::<N>(p, x, weights, l, out)
+    while done < out.len() {
+        let r = N * done..N * (done + LANES);
+        let o: &mut [(f32, f32); LANES] =
+            (&mut out[done..done + LANES]).try_into().expect("8 lanes");
+        make_qkx2_quants_x8::<N>(p, &x[r.clone()], &weights[r.clone()], &mut l[r], o);
+        done += LANES;
+    }
 }
 
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn qkx2_x8_avx2<const N: usize>(
+/// [`make_qkx2_quants`] on 8 independent sub-blocks of `N` values at once, one per SIMD
+/// lane: sub-block `j` is `x[N*j..N*j+N]` with `weights[N*j..]`, and its results go to
+/// `l[N*j..N*j+N]` and `out[j]`. Every lane performs exactly the float operations of the
+/// scalar search in the same order (no reassociation, no fused multiply-add); branches
+/// become per-lane selects, so the results are bit-identical to 8 scalar calls. Portable
+/// (left to the compiler's vectorizer): the fallback where `x86`'s explicit SIMD is missing.
+pub(super) fn make_qkx2_quants_x8<const N: usize>(
     p: &Qkx2,
     x: &[f32],
     weights: &[f32],

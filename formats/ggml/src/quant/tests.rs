@@ -155,3 +155,206 @@ fn float_targets_convert_like_ggml() {
     );
     assert_eq!(quantize(DType::F32, &x, 4).unwrap().len(), 16);
 }
+
+/// Sub-blocks the SIMD searches must reproduce bit for bit: random data at several scales
+/// and the edge cases of the reference's branches.
+fn edge_blocks(seed: u64) -> Vec<Vec<f32>> {
+    let g = gaussian(256 * 24, seed);
+    let mut out: Vec<Vec<f32>> = g.chunks_exact(256).map(|c| c.to_vec()).collect();
+    out[0].fill(0.0); // all zero
+    out[1].fill(0.37); // constant positive
+    out[2].fill(-1.25); // constant negative
+    out[3].iter_mut().for_each(|v| *v *= 1e-20); // tiny (below GROUP_MAX_EPS in places)
+    out[4].iter_mut().for_each(|v| *v *= 1e18); // huge: squares overflow to infinity
+    out[5].iter_mut().for_each(|v| *v = v.abs() + 0.5); // all positive
+    out[6].iter_mut().for_each(|v| *v = -v.abs() - 0.5); // all negative
+    out[7][100] = 1e4; // one spike
+    out[8].iter_mut().step_by(3).for_each(|v| *v = 0.0); // sparse zeros
+    out[9][..16].fill(0.0); // one zero sub-block of 16
+    out[9][32..64].fill(0.0); // and one of 32
+    out[10]
+        .iter_mut()
+        .for_each(|v| *v = (*v * 4.0).round() / 4.0); // few distinct values
+    out[11].iter_mut().for_each(|v| *v *= 1e-8); // small
+    out[12][17] = -0.0;
+    out[12][..8].fill(-0.0);
+    out[13]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = i as f32); // ramp
+    out[14]
+        .iter_mut()
+        .for_each(|v| *v = f32::MIN_POSITIVE * v.signum()); // smallest normals
+    out[15].iter_mut().for_each(|v| *v *= 6e4);
+    out
+}
+
+/// The SIMD `make_qkx2_quants` (16 lanes on AVX-512, else 8) equals scalar calls, for the
+/// parameters of Q4_K, Q5_K and Q2_K, sub-blocks of 32 and 16, 8 to 24 at a time.
+#[test]
+fn qkx2_lanes_equal_scalar_calls() {
+    use super::qkx2::{make_qkx2_quants, make_qkx2_quants_many, Qkx2};
+    let params = [
+        (15, -1.0, 0.1, 20, false),
+        (31, -0.5, 0.1, 15, false),
+        (3, -0.5, 0.1, 15, true),
+    ];
+    for seed in 1..4 {
+        let blocks = edge_blocks(seed);
+        let x: Vec<f32> = blocks.concat();
+        let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
+        for &(nmax, rmin, rdelta, nstep, use_mad) in &params {
+            let p = Qkx2 {
+                nmax,
+                rmin,
+                rdelta,
+                nstep,
+                use_mad,
+            };
+            for n_sub in [8usize, 16, 24, 32, 40, 56] {
+                for start in (0..x.len() - 32 * n_sub).step_by(32 * n_sub) {
+                    check_qkx2::<32>(&p, &x[start..], &w[start..], n_sub);
+                    check_qkx2::<16>(&p, &x[start..], &w[start..], n_sub);
+                }
+            }
+        }
+    }
+
+    fn check_qkx2<const N: usize>(p: &Qkx2, x: &[f32], w: &[f32], n_sub: usize) {
+        let mut want_l = vec![0u8; N * n_sub];
+        let want: Vec<(u32, u32)> = (0..n_sub)
+            .map(|j| {
+                let r = N * j..N * j + N;
+                let (s, m) = make_qkx2_quants(p, &x[r.clone()], &w[r.clone()], &mut want_l[r]);
+                (s.to_bits(), m.to_bits())
+            })
+            .collect();
+        let mut got_l = vec![0u8; N * n_sub];
+        let mut got = vec![(0f32, 0f32); n_sub];
+        make_qkx2_quants_many::<N>(p, x, w, &mut got_l, &mut got);
+        assert_eq!(got_l, want_l, "nmax {} N {N}", p.nmax);
+        let got: Vec<(u32, u32)> = got
+            .iter()
+            .map(|(s, m)| (s.to_bits(), m.to_bits()))
+            .collect();
+        assert_eq!(got, want, "nmax {} N {N}", p.nmax);
+    }
+}
+
+/// The explicit-SIMD instruction sets this CPU runs (each one is tested, not only the best).
+#[cfg(target_arch = "x86_64")]
+fn isas() -> Vec<super::x86::Isa> {
+    use super::x86::Isa;
+    let mut v = Vec::new();
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        v.push(Isa::Avx512);
+    }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        v.push(Isa::Avx2);
+    }
+    v
+}
+
+/// Every SIMD `make_qkx2_quants` this CPU runs (AVX-512, AVX2) equals scalar calls.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn qkx2_each_isa_equals_scalar_calls() {
+    use super::qkx2::{make_qkx2_quants, Qkx2};
+    let p = Qkx2 {
+        nmax: 15,
+        rmin: -1.0,
+        rdelta: 0.1,
+        nstep: 20,
+        use_mad: false,
+    };
+    let q2 = Qkx2 {
+        nmax: 3,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: true,
+    };
+    let x: Vec<f32> = edge_blocks(4).concat();
+    let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
+    for (isa, groups) in isas()
+        .into_iter()
+        .flat_map(|i| [(i, 1), (i, super::x86::GROUPS)])
+    {
+        let n = groups * isa.lanes();
+        for p in [&p, &q2] {
+            for start in (0..x.len() - 32 * n).step_by(32 * n) {
+                let (x, w) = (&x[start..start + 32 * n], &w[start..start + 32 * n]);
+                let mut want_l = vec![0u8; 32 * n];
+                let want: Vec<(u32, u32)> = (0..n)
+                    .map(|j| {
+                        let r = 32 * j..32 * j + 32;
+                        let (s, m) =
+                            make_qkx2_quants(p, &x[r.clone()], &w[r.clone()], &mut want_l[r]);
+                        (s.to_bits(), m.to_bits())
+                    })
+                    .collect();
+                let mut got_l = vec![0u8; 32 * n];
+                let mut got = vec![(0f32, 0f32); n];
+                // SAFETY: the CPU has `isa` (isas() checked).
+                unsafe { super::x86::qkx2::<32>(isa, groups, p, x, w, &mut got_l, &mut got) };
+                let got: Vec<(u32, u32)> = got
+                    .iter()
+                    .map(|(s, m)| (s.to_bits(), m.to_bits()))
+                    .collect();
+                assert_eq!(got_l, want_l, "{isa:?} x{groups}");
+                assert_eq!(got, want, "{isa:?} x{groups}");
+            }
+        }
+    }
+}
+
+/// Q6_K's SIMD `make_qx_quants` (16 sub-blocks in lanes, each ISA this CPU runs) equals 16
+/// scalar calls, on random and edge-case blocks.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn q6_k_lanes_equal_scalar_calls() {
+    for isa in isas() {
+        for seed in 1..6 {
+            for x in edge_blocks(seed) {
+                let mut want_l = [0u8; 256];
+                let want: Vec<u32> = (0..16)
+                    .map(|ib| {
+                        let r = 16 * ib..16 * ib + 16;
+                        super::kquants::make_qx_quants(32, &x[r.clone()], &mut want_l[r]).to_bits()
+                    })
+                    .collect();
+                let mut got_l = [0u8; 256];
+                let mut got = [0f32; 16];
+                // SAFETY: the CPU has `isa` (isas() checked).
+                unsafe { super::x86::qx_q6(isa, &x, &mut got_l, &mut got) };
+                assert_eq!(got_l, want_l, "{isa:?} seed {seed}");
+                let got: Vec<u32> = got.iter().map(|s| s.to_bits()).collect();
+                assert_eq!(got, want, "{isa:?} seed {seed}");
+            }
+        }
+    }
+}
+
+/// Quantizing many blocks at once (the k-quants take super-blocks in groups) gives the bytes
+/// of quantizing each block alone, for odd and even block counts.
+#[test]
+fn blocks_in_groups_equal_blocks_alone() {
+    let x: Vec<f32> = edge_blocks(9).concat();
+    for t in [
+        DType::Q2_K,
+        DType::Q3_K,
+        DType::Q4_K,
+        DType::Q5_K,
+        DType::Q6_K,
+    ] {
+        for nb in [1usize, 2, 3, 4, 5, 7, 8, 9, 24] {
+            let xs = &x[..256 * nb];
+            let all = quantize(t, xs, 256).unwrap();
+            let alone: Vec<u8> = xs
+                .chunks_exact(256)
+                .flat_map(|b| quantize(t, b, 256).unwrap())
+                .collect();
+            assert_eq!(all, alone, "{t} {nb} blocks");
+        }
+    }
+}
