@@ -6,6 +6,7 @@
 //! converter uses: tensors by [`TensorName`] in Meta's orientation and rotary layout, with
 //! Meta shards merged on the fly and HF q/k un-permuted. Bytes stay in the memory maps
 //! until a tensor is read; `release` drops its pages again.
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,31 +24,54 @@ use crate::tensor::{TensorInfo, TensorView};
 /// Why a checkpoint could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// Reading a torch `.pth` file failed.
     #[error(transparent)]
     Pth(#[from] PthError),
+    /// Reading a GGUF file failed.
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    /// Reading safetensors failed.
     #[error(transparent)]
     Safetensors(#[from] SafetensorsError),
+    /// `params.json` / `config.json` / the GGUF metadata do not describe a LLaMA model.
     #[error(transparent)]
     Params(#[from] ParamsError),
+    /// Merging Meta shards failed.
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// `tokenizer.model` could not be read.
     #[error(transparent)]
     Tokenizer(#[from] crate::sentencepiece::SpError),
     /// The path is not a checkpoint llama-tool knows.
     #[error("{path}: {msg}")]
-    Unrecognized { path: PathBuf, msg: String },
+    Unrecognized {
+        /// The path given.
+        path: PathBuf,
+        /// What it is not.
+        msg: String,
+    },
     /// Shards are missing, duplicated or inconsistent.
     #[error("{path}: {msg}")]
-    Shards { path: PathBuf, msg: String },
+    Shards {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
     /// A LLaMA tensor is missing or has the wrong shape.
     #[error("{path}: {msg}")]
-    Tensor { path: PathBuf, msg: String },
+    Tensor {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
     /// I/O on a folder.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
 }
@@ -117,6 +141,9 @@ pub struct Checkpoint {
     names: BTreeMap<TensorName, String>,
     /// Stored names that are not LLaMA tensors.
     extra: Vec<String>,
+    /// The parameters once [`Checkpoint::params`] has validated them (a checkpoint does
+    /// not change once open, so they are checked once).
+    params: std::sync::OnceLock<crate::llama::ModelParams>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -277,6 +304,7 @@ impl Checkpoint {
             tokenizer,
             names: BTreeMap::new(),
             extra: Vec::new(),
+            params: std::sync::OnceLock::new(),
         };
         ck.index_names()?;
         Ok(ck)
@@ -550,9 +578,13 @@ impl Checkpoint {
 
     /// Drop the mapped pages of a tensor once it has been consumed.
     pub fn release(&self, t: TensorName) {
-        let Some(stored) = self.names.get(&t) else {
-            return;
-        };
+        if let Some(stored) = self.names.get(&t) {
+            self.release_stored(stored);
+        }
+    }
+
+    /// Drop the mapped pages of the stored tensor `stored` in every file holding it.
+    fn release_stored(&self, stored: &str) {
         match &self.source {
             Source::Pth(files) => files.iter().for_each(|f| {
                 if let Some(x) = f.get(stored) {

@@ -271,19 +271,7 @@ impl super::Checkpoint {
 
     /// Drop the mapped pages of a non-LLaMA tensor once written.
     pub fn release_extra(&self, name: &str) {
-        match &self.source {
-            Source::Pth(files) => files.iter().for_each(|f| {
-                if let Some(x) = f.get(name) {
-                    f.release(x)
-                }
-            }),
-            Source::Safetensors(s) => s.release(name),
-            Source::Gguf(g) => {
-                if let Some(x) = g.get_tensor(name) {
-                    g.release(x)
-                }
-            }
-        }
+        self.release_stored(name);
     }
 }
 
