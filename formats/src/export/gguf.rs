@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
-use super::{extra_jobs, out_bytes, ExportError, ExportSummary, Progress};
+use super::{advance, extra_jobs, out_bytes, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::gguf::GgufWriter;
@@ -139,7 +139,7 @@ pub fn write_gguf<W: Write>(
         &mut w,
         &mut Encoder::default(),
         &mut summary,
-        &mut |j, read| progress.advance(read, &j.out.name),
+        &mut advance(progress),
     )?;
     Ok((TensorWriter::finish(w)?, summary))
 }

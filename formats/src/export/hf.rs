@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::piped::{commit_piped, create_piped, TapFactory};
 use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
-use super::{extra_jobs, io_at, out_bytes, ExportError, ExportSummary, Progress};
+use super::{advance, extra_jobs, io_at, out_bytes, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::naming::Layout;
@@ -189,9 +189,14 @@ pub fn write_hf_tapped(
         let infos = part.iter().map(|j| j.out.clone()).collect();
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
         let mut w = SafetensorsWriter::new(create_piped(&path, taps)?, infos, Some(meta))?;
-        write_tensors(ck, part, &mut w, &mut enc, &mut summary, &mut |j, read| {
-            progress.advance(read, &j.out.name)
-        })?;
+        write_tensors(
+            ck,
+            part,
+            &mut w,
+            &mut enc,
+            &mut summary,
+            &mut advance(progress),
+        )?;
         commit_piped(TensorWriter::finish(w)?, &mut summary)?;
         for j in part {
             weight_map.insert(j.out.name.clone(), file_name(k));

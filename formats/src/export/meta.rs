@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::piped::{commit_piped, create_piped, TapFactory};
 use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
-use super::{extra_jobs, io_at, ExportError, ExportSummary, Progress};
+use super::{advance, extra_jobs, io_at, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::{Role, TensorName};
@@ -133,9 +133,14 @@ pub fn write_meta_tapped(
         jobs.append(&mut extras);
         let infos = jobs.iter().map(|j| j.out.clone()).collect();
         let mut w = PthWriter::new(create_piped(&path, taps)?, &stem, infos)?;
-        write_tensors(ck, &jobs, &mut w, &mut enc, &mut summary, &mut |j, read| {
-            progress.advance(read, &j.out.name)
-        })?;
+        write_tensors(
+            ck,
+            &jobs,
+            &mut w,
+            &mut enc,
+            &mut summary,
+            &mut advance(progress),
+        )?;
         commit_piped(TensorWriter::finish(w)?, &mut summary)?;
     }
     // params.json: the source's own when it has one (unknown fields kept), else derived.

@@ -127,6 +127,11 @@ pub trait Progress: Sync {
     fn advance(&self, bytes: u64, tensor: &str);
 }
 
+/// [`pipeline::write_tensors`]' per-tensor callback reporting to `progress`.
+fn advance(progress: &dyn Progress) -> impl FnMut(&Job<Part>, u64) + '_ {
+    move |j, read| progress.advance(read, &j.out.name)
+}
+
 /// A progress sink that ignores everything.
 pub struct NoProgress;
 

@@ -19,10 +19,10 @@ use std::thread::JoinHandle;
 use crate::atomic::AtomicFile;
 
 /// Bytes per buffer handed to the helper thread.
-pub const CHUNK: usize = 4 << 20;
+pub(crate) const CHUNK: usize = 4 << 20;
 /// Buffers in existence at most (one being filled, the rest queued, being written or being
 /// hashed).
-pub const IN_FLIGHT: usize = 4;
+pub(crate) const IN_FLIGHT: usize = 4;
 
 /// Sees every byte written to one output file, in order.
 pub trait OutputTap: Send {
@@ -255,7 +255,7 @@ fn hash_loop(
 
 /// Create the output `path` (under its temporary name) as a [`PipedOutput`] with the tap
 /// `taps` makes for it.
-pub fn create_piped(
+pub(crate) fn create_piped(
     path: &Path,
     taps: Option<&dyn TapFactory>,
 ) -> Result<PipedOutput, super::ExportError> {

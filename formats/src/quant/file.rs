@@ -15,10 +15,8 @@ use crate::dtype::DType;
 use crate::export::pipeline::{write_tensors, Encoder, Job, TensorWriter};
 use crate::export::{ExportError, ExportSummary};
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
+use crate::gguf_llama::QUANTIZATION_VERSION;
 use crate::tensor::TensorInfo;
-
-/// ggml's `GGML_QNT_VERSION`.
-pub const QUANTIZATION_VERSION: u32 = 2;
 
 /// Why a model could not be quantized.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +109,7 @@ impl QuantReport {
 }
 
 /// The hints the type rules need, from `{arch}.*` metadata.
-pub fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
+pub(crate) fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
     let arch = src
         .get("general.architecture")
         .and_then(GgufValue::as_str)
@@ -161,7 +159,7 @@ pub fn plan(src: &GgufFile, preset: Preset) -> Result<(Vec<TensorPlan>, usize), 
 /// The output metadata: the input's in order, without split keys, with
 /// `general.quantization_version` and `general.file_type` moved to the end (llama.cpp
 /// removes and re-appends them).
-pub fn output_metadata(src: &GgufFile, preset: Preset) -> Vec<(String, GgufValue)> {
+pub(crate) fn output_metadata(src: &GgufFile, preset: Preset) -> Vec<(String, GgufValue)> {
     const DROP: [&str; 6] = [
         "general.quantization_version",
         "general.file_type",

@@ -25,10 +25,7 @@ use rayon::prelude::*;
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use file::{
-    model_hints, output_metadata, plan, quantize_gguf, QuantFileError, QuantReport, TensorPlan,
-    QUANTIZATION_VERSION,
-};
+pub use file::{plan, quantize_gguf, QuantFileError, QuantReport, TensorPlan};
 pub use preset::{plan_types, ModelHints, Preset, ALL_PRESETS};
 
 /// Why quantization or dequantization was refused.
