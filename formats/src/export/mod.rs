@@ -1,4 +1,4 @@
-//! Writers of whole LLaMA checkpoints from a [`Checkpoint`](crate::checkpoint::Checkpoint):
+//! Writers of whole LLaMA checkpoints from a [`Checkpoint`]:
 //! GGUF (llama.cpp), a Hugging Face safetensors folder, and Meta `.pth` shards with any
 //! model-parallel count. Each plans its tensors (names, types, shapes: the output's header is
 //! computed up front), then [`pipeline::write_tensors`] streams one tensor at a time from the

@@ -8,7 +8,7 @@
 //! every written buffer on to the hasher thread, which feeds it to the tap and returns it to
 //! the producer's pool. So encoding, writing and hashing run at the same time, each on its
 //! own buffer, and the tap costs the output no extra time unless hashing is the slowest of
-//! the three. At most [`IN_FLIGHT`] buffers exist, which bounds the memory whatever the
+//! the three. At most `IN_FLIGHT` (4) buffers exist, which bounds the memory whatever the
 //! output size. Without a tap the writer returns buffers to the pool itself.
 
 use std::io::{self, Seek, SeekFrom, Write};

@@ -5,8 +5,8 @@
 //! importance matrix and without overrides.
 //!
 //! llama.cpp walks the tensors in its loader's order (non-layer tensors by name, then
-//! `blk.N.*` by layer and name, see [`llama_cpp_order`]) and counts `attn_v` / `ffn_down`
-//! tensors as it goes; [`Planner`] does the same. [`plan_types`] is the one quantization
+//! `blk.N.*` by layer and name, see `llama_cpp_order`) and counts `attn_v` / `ffn_down`
+//! tensors as it goes; the planner does the same. [`plan_types`] is the one quantization
 //! plan: `quantize` (a float GGUF in) and `convert --outtype` (any checkpoint in) both take
 //! their tensor types from it.
 #![deny(missing_docs)]
