@@ -78,12 +78,11 @@ pub enum CheckpointError {
 
 mod shapes;
 mod stream;
-pub use stream::BLOCK_BYTES;
 
 type Result<T> = std::result::Result<T, CheckpointError>;
 
 /// Most layers a checkpoint may have (LLaMA-65B has 80); `params.json` is held to the same.
-pub const MAX_LAYERS: u64 = 1 << 12;
+pub(crate) const MAX_LAYERS: u64 = 1 << 12;
 
 /// What kind of checkpoint a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
