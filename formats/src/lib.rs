@@ -33,10 +33,7 @@ pub mod quant {
 
     mod file;
 
-    pub use file::{
-        model_hints, output_metadata, plan, quantize_gguf, quantize_tensor, QuantFileError,
-        QuantReport, TensorPlan, QUANTIZATION_VERSION,
-    };
+    pub use file::{plan, quantize_gguf, QuantFileError, QuantReport, TensorPlan};
 }
 
 pub use dtype::DType;

@@ -6,6 +6,7 @@
 //! converter uses: tensors by [`TensorName`] in Meta's orientation and rotary layout, with
 //! Meta shards merged on the fly and HF q/k un-permuted. Bytes stay in the memory maps
 //! until a tensor is read; `release` drops its pages again.
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,18 +25,23 @@ use llama_codecs::{ReaderError, TensorReader};
 /// Why a checkpoint could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// Reading a torch `.pth` file failed.
     #[error(transparent)]
     /// A torch `.pth` shard could not be read.
     Pth(#[from] PthError),
+    /// Reading a GGUF file failed.
     #[error(transparent)]
     /// A GGUF file could not be read.
     Gguf(#[from] GgufError),
+    /// Reading safetensors failed.
     #[error(transparent)]
     /// A safetensors file could not be read.
     Safetensors(#[from] SafetensorsError),
+    /// `params.json` / `config.json` / the GGUF metadata do not describe a LLaMA model.
     #[error(transparent)]
     /// `params.json` / `config.json` / GGUF hyper-parameters are missing or invalid.
     Params(#[from] ParamsError),
+    /// Merging Meta shards failed.
     #[error(transparent)]
     /// Shards do not merge.
     Merge(#[from] MergeError),
@@ -225,21 +231,20 @@ pub enum CheckpointError {
     /// I/O on a folder.
     #[error("{path}: {source}")]
     Io {
-        /// The file.
+        /// The file or folder.
         path: PathBuf,
-        /// The underlying error.
+        /// The system's error.
         source: std::io::Error,
     },
 }
 
 mod shapes;
 mod stream;
-pub use stream::BLOCK_BYTES;
 
 type Result<T> = std::result::Result<T, CheckpointError>;
 
 /// Most layers a checkpoint may have (LLaMA-65B has 80); `params.json` is held to the same.
-pub const MAX_LAYERS: u64 = 1 << 12;
+pub(crate) const MAX_LAYERS: u64 = 1 << 12;
 
 impl From<ReaderError> for CheckpointError {
     fn from(e: ReaderError) -> Self {
@@ -302,6 +307,9 @@ pub struct Checkpoint {
     names: BTreeMap<TensorName, String>,
     /// Stored names that are not LLaMA tensors.
     extra: Vec<String>,
+    /// The parameters once [`Checkpoint::params`] has validated them (a checkpoint does
+    /// not change once open, so they are checked once).
+    params: std::sync::OnceLock<crate::llama::ModelParams>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -474,6 +482,7 @@ impl Checkpoint {
             tokenizer,
             names: BTreeMap::new(),
             extra: Vec::new(),
+            params: std::sync::OnceLock::new(),
         };
         ck.index_names()?;
         Ok(ck)

@@ -8,15 +8,22 @@ use crate::llama::{ModelParams, Role, TensorName};
 impl Checkpoint {
     /// The model's hyper-parameters, from params.json / config.json / GGUF metadata plus
     /// the tensor shapes; checked against every LLaMA tensor's shape.
+    /// Validated once per checkpoint; later calls return the same parameters.
     pub fn params(&self) -> Result<ModelParams> {
+        if let Some(p) = self.params.get() {
+            return Ok(p.clone());
+        }
         let p = self.params_unchecked()?;
         self.check_shapes(&p)?;
-        Ok(p)
+        Ok(self.params.get_or_init(|| p).clone())
     }
 
     /// Parameters from the metadata and the embedding / w1 shapes, without checking every
-    /// tensor.
+    /// tensor (the validated ones when [`params`](Self::params) has run).
     pub(super) fn params_unchecked(&self) -> Result<ModelParams> {
+        if let Some(p) = self.params.get() {
+            return Ok(p.clone());
+        }
         let path = || self.path.clone();
         let shape_of = |t: TensorName| self.tensor_info(t).map(|(_, s)| s);
         let emb = shape_of(TensorName::global(Role::TokEmbeddings))?;

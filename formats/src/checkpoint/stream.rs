@@ -22,7 +22,7 @@ use crate::merge;
 use crate::tensor::{TensorInfo, TensorView};
 
 /// Target size of one block handed to a sink.
-pub const BLOCK_BYTES: usize = 32 << 20;
+pub(crate) const BLOCK_BYTES: usize = 32 << 20;
 
 impl super::Checkpoint {
     /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
@@ -241,7 +241,7 @@ impl super::Checkpoint {
 
     /// dtype and shape, as stored, of a tensor that is not a LLaMA tensor (from the first
     /// file holding it: shard 0 for Meta folders).
-    pub fn extra_info(&self, name: &str) -> Result<TensorInfo, CheckpointError> {
+    pub(crate) fn extra_info(&self, name: &str) -> Result<TensorInfo, CheckpointError> {
         let v = self.first_view(name)?;
         Ok(TensorInfo {
             name: name.to_string(),
@@ -251,7 +251,7 @@ impl super::Checkpoint {
     }
 
     /// Feed a non-LLaMA tensor's bytes, unchanged, to `sink` in blocks.
-    pub fn stream_extra<E: From<CheckpointError>>(
+    pub(crate) fn stream_extra<E: From<CheckpointError>>(
         &self,
         name: &str,
         mut sink: impl FnMut(&[u8]) -> Result<(), E>,
@@ -268,7 +268,7 @@ impl super::Checkpoint {
     }
 
     /// Drop the mapped pages of a non-LLaMA tensor once written.
-    pub fn release_extra(&self, name: &str) {
+    pub(crate) fn release_extra(&self, name: &str) {
         self.release_stored(name);
     }
 }

@@ -5,14 +5,15 @@
 
 use std::io::Write;
 
-use super::{extra_plan, out_bytes, Encoder, ExportError, ExportSummary, Progress};
+use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
+use super::{advance, extra_jobs, out_bytes, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::gguf::GgufWriter;
 use crate::gguf_llama::{llama_metadata, GgufNaming, LlamaGgufMeta};
 use crate::llama::naming::Layout;
-use crate::llama::{ModelParams, Role, TensorName};
-use crate::quant::{ModelHints, Preset};
+use crate::llama::{ModelParams, Role};
+use crate::quant::{plan_types, ModelHints, Preset};
 use crate::sentencepiece::SpModel;
 use crate::tensor::TensorInfo;
 
@@ -39,13 +40,14 @@ pub struct GgufOptions<'a> {
     pub vocab_only: bool,
 }
 
-/// Each LLaMA tensor's source dtype and output (GGUF name, dtype, numpy-order shape), in
-/// write order.
-pub fn plan(
+/// Each LLaMA tensor as written, in write order: GGUF name, numpy-order shape, and the type
+/// `preset` gives it in the quantization plan `quantize` uses ([`plan_types`]); 1-D tensors
+/// (norms) stay F32 whatever the output type, as llama.cpp's converter keeps them.
+fn plan(
     ck: &Checkpoint,
     params: &ModelParams,
     preset: Preset,
-) -> Result<Vec<(TensorName, DType, TensorInfo)>, ExportError> {
+) -> Result<Vec<Job<Part>>, ExportError> {
     let hints = ModelHints {
         n_layer: params.n_layers as usize,
         n_head: params.n_heads as u32,
@@ -53,22 +55,37 @@ pub fn plan(
         n_expert: 0,
         tied_embeddings: false,
     };
-    let mut out = Vec::new();
+    let mut jobs = Vec::new();
     for t in ck.llama_tensors() {
         if t.role == Role::RopeFreqs {
             continue;
         }
         let (src, shape) = ck.tensor_info(t)?;
         let name = t.to_layout(Layout::Gguf).unwrap_or_default();
-        // llama.cpp's converter keeps 1-D tensors (norms) in F32 whatever the output type.
-        let dtype = if shape.len() <= 1 {
-            DType::F32
-        } else {
-            preset.tensor_type(&name, &shape, src, &hints)
-        };
-        out.push((t, src, TensorInfo { name, dtype, shape }));
+        jobs.push(Job {
+            key: Part::Llama {
+                tensor: t,
+                range: None,
+            },
+            src,
+            out: TensorInfo {
+                name,
+                dtype: DType::F32,
+                shape,
+            },
+        });
     }
-    Ok(out)
+    let matrices: Vec<(&str, &[u64], DType)> = jobs
+        .iter()
+        .filter(|j| j.out.shape.len() > 1)
+        .map(|j| (j.out.name.as_str(), j.out.shape.as_slice(), j.src))
+        .collect();
+    let (types, _) = plan_types(preset, hints, &matrices);
+    let mut types = types.into_iter();
+    for j in jobs.iter_mut().filter(|j| j.out.shape.len() > 1) {
+        j.out.dtype = types.next().unwrap_or(j.src);
+    }
+    Ok(jobs)
 }
 
 /// Write the checkpoint as GGUF into `out`.
@@ -85,24 +102,21 @@ pub fn write_gguf<W: Write>(
             ck.path().display()
         )));
     }
-    let plan = if opts.vocab_only {
+    let mut jobs = if opts.vocab_only {
         Vec::new()
     } else {
         plan(ck, &params, opts.preset)?
     };
-    let quantized = plan.iter().any(|(_, _, i)| i.dtype.is_quantized());
-    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
-    let extras = if opts.vocab_only {
-        Vec::new()
-    } else {
-        extra_plan(ck, opts.allow_extra, &names)?
-    };
+    let quantized = jobs.iter().any(|j| j.out.dtype.is_quantized());
+    if !opts.vocab_only {
+        let names: Vec<&str> = jobs.iter().map(|j| j.out.name.as_str()).collect();
+        let extras = extra_jobs(ck, opts.allow_extra, &names)?;
+        jobs.extend(extras);
+    }
     // gguf-py counts every element of every tensor written.
-    let total_params: u64 = plan
+    let total_params: u64 = jobs
         .iter()
-        .map(|(_, _, i)| i)
-        .chain(extras.iter())
-        .map(|i| i.shape.iter().product::<u64>())
+        .map(|j| j.out.shape.iter().product::<u64>())
         .sum();
     let ids: Vec<&str> = opts.model_ids.iter().map(String::as_str).collect();
     let meta = llama_metadata(&LlamaGgufMeta {
@@ -113,38 +127,19 @@ pub fn write_gguf<W: Write>(
         context_length: opts.context_length,
         tokenizer: opts.tokenizer,
     });
-    let infos: Vec<TensorInfo> = plan
-        .iter()
-        .map(|(_, _, i)| i.clone())
-        .chain(extras.iter().cloned())
-        .collect();
-    for i in &infos {
-        out_bytes(&i.name, i.dtype, &i.shape)?;
+    for j in &jobs {
+        out_bytes(&j.out.name, j.out.dtype, &j.out.shape)?;
     }
+    let infos = jobs.iter().map(|j| j.out.clone()).collect();
     let mut w = GgufWriter::new(out, meta, infos, 32)?;
     let mut summary = ExportSummary::default();
-    let mut enc = Encoder::default();
-    for (t, src_dtype, info) in &plan {
-        let shape = &info.shape;
-        let n_per_row = shape.last().copied().unwrap_or(1) as usize;
-        w.start_tensor(&info.name)?;
-        let consumed = enc.stream_tensor(ck, *t, None, *src_dtype, info.dtype, n_per_row, |b| {
-            Ok(w.write_chunk(b)?)
-        })?;
-        w.end_tensor()?;
-        ck.release(*t);
-        let n: u64 = shape.iter().product();
-        summary.count(info.dtype, n, out_bytes(&info.name, info.dtype, shape)?);
-        progress.advance(consumed, &info.name);
-    }
-    for info in &extras {
-        w.start_tensor(&info.name)?;
-        ck.stream_extra(&info.name, |b| Ok::<_, ExportError>(w.write_chunk(b)?))?;
-        w.end_tensor()?;
-        ck.release_extra(&info.name);
-        let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
-        summary.count(info.dtype, info.shape.iter().product(), bytes);
-        progress.advance(bytes, &info.name);
-    }
-    Ok((w.finish()?, summary))
+    write_tensors(
+        ck,
+        &jobs,
+        &mut w,
+        &mut Encoder::default(),
+        &mut summary,
+        &mut advance(progress),
+    )?;
+    Ok((TensorWriter::finish(w)?, summary))
 }

@@ -10,11 +10,12 @@ use std::path::Path;
 use serde_json::json;
 
 use super::piped::{commit_piped, create_piped, TapFactory};
-use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
+use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
+use super::{advance, extra_jobs, io_at, out_bytes, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::naming::Layout;
-use crate::llama::{permute, ModelParams, Role, TensorName};
+use crate::llama::{ModelParams, Role, TensorName};
 use crate::safetensors::SafetensorsWriter;
 use crate::tensor::TensorInfo;
 
@@ -32,7 +33,7 @@ pub struct HfOptions {
 }
 
 /// `config.json` for LlamaForCausalLM.
-pub fn config_json(p: &ModelParams, dtype: DType, context_length: u64) -> serde_json::Value {
+pub(crate) fn config_json(p: &ModelParams, dtype: DType, context_length: u64) -> serde_json::Value {
     let torch_dtype = match dtype {
         DType::BF16 => "bfloat16",
         DType::F32 => "float32",
@@ -83,17 +84,9 @@ pub fn write_hf(
     write_hf_tapped(ck, dir, opts, progress, None)
 }
 
-/// [`write_hf`], showing each safetensors file's bytes to the tap `taps` makes for it as
-/// they are written (digests land in [`ExportSummary::digests`]).
-pub fn write_hf_tapped(
-    ck: &Checkpoint,
-    dir: &Path,
-    opts: &HfOptions,
-    progress: &dyn Progress,
-    taps: Option<&dyn TapFactory>,
-) -> Result<ExportSummary, ExportError> {
-    let p = ck.params()?;
-    // Plan: HF name, dtype, shape, in transformers' order (embed, layers, norm, lm_head).
+/// Every tensor as written, in transformers' order (embed, layers, norm, lm_head), then the
+/// extra tensors: q and k permuted to HF's rotary layout, floats cast to `opts.dtype`.
+fn plan(ck: &Checkpoint, p: &ModelParams, opts: &HfOptions) -> Result<Vec<Job<Part>>, ExportError> {
     let mut order: Vec<TensorName> = ck
         .llama_tensors()
         .into_iter()
@@ -105,7 +98,7 @@ pub fn write_hf_tapped(
         Role::Output => (3, 0),
         _ => (1, t.layer.unwrap_or(0)),
     });
-    let mut plan = Vec::new();
+    let mut jobs = Vec::new();
     for t in order {
         let (src, shape) = ck.tensor_info(t)?;
         let dtype = opts.dtype.unwrap_or(src);
@@ -115,26 +108,70 @@ pub fn write_hf_tapped(
                 t.meta()
             )));
         }
+        let key = match t.role {
+            Role::Wq => Part::HfRotary {
+                tensor: t,
+                heads: p.n_heads,
+            },
+            Role::Wk => Part::HfRotary {
+                tensor: t,
+                heads: p.n_kv_heads,
+            },
+            _ => Part::Llama {
+                tensor: t,
+                range: None,
+            },
+        };
         let name = t.to_layout(Layout::Hf).unwrap_or_default();
-        plan.push((Some(t), src, TensorInfo { name, dtype, shape }));
+        jobs.push(Job {
+            key,
+            src,
+            out: TensorInfo { name, dtype, shape },
+        });
     }
-    let names: Vec<&str> = plan.iter().map(|(_, _, i)| i.name.as_str()).collect();
-    let extras = extra_plan(ck, opts.allow_extra, &names)?;
-    plan.extend(extras.into_iter().map(|i| (None, i.dtype, i)));
-    // Shards by size, as transformers splits them.
-    let mut shards: Vec<Vec<usize>> = vec![vec![]];
-    let mut cur = 0u64;
-    for (i, (_, _, info)) in plan.iter().enumerate() {
-        let b = out_bytes(&info.name, info.dtype, &info.shape)?;
-        if cur > 0 && cur + b > opts.max_shard_size {
-            shards.push(vec![]);
+    let names: Vec<&str> = jobs.iter().map(|j| j.out.name.as_str()).collect();
+    let extras = extra_jobs(ck, opts.allow_extra, &names)?;
+    jobs.extend(extras);
+    Ok(jobs)
+}
+
+/// Split `jobs` into consecutive files of at most `max` bytes (a larger tensor gets a file
+/// of its own), as transformers splits them. Returns each file's jobs and the total bytes.
+fn shard_by_size(
+    jobs: &[Job<Part>],
+    max: u64,
+) -> Result<(Vec<std::ops::Range<usize>>, u64), ExportError> {
+    // The first file, empty so far (a model without tensors still gets one file).
+    let mut shards = Vec::new();
+    shards.push(0..0);
+    let (mut cur, mut total) = (0u64, 0u64);
+    for (i, j) in jobs.iter().enumerate() {
+        let b = out_bytes(&j.out.name, j.out.dtype, &j.out.shape)?;
+        if cur > 0 && cur + b > max {
+            shards.push(i..i);
             cur = 0;
         }
         if let Some(s) = shards.last_mut() {
-            s.push(i);
+            s.end = i + 1;
         }
         cur += b;
+        total += b;
     }
+    Ok((shards, total))
+}
+
+/// [`write_hf`], showing each safetensors file's bytes to the tap `taps` makes for it as
+/// they are written (digests land in [`ExportSummary::digests`]).
+pub fn write_hf_tapped(
+    ck: &Checkpoint,
+    dir: &Path,
+    opts: &HfOptions,
+    progress: &dyn Progress,
+    taps: Option<&dyn TapFactory>,
+) -> Result<ExportSummary, ExportError> {
+    let p = ck.params()?;
+    let jobs = plan(ck, &p, opts)?;
+    let (shards, total) = shard_by_size(&jobs, opts.max_shard_size)?;
     let n = shards.len();
     let file_name = |k: usize| {
         if n == 1 {
@@ -145,65 +182,25 @@ pub fn write_hf_tapped(
     };
     let mut summary = ExportSummary::default();
     let mut weight_map = BTreeMap::new();
-    let mut total = 0u64;
     let mut enc = Encoder::default();
-    for (k, idx) in shards.iter().enumerate() {
+    for (k, range) in shards.into_iter().enumerate() {
+        let part = &jobs[range];
         let path = dir.join(file_name(k));
-        let infos: Vec<TensorInfo> = idx.iter().map(|&i| plan[i].2.clone()).collect();
+        let infos = part.iter().map(|j| j.out.clone()).collect();
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        let out = create_piped(&path, taps)?;
-        let mut w = SafetensorsWriter::new(out, infos, Some(meta))?;
-        for &i in idx {
-            let (t, src, info) = &plan[i];
-            let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
-            w.start_tensor(&info.name)?;
-            let mut consumed = 0u64;
-            let Some(t) = t else {
-                // Not a LLaMA tensor: written unchanged (`--allow-extra`).
-                ck.stream_extra(&info.name, |b| {
-                    consumed += b.len() as u64;
-                    Ok::<_, ExportError>(w.write_chunk(b)?)
-                })?;
-                w.end_tensor()?;
-                ck.release_extra(&info.name);
-                let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
-                total += bytes;
-                summary.count(info.dtype, info.shape.iter().product(), bytes);
-                weight_map.insert(info.name.clone(), file_name(k));
-                progress.advance(consumed, &info.name);
-                continue;
-            };
-            if matches!(t.role, Role::Wq | Role::Wk) {
-                // The rotary permutation moves rows within each head: whole tensor at once.
-                let heads = if t.role == Role::Wq {
-                    p.n_heads
-                } else {
-                    p.n_kv_heads
-                };
-                let meta = ck.read(*t)?;
-                consumed = meta.len() as u64;
-                let hf = permute::permute_rows(&meta, info.shape[0] as usize, heads as usize, true)
-                    .ok_or_else(|| {
-                        ExportError::Invalid(format!(
-                            "{}: rows do not split into {heads} heads",
-                            info.name
-                        ))
-                    })?;
-                enc.encode(*src, info.dtype, &hf, n_per_row, |b| Ok(w.write_chunk(b)?))?;
-            } else {
-                consumed = enc.stream_tensor(ck, *t, None, *src, info.dtype, n_per_row, |b| {
-                    Ok(w.write_chunk(b)?)
-                })?;
-            }
-            w.end_tensor()?;
-            ck.release(*t);
-            let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
-            total += bytes;
-            summary.count(info.dtype, info.shape.iter().product(), bytes);
-            weight_map.insert(info.name.clone(), file_name(k));
-            progress.advance(consumed, &info.name);
+        let mut w = SafetensorsWriter::new(create_piped(&path, taps)?, infos, Some(meta))?;
+        write_tensors(
+            ck,
+            part,
+            &mut w,
+            &mut enc,
+            &mut summary,
+            &mut advance(progress),
+        )?;
+        commit_piped(TensorWriter::finish(w)?, &mut summary)?;
+        for j in part {
+            weight_map.insert(j.out.name.clone(), file_name(k));
         }
-        commit_piped(w.finish()?, &mut summary)?;
     }
     if n > 1 {
         let path = dir.join("model.safetensors.index.json");
@@ -213,16 +210,27 @@ pub fn write_hf_tapped(
         )?;
         summary.files.push(path);
     }
-    let main_dtype = plan
+    let main_dtype = jobs
         .iter()
-        .find(|(_, _, i)| i.shape.len() >= 2)
-        .map(|(_, _, i)| i.dtype)
+        .find(|j| j.out.shape.len() >= 2)
+        .map(|j| j.out.dtype)
         .unwrap_or(DType::F16);
+    write_side_files(ck, dir, &p, main_dtype, opts.context_length, &mut summary)?;
+    Ok(summary)
+}
+
+/// `config.json`, `generation_config.json` and, when the checkpoint has a tokenizer,
+/// `tokenizer.model` with its two JSON files.
+fn write_side_files(
+    ck: &Checkpoint,
+    dir: &Path,
+    p: &ModelParams,
+    main_dtype: DType,
+    context_length: u64,
+    summary: &mut ExportSummary,
+) -> Result<(), ExportError> {
     let files: [(&str, serde_json::Value); 2] = [
-        (
-            "config.json",
-            config_json(&p, main_dtype, opts.context_length),
-        ),
+        ("config.json", config_json(p, main_dtype, context_length)),
         (
             "generation_config.json",
             json!({"_from_model_config": true, "bos_token_id": 1, "eos_token_id": 2, "transformers_version": "4.40.2"}),
@@ -244,7 +252,7 @@ pub fn write_hf_tapped(
             "clean_up_tokenization_spaces": false,
             "eos_token": "</s>",
             "legacy": true,
-            "model_max_length": opts.context_length,
+            "model_max_length": context_length,
             "pad_token": null,
             "sp_model_kwargs": {},
             "tokenizer_class": "LlamaTokenizer",
@@ -259,5 +267,5 @@ pub fn write_hf_tapped(
             summary.files.push(path);
         }
     }
-    Ok(summary)
+    Ok(())
 }

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::piped::{commit_piped, create_piped, TapFactory};
-use super::{extra_plan, io_at, out_bytes, Encoder, ExportError, ExportSummary, Progress};
+use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
+use super::{advance, extra_jobs, io_at, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::{Role, TensorName};
@@ -47,6 +48,49 @@ pub fn check_mp(ck: &Checkpoint, mp: usize) -> Result<(), ExportError> {
     Ok(())
 }
 
+/// Shard `m`'s slice of each of `tensors` (Meta names, split the way fairscale splits them).
+fn shard_plan(
+    ck: &Checkpoint,
+    tensors: &[TensorName],
+    m: usize,
+    opts: &MetaOptions,
+) -> Result<Vec<Job<Part>>, ExportError> {
+    tensors
+        .iter()
+        .map(|&t| {
+            let (src, mut shape) = ck.tensor_info(t)?;
+            let range = match t.split_axis() {
+                Some(a) => {
+                    let r = merge::shard_range(&t.meta(), a, shape[a], m, opts.mp)?;
+                    shape[a] = r.end - r.start;
+                    Some(r)
+                }
+                None => None,
+            };
+            let dtype = if t.role == Role::RopeFreqs {
+                src
+            } else {
+                opts.dtype.unwrap_or(src)
+            };
+            if dtype.is_quantized() || src.is_quantized() {
+                return Err(ExportError::Invalid(format!(
+                    "{}: Meta .pth output needs float tensors, found {src}",
+                    t.meta()
+                )));
+            }
+            Ok(Job {
+                key: Part::Llama { tensor: t, range },
+                src,
+                out: TensorInfo {
+                    name: t.meta(),
+                    dtype,
+                    shape,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Write `consolidated.00.pth` .. into `dir` and `params.json`.
 pub fn write_meta(
     ck: &Checkpoint,
@@ -78,87 +122,26 @@ pub fn write_meta_tapped(
     }
     let names: Vec<String> = tensors.iter().map(|t| t.meta()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let extras = extra_plan(ck, opts.allow_extra, &names)?;
+    // Tensors that are not LLaMA tensors go, whole, into shard 0.
+    let mut extras = extra_jobs(ck, opts.allow_extra, &names)?;
     let mut summary = ExportSummary::default();
     let mut enc = Encoder::default();
     for m in 0..opts.mp {
         let stem = format!("consolidated.{m:02}");
         let path = dir.join(format!("{stem}.pth"));
-        // Plan this shard's tensors.
-        let mut plan = Vec::new();
-        for &t in &tensors {
-            let (src, mut shape) = ck.tensor_info(t)?;
-            let range = match t.split_axis() {
-                Some(a) => {
-                    let r = merge::shard_range(&t.meta(), a, shape[a], m, opts.mp)?;
-                    shape[a] = r.end - r.start;
-                    Some(r)
-                }
-                None => None,
-            };
-            let dtype = if t.role == Role::RopeFreqs {
-                src
-            } else {
-                opts.dtype.unwrap_or(src)
-            };
-            if dtype.is_quantized() || src.is_quantized() {
-                return Err(ExportError::Invalid(format!(
-                    "{}: Meta .pth output needs float tensors, found {src}",
-                    t.meta()
-                )));
-            }
-            plan.push((
-                t,
-                src,
-                range,
-                TensorInfo {
-                    name: t.meta(),
-                    dtype,
-                    shape,
-                },
-            ));
-        }
-        let out = create_piped(&path, taps)?;
-        let shard_extras = if m == 0 { &extras[..] } else { &[] };
-        let infos = plan
-            .iter()
-            .map(|x| x.3.clone())
-            .chain(shard_extras.iter().cloned())
-            .collect();
-        let mut w = PthWriter::new(out, &stem, infos)?;
-        for (t, src, range, info) in &plan {
-            let n_per_row = info.shape.last().copied().unwrap_or(1) as usize;
-            let mut crc = crc32fast::Hasher::new();
-            enc.stream_tensor(ck, *t, range.clone(), *src, info.dtype, n_per_row, |b| {
-                crc.update(b);
-                Ok(())
-            })?;
-            w.start_tensor_with_crc(&info.name, crc.finalize())?;
-            let consumed =
-                enc.stream_tensor(ck, *t, range.clone(), *src, info.dtype, n_per_row, |b| {
-                    Ok(w.write_chunk(b)?)
-                })?;
-            w.end_tensor()?;
-            ck.release(*t);
-            let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
-            summary.count(info.dtype, info.shape.iter().product(), bytes);
-            progress.advance(consumed, &info.name);
-        }
-        for info in shard_extras {
-            let mut crc = crc32fast::Hasher::new();
-            ck.stream_extra(&info.name, |b| {
-                crc.update(b);
-                Ok::<_, ExportError>(())
-            })?;
-            w.start_tensor_with_crc(&info.name, crc.finalize())?;
-            ck.stream_extra(&info.name, |b| Ok::<_, ExportError>(w.write_chunk(b)?))?;
-            w.end_tensor()?;
-            ck.release_extra(&info.name);
-            let bytes = out_bytes(&info.name, info.dtype, &info.shape)?;
-            summary.count(info.dtype, info.shape.iter().product(), bytes);
-            progress.advance(bytes, &info.name);
-        }
-        commit_piped(w.finish()?, &mut summary)?;
+        let mut jobs = shard_plan(ck, &tensors, m, opts)?;
+        jobs.append(&mut extras);
+        let infos = jobs.iter().map(|j| j.out.clone()).collect();
+        let mut w = PthWriter::new(create_piped(&path, taps)?, &stem, infos)?;
+        write_tensors(
+            ck,
+            &jobs,
+            &mut w,
+            &mut enc,
+            &mut summary,
+            &mut advance(progress),
+        )?;
+        commit_piped(TensorWriter::finish(w)?, &mut summary)?;
     }
     // params.json: the source's own when it has one (unknown fields kept), else derived.
     let mut mp = ck.meta_params().cloned().unwrap_or_else(|| p.to_meta());

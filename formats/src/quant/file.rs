@@ -1,22 +1,22 @@
 //! Quantizing whole models: a float GGUF into a preset's GGUF the way `llama-quantize` writes
 //! it (`llama_model_quantize_impl` in llama.cpp's `src/llama-quant.cpp`): metadata copied in
 //! order, `general.quantization_version` (2) and `general.file_type` set at the end, tensors
-//! in llama.cpp's loader order, each streamed from the memory map in slabs of rows. Also
-//! [`quantize_tensor`], the per-tensor step a converter calls.
+//! in llama.cpp's loader order. The tensor types come from the quantization plan
+//! [`plan_types`] that `convert --outtype` uses too, and the tensors go through the same
+//! export loop ([`write_tensors`]: streamed from the memory map, quantized slab by slab by
+//! the [`Encoder`], pages released after each).
+#![deny(missing_docs)]
 
 use std::io::Write;
 
-use super::preset::{llama_cpp_order, ModelHints, Planner, Preset};
-use super::{quantize_raw_into, QuantError};
+use super::preset::{llama_cpp_order, plan_types, ModelHints, Preset};
+use super::QuantError;
 use crate::dtype::DType;
+use crate::export::pipeline::{write_tensors, Encoder, Job, TensorWriter};
+use crate::export::{ExportError, ExportSummary};
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
+use crate::gguf_llama::QUANTIZATION_VERSION;
 use crate::tensor::TensorInfo;
-
-/// ggml's `GGML_QNT_VERSION`.
-pub const QUANTIZATION_VERSION: u32 = 2;
-
-/// Source values converted per slab (bounds the memory a huge tensor takes).
-const SLAB_VALUES: usize = 1 << 24;
 
 /// Why a model could not be quantized.
 #[derive(Debug, thiserror::Error)]
@@ -27,25 +27,25 @@ pub enum QuantFileError {
     /// A tensor could not be quantized.
     #[error("tensor {tensor:?}: {source}")]
     Tensor {
-        /// The tensor.
+        /// The tensor's name.
         tensor: String,
-        /// The underlying error.
+        /// Why.
         source: QuantError,
     },
     /// The source tensor is already quantized (llama.cpp refuses requantizing too).
     #[error("tensor {tensor:?} is already {dtype}: quantize from an F32/F16/BF16 GGUF")]
     Requantize {
-        /// The tensor.
+        /// The tensor's name.
         tensor: String,
-        /// The element type.
+        /// Its quantized type.
         dtype: DType,
     },
     /// One shard of a split GGUF (llama.cpp's quantizer takes the whole model).
     #[error("input is shard {no} of a {count}-file split GGUF: merge it first (llama-gguf-split --merge)")]
     Split {
-        /// The split number in the file.
+        /// This shard's number, from 1.
         no: u64,
-        /// The number of splits.
+        /// Shards in the split.
         count: u64,
     },
     /// A metadata key the type rules need is missing or mistyped.
@@ -54,6 +54,19 @@ pub enum QuantFileError {
         /// The key.
         key: String,
     },
+    /// The export loop failed otherwise.
+    #[error(transparent)]
+    Export(Box<ExportError>),
+}
+
+impl From<ExportError> for QuantFileError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Gguf(e) => QuantFileError::Gguf(e),
+            ExportError::Encode { tensor, source } => QuantFileError::Tensor { tensor, source },
+            e => QuantFileError::Export(Box::new(e)),
+        }
+    }
 }
 
 /// One tensor's type decision.
@@ -76,9 +89,9 @@ pub struct QuantReport {
     pub tensors: Vec<TensorPlan>,
     /// Weights in the model.
     pub n_elements: u64,
-    /// Tensor data bytes read and written.
+    /// Tensor data bytes read.
     pub bytes_in: u64,
-    /// Bytes written.
+    /// Tensor data bytes written.
     pub bytes_out: u64,
     /// Tensors that needed a fallback type because of their row length.
     pub n_fallback: usize,
@@ -96,7 +109,7 @@ impl QuantReport {
 }
 
 /// The hints the type rules need, from `{arch}.*` metadata.
-pub fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
+pub(crate) fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
     let arch = src
         .get("general.architecture")
         .and_then(GgufValue::as_str)
@@ -119,28 +132,34 @@ pub fn model_hints(src: &GgufFile) -> Result<ModelHints, QuantFileError> {
     })
 }
 
-/// Decide every tensor's type, in llama.cpp's order.
+/// Decide every tensor's type ([`plan_types`]), in llama.cpp's order; also returns the
+/// number of tensors whose row length forced a fallback type.
 pub fn plan(src: &GgufFile, preset: Preset) -> Result<(Vec<TensorPlan>, usize), QuantFileError> {
     let hints = model_hints(src)?;
     let mut tensors: Vec<&TensorInfo> = src.tensors().iter().map(|t| &t.info).collect();
     llama_cpp_order(&mut tensors, |t| t.name.as_str());
-    let mut planner = Planner::new(preset, hints, tensors.iter().map(|t| t.name.as_str()));
+    let list: Vec<(&str, &[u64], DType)> = tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice(), t.dtype))
+        .collect();
+    let (types, n_fallback) = plan_types(preset, hints, &list);
     let plans = tensors
         .iter()
-        .map(|t| TensorPlan {
+        .zip(types)
+        .map(|(t, dst)| TensorPlan {
             name: t.name.clone(),
             shape: t.shape.clone(),
             src: t.dtype,
-            dst: planner.tensor_type(&t.name, &t.shape, t.dtype),
+            dst,
         })
         .collect();
-    Ok((plans, planner.n_fallback))
+    Ok((plans, n_fallback))
 }
 
 /// The output metadata: the input's in order, without split keys, with
 /// `general.quantization_version` and `general.file_type` moved to the end (llama.cpp
 /// removes and re-appends them).
-pub fn output_metadata(src: &GgufFile, preset: Preset) -> Vec<(String, GgufValue)> {
+pub(crate) fn output_metadata(src: &GgufFile, preset: Preset) -> Vec<(String, GgufValue)> {
     const DROP: [&str; 6] = [
         "general.quantization_version",
         "general.file_type",
@@ -191,76 +210,50 @@ pub fn quantize_gguf<W: Write>(
             });
         }
     }
-    let infos = plans
+    let jobs: Vec<Job<String>> = plans
         .iter()
-        .map(|p| TensorInfo {
-            name: p.name.clone(),
-            dtype: p.dst,
-            shape: p.shape.clone(),
+        .map(|p| Job {
+            key: p.name.clone(),
+            src: p.src,
+            out: TensorInfo {
+                name: p.name.clone(),
+                dtype: p.dst,
+                shape: p.shape.clone(),
+            },
         })
         .collect();
+    let infos = jobs.iter().map(|j| j.out.clone()).collect();
     let mut w = GgufWriter::new(out, output_metadata(src, preset), infos, 32)?;
-    let mut report = QuantReport {
-        n_fallback,
-        ..QuantReport::default()
-    };
-    let mut qbuf = Vec::new();
-    for p in &plans {
-        let t = src
-            .get_tensor(&p.name)
-            .ok_or_else(|| QuantFileError::Metadata {
-                key: p.name.clone(),
-            })?;
-        let view = src.view(t)?;
-        let data = view.data();
-        report.n_elements += view.n_elements();
-        report.bytes_in += data.len() as u64;
-        w.start_tensor(&p.name)?;
-        if p.src == p.dst {
-            w.write_chunk(&data)?;
-        } else {
-            let n_per_row = p.shape.last().copied().unwrap_or(1) as usize;
-            let es = p.src.block_bytes();
-            let rows_per_slab = (SLAB_VALUES / n_per_row.max(1)).max(1);
-            let tensor_err = |source| QuantFileError::Tensor {
-                tensor: p.name.clone(),
-                source,
-            };
-            for slab in data.chunks(rows_per_slab * n_per_row * es) {
-                quantize_raw_into(p.src, slab, p.dst, n_per_row, &mut qbuf).map_err(tensor_err)?;
-                w.write_chunk(&qbuf)?;
+    let mut summary = ExportSummary::default();
+    let mut bytes_in = 0u64;
+    let mut done = plans.iter();
+    write_tensors(
+        src,
+        &jobs,
+        &mut w,
+        &mut Encoder::ggml(),
+        &mut summary,
+        &mut |_, read| {
+            bytes_in += read;
+            if let Some(p) = done.next() {
+                on_tensor(p, bytes_in);
             }
-        }
-        w.end_tensor()?;
-        report.bytes_out += p.dst.bytes_for(view.n_elements()).unwrap_or(0);
-        drop(data);
-        src.release(t);
-        on_tensor(p, report.bytes_in);
-    }
-    let out = w.finish()?;
-    report.tensors = plans;
+        },
+    )?;
+    let out = TensorWriter::finish(w)?;
+    let report = QuantReport {
+        tensors: plans,
+        n_elements: summary.parameters,
+        bytes_in,
+        bytes_out: summary.tensor_bytes,
+        n_fallback,
+    };
     Ok((report, out))
-}
-
-/// Quantize one tensor as `preset` wants it (the converter's step): returns the chosen type
-/// and the bytes. `shape` is numpy order; the values are the tensor's f32 values.
-pub fn quantize_tensor(
-    preset: Preset,
-    hints: &ModelHints,
-    name: &str,
-    shape: &[u64],
-    values: &[f32],
-) -> Result<(DType, Vec<u8>), QuantError> {
-    let dst = preset.tensor_type(name, shape, DType::F32, hints);
-    let n_per_row = shape.last().copied().unwrap_or(1).max(1) as usize;
-    let bytes = super::quantize(dst, values, n_per_row)?;
-    Ok((dst, bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::ALL_PRESETS;
 
     /// A tiny LLaMA-shaped GGUF: 2 layers, dim 256, F16 matrices, F32 norms.
     fn write_model(path: &std::path::Path, extra: Vec<(String, GgufValue)>, q8_attn_q: bool) {
@@ -396,51 +389,5 @@ mod tests {
             matches!(e, QuantFileError::Split { no: 1, count: 2 }),
             "{e}"
         );
-    }
-
-    #[test]
-    fn stateless_choice_equals_the_planner_for_llama_layouts() {
-        let n_layer = 32;
-        let hints = ModelHints {
-            n_layer,
-            n_head: 32,
-            n_head_kv: 8,
-            n_expert: 0,
-            tied_embeddings: false,
-        };
-        let mut names = vec![
-            "token_embd.weight".to_string(),
-            "output.weight".to_string(),
-            "output_norm.weight".to_string(),
-        ];
-        for i in 0..n_layer {
-            for n in [
-                "attn_q",
-                "attn_k",
-                "attn_v",
-                "attn_output",
-                "ffn_gate",
-                "ffn_up",
-                "ffn_down",
-                "attn_norm",
-                "ffn_norm",
-            ] {
-                names.push(format!("blk.{i}.{n}.weight"));
-            }
-        }
-        llama_cpp_order(&mut names, |s| s.as_str());
-        for preset in ALL_PRESETS {
-            let mut planner = Planner::new(preset, hints.clone(), names.iter().map(|s| s.as_str()));
-            for n in &names {
-                let shape: Vec<u64> = if n.contains("norm") {
-                    vec![4096]
-                } else {
-                    vec![4096, 4096]
-                };
-                let a = planner.tensor_type(n, &shape, DType::F16);
-                let b = preset.tensor_type(n, &shape, DType::F16, &hints);
-                assert_eq!(a, b, "{preset:?} {n}");
-            }
-        }
     }
 }

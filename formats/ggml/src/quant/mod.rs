@@ -8,8 +8,10 @@
 //! operation is done in the same order as there, so the bytes are the same; blocks are
 //! independent, so they are quantized in parallel with rayon.
 //!
-//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends);
-//! [`quantize_gguf`] quantizes a whole float GGUF and [`quantize_tensor`] one tensor.
+//! [`preset`] holds llama.cpp's per-tensor type choices (`Q4_K_M` and friends) and the one
+//! quantization plan ([`plan_types`]) that `quantize` and `convert --outtype` share;
+//! [`quantize_gguf`] quantizes a whole float GGUF through the export loop
+//! ([`crate::export::pipeline`]), whose encoder calls [`quantize_raw_into`].
 
 mod kdequant;
 mod kquants;
@@ -24,7 +26,7 @@ use rayon::prelude::*;
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use preset::{ModelHints, Planner, Preset, ALL_PRESETS};
+pub use preset::{plan_types, ModelHints, Preset, ALL_PRESETS};
 
 /// Why quantization or dequantization was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

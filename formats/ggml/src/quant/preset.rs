@@ -5,49 +5,51 @@
 //! importance matrix and without overrides.
 //!
 //! llama.cpp walks the tensors in its loader's order (non-layer tensors by name, then
-//! `blk.N.*` by layer and name, see [`llama_cpp_order`]) and counts `attn_v` / `ffn_down`
-//! tensors as it goes; [`Planner`] does the same. [`Preset::tensor_type`] is the stateless
-//! form for a writer that knows each tensor's layer from its name.
+//! `blk.N.*` by layer and name, see `llama_cpp_order`) and counts `attn_v` / `ffn_down`
+//! tensors as it goes; the planner does the same. [`plan_types`] is the one quantization
+//! plan: `quantize` (a float GGUF in) and `convert --outtype` (any checkpoint in) both take
+//! their tensor types from it.
+#![deny(missing_docs)]
 
 use crate::dtype::DType;
 
-/// A `llama-quantize` file type.
+/// A `llama-quantize` file type: the type most tensors get and the rules for the others.
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
-    /// llama.cpp's `Q4_0` mix (`llama-quantize Q4_0`).
+    /// Q4_0 throughout.
     Q4_0,
-    /// llama.cpp's `Q4_1` mix (`llama-quantize Q4_1`).
+    /// Q4_1 throughout.
     Q4_1,
-    /// llama.cpp's `Q5_0` mix (`llama-quantize Q5_0`).
+    /// Q5_0 throughout.
     Q5_0,
-    /// llama.cpp's `Q5_1` mix (`llama-quantize Q5_1`).
+    /// Q5_1 throughout.
     Q5_1,
-    /// llama.cpp's `Q8_0` mix (`llama-quantize Q8_0`).
+    /// Q8_0 throughout.
     Q8_0,
-    /// llama.cpp's `Q2_K` mix (`llama-quantize Q2_K`).
+    /// Mostly Q2_K (Q3_K/Q4_K for attention and FFN outputs).
     Q2_K,
-    /// llama.cpp's `Q3_K_S` mix (`llama-quantize Q3_K_S`).
+    /// Q3_K, small.
     Q3_K_S,
-    /// llama.cpp's `Q3_K_M` mix (`llama-quantize Q3_K_M`).
+    /// Q3_K, medium (Q4_K/Q5_K for chosen tensors).
     Q3_K_M,
-    /// llama.cpp's `Q3_K_L` mix (`llama-quantize Q3_K_L`).
+    /// Q3_K, large (Q5_K for chosen tensors).
     Q3_K_L,
-    /// llama.cpp's `Q4_K_S` mix (`llama-quantize Q4_K_S`).
+    /// Q4_K, small.
     Q4_K_S,
-    /// llama.cpp's `Q4_K_M` mix (`llama-quantize Q4_K_M`).
+    /// Q4_K, medium (Q6_K for chosen `attn_v` / `ffn_down` layers).
     Q4_K_M,
-    /// llama.cpp's `Q5_K_S` mix (`llama-quantize Q5_K_S`).
+    /// Q5_K, small.
     Q5_K_S,
-    /// llama.cpp's `Q5_K_M` mix (`llama-quantize Q5_K_M`).
+    /// Q5_K, medium (Q6_K for chosen `attn_v` / `ffn_down` layers).
     Q5_K_M,
-    /// llama.cpp's `Q6_K` mix (`llama-quantize Q6_K`).
+    /// Q6_K throughout.
     Q6_K,
-    /// Every 2-D weight in F16 (`llama-quantize F16`).
+    /// F16 (no quantization).
     F16,
-    /// Every 2-D weight in BF16 (`llama-quantize BF16`).
+    /// BF16 (no quantization).
     BF16,
-    /// Every 2-D weight in F32 (`llama-quantize F32`).
+    /// F32 (no quantization).
     F32,
 }
 
@@ -157,26 +159,6 @@ impl Preset {
             F32 => DType::F32,
         }
     }
-
-    /// The type of one tensor, stateless: the layer of `attn_v` / `ffn_down` is read from the
-    /// `blk.N.` name. Equal to [`Planner`]'s choice when the model has one `attn_v` per layer
-    /// (every LLaMA). `shape` is in numpy order (outermost first); `src` is the tensor's type.
-    pub fn tensor_type(
-        self,
-        gguf_name: &str,
-        shape: &[u64],
-        src: DType,
-        hints: &ModelHints,
-    ) -> DType {
-        let layer = layer_of(gguf_name).unwrap_or(0);
-        let counters = Counters {
-            i_attention_wv: layer,
-            n_attention_wv: hints.n_layer,
-            i_ffn: layer,
-            n_ffn: hints.n_layer,
-        };
-        choose(self, hints, gguf_name, shape, src, &counters).0
-    }
 }
 
 /// What the type rules need to know about the model (`llama.*` metadata).
@@ -205,7 +187,7 @@ impl ModelHints {
 }
 
 /// The `blk.N.` layer number of a GGUF tensor name.
-pub fn layer_of(name: &str) -> Option<usize> {
+pub(crate) fn layer_of(name: &str) -> Option<usize> {
     let rest = name.strip_prefix("blk.")?;
     let digits = rest.split('.').next()?;
     digits.parse().ok()
@@ -222,22 +204,42 @@ pub fn llama_cpp_order<T, F: Fn(&T) -> &str>(items: &mut [T], name: F) {
     });
 }
 
+/// Each tensor's output type as `llama-quantize` chooses it for `preset`: `tensors` (GGUF
+/// name, numpy-order shape, source type; all of the model's quantizable tensors) are visited
+/// in llama.cpp's loader order with its running counters, and the types are returned in the
+/// order given, with the number of tensors whose row length forced a fallback type.
+pub fn plan_types(
+    preset: Preset,
+    hints: ModelHints,
+    tensors: &[(&str, &[u64], DType)],
+) -> (Vec<DType>, usize) {
+    let mut order: Vec<(&str, usize)> = tensors.iter().enumerate().map(|(i, t)| (t.0, i)).collect();
+    llama_cpp_order(&mut order, |e| e.0);
+    let mut planner = Planner::new(preset, hints, tensors.iter().map(|t| t.0));
+    let mut types = vec![DType::F32; tensors.len()];
+    for (_, i) in order {
+        let (name, shape, src) = tensors[i];
+        types[i] = planner.tensor_type(name, shape, src);
+    }
+    (types, planner.n_fallback)
+}
+
 /// Per-tensor type choice with llama.cpp's running counters. Feed it every tensor in
 /// [`llama_cpp_order`].
 #[derive(Debug, Clone)]
-pub struct Planner {
+pub(crate) struct Planner {
     preset: Preset,
     hints: ModelHints,
     n_attention_wv: usize,
     i_attention_wv: usize,
     i_ffn_down: usize,
     /// Tensors whose row length forced a fallback type.
-    pub n_fallback: usize,
+    pub(crate) n_fallback: usize,
 }
 
 impl Planner {
     /// A planner for a model whose tensors are named `names` (all of them).
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         preset: Preset,
         mut hints: ModelHints,
         names: impl IntoIterator<Item = &'a str>,
@@ -263,7 +265,7 @@ impl Planner {
     }
 
     /// The type of the next tensor (`shape` in numpy order, `src` its current type).
-    pub fn tensor_type(&mut self, name: &str, shape: &[u64], src: DType) -> DType {
+    pub(crate) fn tensor_type(&mut self, name: &str, shape: &[u64], src: DType) -> DType {
         let counters = Counters {
             i_attention_wv: self.i_attention_wv,
             n_attention_wv: self.n_attention_wv,
@@ -516,33 +518,80 @@ mod tests {
         assert_eq!(Preset::BF16.file_type(), 32);
     }
 
+    /// `plan_types` for a LLaMA-shaped model of `n_layer` layers (512 x 512 matrices, in
+    /// Meta's order, not llama.cpp's), by GGUF name.
+    fn planned(p: Preset, n_layer: usize) -> std::collections::HashMap<String, DType> {
+        let mut model: Vec<(String, Vec<u64>)> = vec![
+            ("token_embd.weight".into(), vec![512, 512]),
+            ("output_norm.weight".into(), vec![512]),
+            ("output.weight".into(), vec![512, 512]),
+        ];
+        for i in 0..n_layer {
+            for n in [
+                "attn_q",
+                "attn_k",
+                "attn_v",
+                "attn_output",
+                "ffn_gate",
+                "ffn_down",
+                "ffn_up",
+            ] {
+                model.push((format!("blk.{i}.{n}.weight"), vec![512, 512]));
+            }
+            model.push((format!("blk.{i}.attn_norm.weight"), vec![512]));
+        }
+        let tensors: Vec<(&str, &[u64], DType)> = model
+            .iter()
+            .map(|(n, s)| {
+                let src = if s.len() > 1 { DType::F16 } else { DType::F32 };
+                (n.as_str(), s.as_slice(), src)
+            })
+            .collect();
+        let (types, _) = plan_types(p, hints(n_layer), &tensors);
+        model.iter().map(|(n, _)| n.clone()).zip(types).collect()
+    }
+
     #[test]
     fn q4_k_m_gives_attn_v_and_ffn_down_more_bits_on_chosen_layers() {
-        let h = hints(8);
-        let p = Preset::Q4_K_M;
-        let t = |n: &str| p.tensor_type(n, &[512, 512], DType::F16, &h);
+        let t = planned(Preset::Q4_K_M, 8);
         // use_more_bits(i, 8): i < 1 || i >= 7 || (i - 1) % 3 == 2 -> layers 0, 3, 6, 7
-        let v: Vec<DType> = (0..8)
-            .map(|i| t(&format!("blk.{i}.attn_v.weight")))
+        let six: Vec<usize> = (0..8)
+            .filter(|i| t[&format!("blk.{i}.attn_v.weight")] == DType::Q6_K)
             .collect();
-        let six: Vec<usize> = (0..8).filter(|&i| v[i] == DType::Q6_K).collect();
         assert_eq!(six, vec![0, 3, 6, 7]);
-        assert_eq!(t("blk.3.ffn_down.weight"), DType::Q6_K);
-        assert_eq!(t("blk.4.ffn_down.weight"), DType::Q4_K);
-        assert_eq!(t("blk.4.attn_q.weight"), DType::Q4_K);
-        assert_eq!(t("output.weight"), DType::Q6_K);
-        assert_eq!(t("token_embd.weight"), DType::Q4_K);
-        assert_eq!(
-            p.tensor_type("blk.0.attn_norm.weight", &[512], DType::F32, &h),
-            DType::F32
-        );
+        assert_eq!(t["blk.3.ffn_down.weight"], DType::Q6_K);
+        assert_eq!(t["blk.4.ffn_down.weight"], DType::Q4_K);
+        assert_eq!(t["blk.4.attn_q.weight"], DType::Q4_K);
+        assert_eq!(t["output.weight"], DType::Q6_K);
+        assert_eq!(t["token_embd.weight"], DType::Q4_K);
+        assert_eq!(t["blk.0.attn_norm.weight"], DType::F32);
+    }
+
+    #[test]
+    fn the_layer_counters_follow_llama_cpp_order_not_the_input_order() {
+        // 12 layers: names sort blk.10 / blk.11 before blk.2 as strings, but llama.cpp (and
+        // so the plan) counts layers numerically: Q4_K_M's choices equal the layer rule.
+        let t = planned(Preset::Q4_K_M, 12);
+        for i in 0..12usize {
+            // use_more_bits(i, 12): the first and last eighth, and every third in between.
+            let more = !(1..10).contains(&i) || (i - 1) % 3 == 2;
+            let want = if more { DType::Q6_K } else { DType::Q4_K };
+            assert_eq!(t[&format!("blk.{i}.attn_v.weight")], want, "attn_v {i}");
+            assert_eq!(t[&format!("blk.{i}.ffn_down.weight")], want, "ffn_down {i}");
+        }
     }
 
     #[test]
     fn rows_not_divisible_by_256_fall_back() {
-        let h = hints(8);
         let t = |p: Preset, cols: u64| {
-            p.tensor_type("blk.1.attn_q.weight", &[64, cols], DType::F16, &h)
+            let shape = [64, cols];
+            let (types, fallbacks) = plan_types(
+                p,
+                hints(8),
+                &[("blk.1.attn_q.weight", shape.as_slice(), DType::F16)],
+            );
+            assert_eq!(fallbacks, 1);
+            types[0]
         };
         assert_eq!(t(Preset::Q4_K_M, 704), DType::Q5_0);
         assert_eq!(t(Preset::Q5_K_S, 704), DType::Q5_1);
