@@ -1,179 +1,21 @@
-//! What the forward pass needs from a checkpoint: the model's hyper-parameters
-//! ([`LlamaConfig`]) and each tensor by its Meta name ([`WeightSource`]), in Meta's
-//! orientation (`[out, in]`, interleaved rotary layout for `wq`/`wk`, as in
-//! facebookresearch/llama `model.py`). Readers of every checkpoint kind implement the trait;
-//! this module turns the bytes into candle tensors: float types are widened to f32,
-//! ggml block-quantized types become candle `QMatMul`s over the raw blocks.
+//! What the forward pass needs from a checkpoint: the model's hyper-parameters (the one
+//! [`ModelParams`] of llama-formats) and each tensor by its typed [`TensorName`]
+//! ([`WeightSource`]), in Meta's orientation (`[out, in]`, interleaved rotary layout for
+//! `wq`/`wk`, as in facebookresearch/llama `model.py`). [`Checkpoint`] implements the trait
+//! for every layout it opens (Meta shards merged on the fly, Hugging Face q/k un-permuted,
+//! GGUF float and quantized blocks). This module turns the bytes into candle tensors: float
+//! types are widened to f32, ggml block-quantized types become candle `QMatMul`s over the
+//! raw blocks.
 
 use std::borrow::Cow;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
+use llama_formats::checkpoint::Checkpoint;
+use llama_formats::llama::{ModelParams, TensorName};
 use llama_formats::DType;
 
-/// Errors of the inference crate.
-#[derive(Debug, thiserror::Error)]
-pub enum InferError {
-    /// The weight source failed (file unreadable, tensor missing, ...).
-    #[error(transparent)]
-    Source(Box<dyn std::error::Error + Send + Sync + 'static>),
-    /// The checkpoint has no tensor of this Meta name.
-    #[error("tensor `{0}` is missing from the checkpoint")]
-    MissingTensor(String),
-    /// A tensor's shape disagrees with the model's hyper-parameters.
-    #[error(
-        "tensor `{name}` has shape {got:?}, expected {expected:?} from the model's parameters"
-    )]
-    BadShape {
-        /// Meta name.
-        name: String,
-        /// Shape found.
-        got: Vec<u64>,
-        /// Shape the config implies.
-        expected: Vec<u64>,
-    },
-    /// A tensor's byte count disagrees with its dtype and shape.
-    #[error("tensor `{name}` holds {got} bytes, but {dtype} {shape:?} needs {expected}")]
-    BadSize {
-        /// Meta name.
-        name: String,
-        /// Its dtype.
-        dtype: DType,
-        /// Its shape.
-        shape: Vec<u64>,
-        /// Bytes present.
-        got: usize,
-        /// Bytes needed.
-        expected: u64,
-    },
-    /// A dtype the forward pass cannot compute with.
-    #[error("tensor `{name}` has dtype {dtype}, which the forward pass does not support")]
-    UnsupportedDType {
-        /// Meta name.
-        name: String,
-        /// Its dtype.
-        dtype: DType,
-    },
-    /// The hyper-parameters are inconsistent.
-    #[error("invalid model parameters: {0}")]
-    Config(String),
-    /// A token id outside the vocabulary.
-    #[error("token id {token} at position {position} is outside the vocabulary of {vocab}")]
-    TokenOutOfRange {
-        /// The id.
-        token: u32,
-        /// Its position in the sequence.
-        position: usize,
-        /// Vocabulary size.
-        vocab: usize,
-    },
-    /// No tokens to evaluate.
-    #[error("no tokens to evaluate")]
-    NoTokens,
-    /// `--device cuda` in a build without the `cuda` feature.
-    #[error("this llama-tool was built without CUDA support; rebuild with `cargo build --release -p llama-tool --features cuda` (needs a CUDA toolkit; see docs/CUDA.md) or use --device cpu")]
-    CudaNotBuilt,
-    /// A device name other than `cpu`, `cuda`, `cuda:N`.
-    #[error("unknown device `{0}` (expected cpu, cuda or cuda:N)")]
-    UnknownDevice(String),
-    /// candle failed.
-    #[error("tensor computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
-}
-
-impl InferError {
-    /// Wrap any error of a weight source.
-    pub fn source<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
-        InferError::Source(Box::new(e))
-    }
-}
-
-/// LLaMA hyper-parameters, as Meta's `params.json` names them (plus what the tensors imply).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LlamaConfig {
-    /// Model width.
-    pub dim: usize,
-    /// Transformer blocks.
-    pub n_layers: usize,
-    /// Query heads.
-    pub n_heads: usize,
-    /// Key/value heads (= n_heads without grouped-query attention).
-    pub n_kv_heads: usize,
-    /// Vocabulary size (rows of `tok_embeddings` / `output`).
-    pub vocab_size: usize,
-    /// Feed-forward width (rows of `w1`).
-    pub hidden_dim: usize,
-    /// RMSNorm epsilon.
-    pub norm_eps: f64,
-    /// Rotary base (10000 unless params.json says otherwise).
-    pub rope_theta: f64,
-}
-
-impl LlamaConfig {
-    /// Width of one attention head.
-    pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads.max(1)
-    }
-
-    /// Check the parameters fit together.
-    pub fn validate(&self) -> Result<(), InferError> {
-        let bad = |m: String| Err(InferError::Config(m));
-        if self.dim == 0
-            || self.n_layers == 0
-            || self.n_heads == 0
-            || self.vocab_size == 0
-            || self.hidden_dim == 0
-        {
-            return bad(format!("zero-sized parameter in {self:?}"));
-        }
-        if !self.dim.is_multiple_of(self.n_heads) || !self.head_dim().is_multiple_of(2) {
-            return bad(format!(
-                "dim {} is not n_heads {} times an even head size",
-                self.dim, self.n_heads
-            ));
-        }
-        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
-            return bad(format!(
-                "n_heads {} is not a multiple of n_kv_heads {}",
-                self.n_heads, self.n_kv_heads
-            ));
-        }
-        let eps_ok = self.norm_eps > 0.0 && self.norm_eps < 1.0;
-        if !eps_ok || self.rope_theta.is_nan() || self.rope_theta <= 1.0 {
-            return bad(format!(
-                "norm_eps {} / rope_theta {} out of range",
-                self.norm_eps, self.rope_theta
-            ));
-        }
-        Ok(())
-    }
-
-    /// The shape each Meta-named tensor must have (numpy order).
-    pub fn expected_shape(&self, name: &str) -> Option<Vec<u64>> {
-        let (d, h, v) = (
-            self.dim as u64,
-            self.hidden_dim as u64,
-            self.vocab_size as u64,
-        );
-        let kv = (self.head_dim() * self.n_kv_heads) as u64;
-        if name == "tok_embeddings.weight" || name == "output.weight" {
-            return Some(vec![v, d]);
-        }
-        if name == "norm.weight" {
-            return Some(vec![d]);
-        }
-        let rest = name.strip_prefix("layers.")?;
-        let (_, leaf) = rest.split_once('.')?;
-        Some(match leaf {
-            "attention.wq.weight" | "attention.wo.weight" => vec![d, d],
-            "attention.wk.weight" | "attention.wv.weight" => vec![kv, d],
-            "feed_forward.w1.weight" | "feed_forward.w3.weight" => vec![h, d],
-            "feed_forward.w2.weight" => vec![d, h],
-            "attention_norm.weight" | "ffn_norm.weight" => vec![d],
-            _ => return None,
-        })
-    }
-}
+use crate::error::InferError;
 
 /// One tensor's bytes, little-endian, contiguous, in numpy order and Meta orientation.
 #[derive(Debug, Clone)]
@@ -182,17 +24,82 @@ pub struct WeightTensor<'a> {
     pub dtype: DType,
     /// Shape, outermost first (`[out, in]` for linear layers).
     pub shape: Vec<u64>,
-    /// The bytes (borrowed from a memory map where possible).
+    /// The bytes (borrowed where the source can lend them).
     pub data: Cow<'a, [u8]>,
 }
 
 /// A checkpoint as the forward pass sees it.
 pub trait WeightSource {
-    /// The model's hyper-parameters.
-    fn config(&self) -> Result<LlamaConfig, InferError>;
-    /// A tensor by Meta name (`tok_embeddings.weight`, `layers.0.attention.wq.weight`, ...,
-    /// `norm.weight`, `output.weight`); q/k in Meta's interleaved rotary layout.
-    fn tensor(&self, meta_name: &str) -> Result<WeightTensor<'_>, InferError>;
+    /// The model's hyper-parameters, checked against the tensors.
+    fn params(&self) -> Result<ModelParams, InferError>;
+
+    /// dtype and shape (numpy order, Meta orientation) of a LLaMA tensor.
+    fn info(&self, name: TensorName) -> Result<(DType, Vec<u64>), InferError>;
+
+    /// Feed a LLaMA tensor's bytes to `sink` in blocks of whole rows, in order (row-major,
+    /// Meta orientation, q/k in Meta's interleaved rotary layout); the source may drop the
+    /// tensor's pages afterwards.
+    fn stream(
+        &self,
+        name: TensorName,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), InferError>,
+    ) -> Result<(), InferError>;
+
+    /// A whole LLaMA tensor (see [`stream`](Self::stream)).
+    fn tensor(&self, name: TensorName) -> Result<WeightTensor<'_>, InferError> {
+        let (dtype, shape) = self.info(name)?;
+        let mut data = Vec::new();
+        self.stream(name, &mut |b| {
+            data.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(WeightTensor {
+            dtype,
+            shape,
+            data: Cow::Owned(data),
+        })
+    }
+}
+
+impl WeightSource for Checkpoint {
+    fn params(&self) -> Result<ModelParams, InferError> {
+        Ok(Checkpoint::params(self)?)
+    }
+
+    fn info(&self, name: TensorName) -> Result<(DType, Vec<u64>), InferError> {
+        Ok(self.tensor_info(name)?)
+    }
+
+    fn stream(
+        &self,
+        name: TensorName,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), InferError>,
+    ) -> Result<(), InferError> {
+        let r = Checkpoint::stream(self, name, None, sink);
+        self.release(name);
+        r
+    }
+}
+
+/// The dtype that holds most of a checkpoint's 2-D layer weights (by element count): the
+/// candidate "type" `check` picks its default thresholds by (Q4_K for a q4_k_m preset).
+pub fn main_weight_dtype(source: &Checkpoint) -> Result<DType, InferError> {
+    use std::collections::BTreeMap;
+    let mut by_type: BTreeMap<DType, u64> = BTreeMap::new();
+    for t in source.llama_tensors() {
+        if t.layer.is_none() {
+            continue;
+        }
+        let (dtype, shape) = source.tensor_info(t)?;
+        if shape.len() == 2 {
+            *by_type.entry(dtype).or_default() += shape.iter().product::<u64>();
+        }
+    }
+    by_type
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map(|(d, _)| d)
+        .ok_or(InferError::NoLayerWeights)
 }
 
 /// A linear layer's weight ready for `x @ W^T`.
@@ -233,27 +140,26 @@ fn ggml_dtype(d: DType) -> Option<GgmlDType> {
     })
 }
 
-/// Fetch a tensor and check its shape against the config and its size against its dtype.
+/// Fetch a tensor and check its shape against the parameters and its size against its dtype.
 pub(crate) fn fetch<'s>(
     src: &'s dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
+    p: &ModelParams,
+    name: TensorName,
 ) -> Result<WeightTensor<'s>, InferError> {
     let t = src.tensor(name)?;
-    if let Some(expected) = cfg.expected_shape(name) {
-        if t.shape != expected {
-            return Err(InferError::BadShape {
-                name: name.to_string(),
-                got: t.shape.clone(),
-                expected,
-            });
-        }
+    let expected = name.expected_shape(p);
+    if t.shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: t.shape.clone(),
+            expected,
+        });
     }
     let n = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = n.and_then(|n| t.dtype.bytes_for(n));
     if need != Some(t.data.len() as u64) {
         return Err(InferError::BadSize {
-            name: name.to_string(),
+            name,
             dtype: t.dtype,
             shape: t.shape.clone(),
             got: t.data.len(),
@@ -265,13 +171,13 @@ pub(crate) fn fetch<'s>(
 
 /// A float tensor as f32 on `device`, any shape.
 pub(crate) fn to_f32_tensor(
-    name: &str,
+    name: TensorName,
     t: &WeightTensor<'_>,
-    device: &Device,
+    device: &candle_core::Device,
 ) -> Result<Tensor, InferError> {
     let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if t.dtype.is_float() {
-        let v = float_to_f32(t.dtype, &t.data).map_err(InferError::source)?;
+        let v = float_to_f32(t.dtype, &t.data)?;
         return Ok(Tensor::from_vec(v, shape, device)?);
     }
     Ok(qtensor(name, t, device)?.dequantize(device)?)
@@ -317,9 +223,13 @@ fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::c
 }
 
 /// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order).
-fn qtensor(name: &str, t: &WeightTensor<'_>, device: &Device) -> Result<QTensor, InferError> {
+fn qtensor(
+    name: TensorName,
+    t: &WeightTensor<'_>,
+    device: &candle_core::Device,
+) -> Result<QTensor, InferError> {
     let unsupported = || InferError::UnsupportedDType {
-        name: name.to_string(),
+        name,
         dtype: t.dtype,
     };
     let g = ggml_dtype(t.dtype).ok_or_else(unsupported)?;
@@ -340,25 +250,24 @@ fn qtensor(name: &str, t: &WeightTensor<'_>, device: &Device) -> Result<QTensor,
 /// Load a 2-D linear weight `[out, in]`.
 pub(crate) fn linear(
     src: &dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
-    device: &Device,
+    p: &ModelParams,
+    name: TensorName,
+    device: &candle_core::Device,
 ) -> Result<Linear, InferError> {
-    let t = fetch(src, cfg, name)?;
+    let t = fetch(src, p, name)?;
     linear_from(name, t, device)
 }
 
 /// [`linear`] from a fetched tensor.
 pub(crate) fn linear_from(
-    name: &str,
+    name: TensorName,
     t: WeightTensor<'_>,
-    device: &Device,
+    device: &candle_core::Device,
 ) -> Result<Linear, InferError> {
     if t.shape.len() != 2 {
-        return Err(InferError::BadShape {
-            name: name.into(),
-            got: t.shape.clone(),
-            expected: vec![0, 0],
+        return Err(InferError::NotAMatrix {
+            name,
+            shape: t.shape.clone(),
         });
     }
     if t.dtype.is_quantized() {
@@ -368,7 +277,7 @@ pub(crate) fn linear_from(
     }
     if !t.dtype.is_float() {
         return Err(InferError::UnsupportedDType {
-            name: name.into(),
+            name,
             dtype: t.dtype,
         });
     }
@@ -378,37 +287,36 @@ pub(crate) fn linear_from(
 /// Load a 1-D norm weight as f32.
 pub(crate) fn vector(
     src: &dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
-    device: &Device,
+    p: &ModelParams,
+    name: TensorName,
+    device: &candle_core::Device,
 ) -> Result<Tensor, InferError> {
-    let t = fetch(src, cfg, name)?;
+    let t = fetch(src, p, name)?;
     to_f32_tensor(name, &t, device)
 }
 
 /// Rows `ids` of a 2-D tensor (the token embeddings) as f32 `[ids.len(), cols]`, decoding
 /// only those rows.
 pub(crate) fn rows(
-    name: &str,
+    name: TensorName,
     t: &WeightTensor<'_>,
     ids: &[u32],
-    device: &Device,
+    device: &candle_core::Device,
 ) -> Result<Tensor, InferError> {
     let (n_rows, cols) = match t.shape[..] {
         [r, c] => (r, c as usize),
         _ => {
-            return Err(InferError::BadShape {
-                name: name.into(),
-                got: t.shape.clone(),
-                expected: vec![0, 0],
+            return Err(InferError::NotAMatrix {
+                name,
+                shape: t.shape.clone(),
             })
         }
     };
     let row_bytes = t
         .dtype
         .bytes_for(cols as u64)
-        .ok_or_else(|| InferError::UnsupportedDType {
-            name: name.into(),
+        .ok_or(InferError::UnsupportedDType {
+            name,
             dtype: t.dtype,
         })? as usize;
     let mut out = Vec::with_capacity(ids.len() * cols);
@@ -425,7 +333,7 @@ pub(crate) fn rows(
             .data
             .get(start..start + row_bytes)
             .ok_or_else(|| InferError::BadSize {
-                name: name.into(),
+                name,
                 dtype: t.dtype,
                 shape: t.shape.clone(),
                 got: t.data.len(),
@@ -437,9 +345,10 @@ pub(crate) fn rows(
             data: Cow::Borrowed(bytes),
         };
         if t.dtype.is_float() {
-            out.extend(llama_formats::cast::to_f32(t.dtype, bytes).map_err(InferError::source)?);
+            out.extend(llama_formats::cast::to_f32(t.dtype, bytes)?);
         } else {
-            let q = qtensor(name, &row, &Device::Cpu)?.dequantize(&Device::Cpu)?;
+            let cpu = candle_core::Device::Cpu;
+            let q = qtensor(name, &row, &cpu)?.dequantize(&cpu)?;
             out.extend(q.flatten_all()?.to_vec1::<f32>()?);
         }
     }
