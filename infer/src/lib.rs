@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod compare;
+mod dense;
 mod device;
 mod error;
 pub mod layers;

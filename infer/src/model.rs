@@ -3,18 +3,23 @@
 //! rotary embeddings on interleaved pairs `(x[2i], x[2i+1])`, causal attention with grouped
 //! key/value heads (`repeat_kv`), SwiGLU feed-forward `w2(silu(w1 x) * w3 x)`; all in f32.
 //!
-//! The pass runs weight by weight over every sequence at once: each weight matrix is loaded,
-//! applied to all hidden states and dropped before the next is loaded, so a model is never
-//! held whole in memory (peak: the largest widened matrix plus activations; the output
-//! projection is widened a slice of vocabulary rows at a time).
+//! The pass runs weight by weight over every sequence at once: each weight matrix is
+//! streamed from the checkpoint, applied to all hidden states (the sequences' rows stacked
+//! into one matrix) and dropped before the next is read, so a model is never held whole in
+//! memory. On the CPU, float weights are multiplied straight from the reader's blocks
+//! ([`crate::dense`]: widened a few rows at a time into a reused per-thread buffer), and
+//! quantized weights become candle `QMatMul`s per block of rows (one copy of the blocks,
+//! never dequantized); on a GPU a float matrix is widened whole and uploaded. Peak memory:
+//! one block of a weight plus the activations.
 
-use candle_core::{Tensor, D};
+use candle_core::{Module, Tensor, D};
 use llama_formats::llama::{ModelParams, Role, TensorName};
 
+use crate::dense;
 use crate::device::Device;
 use crate::error::InferError;
 use crate::weights::{
-    fetch, linear, linear_from, rows, to_f32_tensor, vector, WeightSource, WeightTensor,
+    embed, fetch, linear_from, qmatmul, to_f32_tensor, vector, WeightSource, WeightTensor,
 };
 
 /// Next-token logits for every position of `tokens`, row-major `[tokens.len(), vocab]`.
@@ -73,13 +78,7 @@ impl<'a> ForwardPass<'a> {
         }
         let device = device.backend()?;
         let device = &device;
-        let hidden = {
-            let name = TensorName::global(Role::TokEmbeddings);
-            let emb = fetch(source, &cfg, name)?;
-            seqs.iter()
-                .map(|s| rows(name, &emb, s, device))
-                .collect::<Result<Vec<_>, _>>()?
-        };
+        let hidden = embed(source, &cfg, seqs, device)?;
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let rope = Rope::new(&cfg, max_len, device)?;
         Ok(ForwardPass {
@@ -166,6 +165,12 @@ fn output_logits(
     xs: &[Tensor],
 ) -> Result<Vec<Vec<f32>>, InferError> {
     let name = TensorName::global(Role::Output);
+    if device.is_cpu() || !source.info(name)?.0.is_float() {
+        return project(source, cfg, name, device, xs)?
+            .iter()
+            .map(|y| Ok(y.flatten_all()?.to_vec1::<f32>()?))
+            .collect();
+    }
     let t = fetch(source, cfg, name)?;
     if !t.dtype.is_float() {
         let output = linear_from(name, t, device)?;
@@ -198,7 +203,7 @@ fn output_logits(
         .collect()
 }
 
-/// Apply the linear weight `role` of layer `l` to every hidden state, loaded once and
+/// Apply the linear weight `role` of layer `l` to every hidden state, read once and
 /// dropped on return.
 fn with_linear(
     source: &dyn WeightSource,
@@ -208,10 +213,94 @@ fn with_linear(
     device: &candle_core::Device,
     xs: &[Tensor],
 ) -> Result<Vec<Tensor>, InferError> {
-    let w = linear(source, cfg, TensorName::layer(l, role), device)?;
-    xs.iter()
-        .map(|x| Ok(w.forward(x)?))
-        .collect::<Result<Vec<_>, InferError>>()
+    project(source, cfg, TensorName::layer(l, role), device, xs)
+}
+
+/// `x @ W^T` for every sequence's rows `xs` (each `[T_i, in]`) with the matrix `name`
+/// (`[out, in]`), which is streamed once: the sequences are stacked into one `[sum T_i, in]`
+/// matrix, multiplied, and the result split again.
+fn project(
+    source: &dyn WeightSource,
+    cfg: &ModelParams,
+    name: TensorName,
+    device: &candle_core::Device,
+    xs: &[Tensor],
+) -> Result<Vec<Tensor>, InferError> {
+    let (dtype, shape) = source.info(name)?;
+    let expected = name.expected_shape(cfg);
+    if shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: shape,
+            expected,
+        });
+    }
+    let lens = xs.iter().map(|x| x.dim(0)).collect::<Result<Vec<_>, _>>()?;
+    let x = match xs {
+        [one] => one.clone(),
+        _ => Tensor::cat(xs, 0)?,
+    };
+    let y = if device.is_cpu() && dense::supported(dtype) {
+        dense_cpu(source, name, dtype, &shape, &x)?
+    } else if dtype.is_quantized() {
+        let parts = qmatmul(source, name, dtype, &shape, device)?;
+        let ys = parts
+            .iter()
+            .map(|q| q.forward(&x))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        match &ys[..] {
+            [one] => one.clone(),
+            _ => Tensor::cat(&ys, 1)?,
+        }
+    } else {
+        let t = fetch(source, cfg, name)?;
+        linear_from(name, t, device)?.forward(&x)?
+    };
+    let mut off = 0;
+    lens.iter()
+        .map(|&n| {
+            let part = y.narrow(0, off, n)?;
+            off += n;
+            Ok(part)
+        })
+        .collect()
+}
+
+/// [`project`] of float weights on the CPU: the weight's blocks of rows, as the source
+/// streams them, go straight to [`dense::rows_into`].
+fn dense_cpu(
+    source: &dyn WeightSource,
+    name: TensorName,
+    dtype: llama_formats::DType,
+    shape: &[u64],
+    x: &Tensor,
+) -> Result<Tensor, InferError> {
+    let (n_out, k) = (shape[0] as usize, shape[1] as usize);
+    let t = x.dim(0)?;
+    let xv = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut y = vec![0f32; t * n_out];
+    let row_bytes = k * dtype.block_bytes();
+    let mut row0 = 0usize;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.to_vec(),
+        got,
+        expected: (n_out * row_bytes) as u64,
+    };
+    source.stream(name, &mut |b| {
+        let rows = b.len() / row_bytes.max(1);
+        if row_bytes == 0 || !b.len().is_multiple_of(row_bytes) || row0 + rows > n_out {
+            return Err(bad_size(row0 * row_bytes + b.len()));
+        }
+        dense::rows_into(&xv, k, dtype, b, row0, &mut y, n_out);
+        row0 += rows;
+        Ok(())
+    })?;
+    if row0 != n_out {
+        return Err(bad_size(row0 * row_bytes));
+    }
+    Ok(Tensor::from_vec(y, (t, n_out), x.device())?)
 }
 
 /// One transformer block over every sequence, loading one weight at a time.

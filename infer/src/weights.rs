@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Module, Tensor};
 use llama_formats::checkpoint::Checkpoint;
-use llama_formats::llama::{ModelParams, TensorName};
+use llama_formats::llama::{ModelParams, Role, TensorName};
 use llama_formats::DType;
 
 use crate::error::InferError;
@@ -222,43 +222,94 @@ fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::c
     Ok(out)
 }
 
-/// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order).
+/// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order). candle copies
+/// the blocks into its own storage; bytes that are not 8-byte aligned (candle reads them as
+/// block structs) are first copied to an aligned buffer.
+fn qtensor_from(
+    name: TensorName,
+    dtype: DType,
+    shape: &[u64],
+    data: &[u8],
+    device: &candle_core::Device,
+) -> Result<QTensor, InferError> {
+    let unsupported = || InferError::UnsupportedDType { name, dtype };
+    let g = ggml_dtype(dtype).ok_or_else(unsupported)?;
+    let inner = shape.last().copied().unwrap_or(0);
+    if dtype.is_quantized() && inner % dtype.block_size() as u64 != 0 {
+        return Err(unsupported());
+    }
+    let len = data.len();
+    let mut words = Vec::new();
+    let bytes: &[u8] = if (data.as_ptr() as usize).is_multiple_of(8) {
+        data
+    } else {
+        words.resize(len.div_ceil(8), 0u64);
+        let b: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+        b[..len].copy_from_slice(data);
+        &b[..len]
+    };
+    let storage = QStorage::from_data(Cow::Borrowed(bytes), device, g)?;
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    Ok(QTensor::new(storage, shape)?)
+}
+
 fn qtensor(
     name: TensorName,
     t: &WeightTensor<'_>,
     device: &candle_core::Device,
 ) -> Result<QTensor, InferError> {
-    let unsupported = || InferError::UnsupportedDType {
-        name,
-        dtype: t.dtype,
-    };
-    let g = ggml_dtype(t.dtype).ok_or_else(unsupported)?;
-    let inner = t.shape.last().copied().unwrap_or(0);
-    if t.dtype.is_quantized() && inner % t.dtype.block_size() as u64 != 0 {
-        return Err(unsupported());
-    }
-    // candle reinterprets the bytes as block structs: give it an 8-byte-aligned copy.
-    let len = t.data.len();
-    let mut words = vec![0u64; len.div_ceil(8)];
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
-    bytes[..len].copy_from_slice(&t.data);
-    let storage = QStorage::from_data(Cow::Borrowed(&bytes[..len]), device, g)?;
-    let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
-    Ok(QTensor::new(storage, shape)?)
+    qtensor_from(name, t.dtype, &t.shape, &t.data, device)
 }
 
-/// Load a 2-D linear weight `[out, in]`.
-pub(crate) fn linear(
+/// A quantized matrix `[out, in]` as one candle `QMatMul` per block of rows the source
+/// streams (their outputs are consecutive column ranges of `x @ W^T`), built straight from
+/// the source's blocks.
+pub(crate) fn qmatmul(
     src: &dyn WeightSource,
-    p: &ModelParams,
     name: TensorName,
+    dtype: DType,
+    shape: &[u64],
     device: &candle_core::Device,
-) -> Result<Linear, InferError> {
-    let t = fetch(src, p, name)?;
-    linear_from(name, t, device)
+) -> Result<Vec<QMatMul>, InferError> {
+    let cols = match shape {
+        [_, c] => *c,
+        _ => {
+            return Err(InferError::NotAMatrix {
+                name,
+                shape: shape.to_vec(),
+            })
+        }
+    };
+    let row_bytes = dtype
+        .bytes_for(cols)
+        .filter(|&b| b > 0)
+        .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
+    let mut parts = Vec::new();
+    let mut rows_seen = 0u64;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.to_vec(),
+        got,
+        expected: shape[0] * row_bytes as u64,
+    };
+    src.stream(name, &mut |b| {
+        let rows = (b.len() / row_bytes) as u64;
+        if !b.len().is_multiple_of(row_bytes) || rows_seen + rows > shape[0] {
+            return Err(bad_size(rows_seen as usize * row_bytes + b.len()));
+        }
+        let q = qtensor_from(name, dtype, &[rows, cols], b, device)?;
+        parts.push(QMatMul::from_qtensor(q)?);
+        rows_seen += rows;
+        Ok(())
+    })?;
+    if rows_seen != shape[0] {
+        return Err(bad_size(rows_seen as usize * row_bytes));
+    }
+    Ok(parts)
 }
 
-/// [`linear`] from a fetched tensor.
+/// A fetched 2-D weight `[out, in]` as a [`Linear`].
 pub(crate) fn linear_from(
     name: TensorName,
     t: WeightTensor<'_>,
@@ -295,64 +346,83 @@ pub(crate) fn vector(
     to_f32_tensor(name, &t, device)
 }
 
-/// Rows `ids` of a 2-D tensor (the token embeddings) as f32 `[ids.len(), cols]`, decoding
-/// only those rows.
-pub(crate) fn rows(
-    name: TensorName,
-    t: &WeightTensor<'_>,
-    ids: &[u32],
+/// The token embeddings of each sequence, f32 `[len, dim]`: `tok_embeddings` is streamed
+/// and only the rows of the sequences' tokens are decoded (the rest is never copied).
+pub(crate) fn embed(
+    src: &dyn WeightSource,
+    p: &ModelParams,
+    seqs: &[&[u32]],
     device: &candle_core::Device,
-) -> Result<Tensor, InferError> {
-    let (n_rows, cols) = match t.shape[..] {
-        [r, c] => (r, c as usize),
-        _ => {
-            return Err(InferError::NotAMatrix {
-                name,
-                shape: t.shape.clone(),
-            })
-        }
-    };
-    let row_bytes = t
-        .dtype
-        .bytes_for(cols as u64)
-        .ok_or(InferError::UnsupportedDType {
+) -> Result<Vec<Tensor>, InferError> {
+    let name = TensorName::global(Role::TokEmbeddings);
+    let (dtype, shape) = src.info(name)?;
+    let expected = name.expected_shape(p);
+    if shape != expected {
+        return Err(InferError::BadShape {
             name,
-            dtype: t.dtype,
-        })? as usize;
-    let mut out = Vec::with_capacity(ids.len() * cols);
-    for (position, &id) in ids.iter().enumerate() {
-        if u64::from(id) >= n_rows {
+            got: shape,
+            expected,
+        });
+    }
+    let (n_rows, cols) = (shape[0], shape[1] as usize);
+    for s in seqs {
+        if let Some((position, &token)) =
+            s.iter().enumerate().find(|(_, &t)| u64::from(t) >= n_rows)
+        {
             return Err(InferError::TokenOutOfRange {
-                token: id,
+                token,
                 position,
                 vocab: n_rows as usize,
             });
         }
-        let start = id as usize * row_bytes;
-        let bytes = t
-            .data
-            .get(start..start + row_bytes)
-            .ok_or_else(|| InferError::BadSize {
-                name,
-                dtype: t.dtype,
-                shape: t.shape.clone(),
-                got: t.data.len(),
-                expected: n_rows * row_bytes as u64,
-            })?;
-        let row = WeightTensor {
-            dtype: t.dtype,
-            shape: vec![1, cols as u64],
-            data: Cow::Borrowed(bytes),
-        };
-        if t.dtype.is_float() {
-            out.extend(llama_formats::cast::to_f32(t.dtype, bytes)?);
-        } else {
-            let cpu = candle_core::Device::Cpu;
-            let q = qtensor(name, &row, &cpu)?.dequantize(&cpu)?;
-            out.extend(q.flatten_all()?.to_vec1::<f32>()?);
-        }
     }
-    Ok(Tensor::from_vec(out, (ids.len(), cols), device)?)
+    let row_bytes = dtype
+        .bytes_for(cols as u64)
+        .filter(|&b| b > 0)
+        .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
+    let mut out: Vec<Vec<f32>> = seqs.iter().map(|s| vec![0f32; s.len() * cols]).collect();
+    let mut row0 = 0u64;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.clone(),
+        got,
+        expected: n_rows * row_bytes as u64,
+    };
+    let cpu = candle_core::Device::Cpu;
+    let mut wide = Vec::with_capacity(cols);
+    src.stream(name, &mut |b| {
+        let rows = (b.len() / row_bytes) as u64;
+        if !b.len().is_multiple_of(row_bytes) || row0 + rows > n_rows {
+            return Err(bad_size(row0 as usize * row_bytes + b.len()));
+        }
+        for (s, o) in seqs.iter().zip(out.iter_mut()) {
+            for (pos, &id) in s.iter().enumerate() {
+                let Some(r) = u64::from(id).checked_sub(row0).filter(|&r| r < rows) else {
+                    continue;
+                };
+                let bytes = &b[r as usize * row_bytes..(r as usize + 1) * row_bytes];
+                let dst = &mut o[pos * cols..(pos + 1) * cols];
+                if dtype.is_float() {
+                    llama_formats::cast::to_f32_into(dtype, bytes, &mut wide)?;
+                    dst.copy_from_slice(&wide);
+                } else {
+                    let q = qtensor_from(name, dtype, &[1, cols as u64], bytes, &cpu)?;
+                    let v = q.dequantize(&cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                    dst.copy_from_slice(&v);
+                }
+            }
+        }
+        row0 += rows;
+        Ok(())
+    })?;
+    if row0 != n_rows {
+        return Err(bad_size(row0 as usize * row_bytes));
+    }
+    seqs.iter()
+        .zip(out)
+        .map(|(s, v)| Ok(Tensor::from_vec(v, (s.len(), cols), device)?))
+        .collect()
 }
 
 #[cfg(test)]
