@@ -261,9 +261,13 @@ fn qtensor(
     qtensor_from(name, t.dtype, &t.shape, &t.data, device)
 }
 
-/// A quantized matrix `[out, in]` as one candle `QMatMul` per block of rows the source
-/// streams (their outputs are consecutive column ranges of `x @ W^T`), built straight from
-/// the source's blocks.
+/// Rows per part of a streamed quantized matrix: a multiple of every tile height of candle's
+/// repacked CPU kernels (16).
+const QMATMUL_ROWS: usize = 256;
+
+/// A quantized matrix `[out, in]` as candle `QMatMul`s over consecutive runs of rows (their
+/// outputs are consecutive column ranges of `x @ W^T`), built straight from the source's
+/// blocks (one copy into candle's storage; only a run split across two blocks is gathered).
 pub(crate) fn qmatmul(
     src: &dyn WeightSource,
     name: TensorName,
@@ -293,18 +297,45 @@ pub(crate) fn qmatmul(
         got,
         expected: shape[0] * row_bytes as u64,
     };
+    // Parts are whole multiples of QMATMUL_ROWS rows (the source's blocks are cut by
+    // bytes): candle's repacked x86 kernels only take row counts that are multiples of
+    // their 16-row tiles, and fall back to a slower path otherwise.
+    let unit = QMATMUL_ROWS * row_bytes;
+    let mut carry: Vec<u8> = Vec::new();
+    let emit = |bytes: &[u8], parts: &mut Vec<QMatMul>| -> Result<(), InferError> {
+        let rows = (bytes.len() / row_bytes) as u64;
+        let q = qtensor_from(name, dtype, &[rows, cols], bytes, device)?;
+        parts.push(QMatMul::from_qtensor(q)?);
+        Ok(())
+    };
     src.stream(name, &mut |b| {
         let rows = (b.len() / row_bytes) as u64;
         if !b.len().is_multiple_of(row_bytes) || rows_seen + rows > shape[0] {
             return Err(bad_size(rows_seen as usize * row_bytes + b.len()));
         }
-        let q = qtensor_from(name, dtype, &[rows, cols], b, device)?;
-        parts.push(QMatMul::from_qtensor(q)?);
         rows_seen += rows;
+        let mut b = b;
+        if !carry.is_empty() {
+            let take = (unit - carry.len()).min(b.len());
+            carry.extend_from_slice(&b[..take]);
+            b = &b[take..];
+            if carry.len() == unit {
+                emit(&carry, &mut parts)?;
+                carry.clear();
+            }
+        }
+        let whole = b.len() / unit * unit;
+        if whole > 0 {
+            emit(&b[..whole], &mut parts)?;
+        }
+        carry.extend_from_slice(&b[whole..]);
         Ok(())
     })?;
     if rows_seen != shape[0] {
         return Err(bad_size(rows_seen as usize * row_bytes));
+    }
+    if !carry.is_empty() {
+        emit(&carry, &mut parts)?;
     }
     Ok(parts)
 }
