@@ -4,9 +4,10 @@
 //! `||cand - ref|| / ||ref||`). A broken conversion shows up as the first block whose
 //! divergence jumps from (near) zero.
 
+use crate::device::Device;
+use crate::error::InferError;
 use crate::model::ForwardPass;
-use crate::weights::{InferError, WeightSource};
-use crate::Device;
+use crate::weights::WeightSource;
 
 /// How far the candidate's hidden states are from the reference's after one block.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -32,20 +33,18 @@ pub fn divergence(
 ) -> Result<LayerDivergence, InferError> {
     let (mut cos_sum, mut cos_min, mut n) = (0f64, f64::INFINITY, 0usize);
     let (mut diff_sq, mut ref_sq, mut max_abs) = (0f64, 0f64, 0f64);
+    let mismatch = |reference, candidate| InferError::HiddenStates {
+        layer,
+        reference,
+        candidate,
+        dim,
+    };
     if reference.len() != candidate.len() || dim == 0 {
-        return Err(InferError::Config(format!(
-            "hidden states of layer {layer}: {} vs {} sequences of width {dim}",
-            reference.len(),
-            candidate.len()
-        )));
+        return Err(mismatch(reference.len(), candidate.len()));
     }
     for (r, c) in reference.iter().zip(candidate) {
         if r.len() != c.len() || !r.len().is_multiple_of(dim) {
-            return Err(InferError::Config(format!(
-                "hidden states of layer {layer}: {} vs {} values, width {dim} (the models' dims differ)",
-                r.len(),
-                c.len()
-            )));
+            return Err(mismatch(r.len(), c.len()));
         }
         for (rr, cr) in r.chunks_exact(dim).zip(c.chunks_exact(dim)) {
             let (mut dot, mut nr, mut nc) = (0f64, 0f64, 0f64);
@@ -118,14 +117,16 @@ pub fn run_lockstep(
 ) -> Result<Lockstep, InferError> {
     let mut r = ForwardPass::new(reference, seqs, ref_device)?;
     let mut c = ForwardPass::new(candidate, seqs, cand_device)?;
-    let (rc, cc) = (r.config(), c.config());
+    let (rc, cc) = (r.params(), c.params());
     if rc.dim != cc.dim || rc.n_layers != cc.n_layers {
-        return Err(InferError::Config(format!(
-            "per-layer comparison needs the same shape: reference dim {} x {} layers, candidate dim {} x {} layers",
-            rc.dim, rc.n_layers, cc.dim, cc.n_layers
-        )));
+        return Err(InferError::ShapesDiffer {
+            reference_dim: rc.dim,
+            reference_layers: rc.n_layers,
+            candidate_dim: cc.dim,
+            candidate_layers: cc.n_layers,
+        });
     }
-    let dim = rc.dim;
+    let dim = rc.dim as usize;
     let total = r.n_layers();
     let mut layers = Vec::with_capacity(total);
     while r.step()? {

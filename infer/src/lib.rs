@@ -1,43 +1,30 @@
-//! llama-infer: a LLaMA forward pass on candle-core, the SentencePiece BPE encoder LLaMA
-//! uses, and the logits comparison behind `llama-tool check`.
+//! llama-infer: a LLaMA forward pass, the SentencePiece BPE encoder LLaMA uses, and the
+//! logits comparison behind `llama-tool check`.
 //!
-//! Weights come through [`WeightSource`] (any checkpoint reader, by Meta tensor name);
-//! [`logits`] computes next-token logits for every position in f32.
+//! Weights come through [`WeightSource`] (implemented by llama-formats'
+//! [`Checkpoint`](llama_formats::checkpoint::Checkpoint) for every layout it opens), keyed by
+//! typed [`TensorName`](llama_formats::llama::TensorName)s, with the model's one
+//! [`ModelParams`](llama_formats::llama::ModelParams); [`logits`] computes next-token logits
+//! for every position in f32 on a [`Device`]. The tensor backend (candle) is an
+//! implementation detail: no candle type appears in this API.
 
-pub mod checkpoint_source;
+#![deny(missing_docs)]
+
 pub mod compare;
+mod dense;
+mod device;
+mod error;
 pub mod layers;
-pub mod model;
+mod model;
 pub mod npy;
 pub mod policy;
-pub mod safetensors_source;
 pub mod tokenizer;
-pub mod weights;
+mod weights;
 
-pub use candle_core::Device;
-pub use model::{logits, logits_batch};
-pub use weights::{InferError, LlamaConfig, WeightSource, WeightTensor};
-
-/// Whether this build can run on CUDA (`--features cuda`).
-pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
-
-/// A device by name: `cpu`, `cuda` (GPU 0) or `cuda:N`. Asking for CUDA in a CPU-only
-/// build is [`InferError::CudaNotBuilt`].
-pub fn device(name: &str) -> Result<Device, InferError> {
-    let name = name.trim().to_ascii_lowercase();
-    if name == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let ordinal = match name.strip_prefix("cuda") {
-        Some("") => 0,
-        Some(rest) => rest
-            .strip_prefix(':')
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| InferError::UnknownDevice(name.clone()))?,
-        None => return Err(InferError::UnknownDevice(name)),
-    };
-    if !CUDA_BUILT {
-        return Err(InferError::CudaNotBuilt);
-    }
-    Ok(Device::new_cuda(ordinal)?)
-}
+pub use compare::{Comparator, Comparison};
+pub use device::{device, Device, CUDA_BUILT};
+pub use error::{ComputeError, InferError};
+pub use layers::{run_lockstep, LayerDivergence, Lockstep};
+pub use model::{logits, logits_batch, ForwardPass};
+pub use tokenizer::Tokenizer;
+pub use weights::{main_weight_dtype, WeightSource, WeightTensor};

@@ -3,16 +3,23 @@
 //! rotary embeddings on interleaved pairs `(x[2i], x[2i+1])`, causal attention with grouped
 //! key/value heads (`repeat_kv`), SwiGLU feed-forward `w2(silu(w1 x) * w3 x)`; all in f32.
 //!
-//! The pass runs weight by weight over every sequence at once: each weight matrix is loaded,
-//! applied to all hidden states and dropped before the next is loaded, so a model is never
-//! held whole in memory (peak: the largest widened matrix plus activations; the output
-//! projection is widened a slice of vocabulary rows at a time).
+//! The pass runs weight by weight over every sequence at once: each weight matrix is
+//! streamed from the checkpoint, applied to all hidden states (the sequences' rows stacked
+//! into one matrix) and dropped before the next is read, so a model is never held whole in
+//! memory. On the CPU, float weights are multiplied straight from the reader's blocks
+//! ([`crate::dense`]: widened a few rows at a time into a reused per-thread buffer), and
+//! quantized weights become candle `QMatMul`s per block of rows (one copy of the blocks,
+//! never dequantized); on a GPU a float matrix is widened whole and uploaded. Peak memory:
+//! one block of a weight plus the activations.
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Module, Tensor, D};
+use llama_formats::llama::{ModelParams, Role, TensorName};
 
+use crate::dense;
+use crate::device::Device;
+use crate::error::InferError;
 use crate::weights::{
-    fetch, linear, linear_from, rows, to_f32_tensor, vector, InferError, LlamaConfig, WeightSource,
-    WeightTensor,
+    embed, fetch, linear_from, qmatmul, to_f32_tensor, vector, WeightSource, WeightTensor,
 };
 
 /// Next-token logits for every position of `tokens`, row-major `[tokens.len(), vocab]`.
@@ -45,8 +52,8 @@ pub fn logits_batch(
 /// weights at a time (while [`step`](Self::step) runs) plus the hidden states.
 pub struct ForwardPass<'a> {
     source: &'a dyn WeightSource,
-    cfg: LlamaConfig,
-    device: Device,
+    cfg: ModelParams,
+    device: candle_core::Device,
     hidden: Vec<Tensor>,
     rope: Rope,
     done: usize,
@@ -59,18 +66,19 @@ impl<'a> ForwardPass<'a> {
         seqs: &[&[u32]],
         device: &Device,
     ) -> Result<ForwardPass<'a>, InferError> {
-        let cfg = source.config()?;
-        cfg.validate()?;
+        let cfg = source.params()?;
+        if !(cfg.norm_eps > 0.0 && cfg.norm_eps < 1.0) {
+            return Err(InferError::NormEps(cfg.norm_eps));
+        }
+        if !(cfg.rope_theta.is_finite() && cfg.rope_theta > 1.0) {
+            return Err(InferError::RopeTheta(cfg.rope_theta));
+        }
         if seqs.is_empty() || seqs.iter().any(|s| s.is_empty()) {
             return Err(InferError::NoTokens);
         }
-        let hidden = {
-            let name = "tok_embeddings.weight";
-            let emb = fetch(source, &cfg, name)?;
-            seqs.iter()
-                .map(|s| rows(name, &emb, s, device))
-                .collect::<Result<Vec<_>, _>>()?
-        };
+        let device = device.backend()?;
+        let device = &device;
+        let hidden = embed(source, &cfg, seqs, device)?;
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let rope = Rope::new(&cfg, max_len, device)?;
         Ok(ForwardPass {
@@ -85,7 +93,7 @@ impl<'a> ForwardPass<'a> {
 
     /// Transformer blocks of the model.
     pub fn n_layers(&self) -> usize {
-        self.cfg.n_layers
+        self.cfg.n_layers as usize
     }
 
     /// Blocks applied so far.
@@ -94,13 +102,13 @@ impl<'a> ForwardPass<'a> {
     }
 
     /// The model's hyper-parameters.
-    pub fn config(&self) -> &LlamaConfig {
+    pub fn params(&self) -> &ModelParams {
         &self.cfg
     }
 
     /// Apply the next block to every sequence; false once every block was applied.
     pub fn step(&mut self) -> Result<bool, InferError> {
-        if self.done >= self.cfg.n_layers {
+        if self.done >= self.n_layers() {
             return Ok(false);
         }
         layer_forward(
@@ -128,7 +136,12 @@ impl<'a> ForwardPass<'a> {
     /// each sequence, row-major `[tokens, vocab]`.
     pub fn finish(mut self) -> Result<Vec<Vec<f32>>, InferError> {
         while self.step()? {}
-        let norm = vector(self.source, &self.cfg, "norm.weight", &self.device)?;
+        let norm = vector(
+            self.source,
+            &self.cfg,
+            TensorName::global(Role::Norm),
+            &self.device,
+        )?;
         let xs = self
             .hidden
             .iter()
@@ -147,11 +160,17 @@ const OUTPUT_ROWS_F32_BYTES: usize = 64 << 20;
 /// time (each logit is one row's dot product, so slicing the rows changes no result).
 fn output_logits(
     source: &dyn WeightSource,
-    cfg: &LlamaConfig,
-    device: &Device,
+    cfg: &ModelParams,
+    device: &candle_core::Device,
     xs: &[Tensor],
 ) -> Result<Vec<Vec<f32>>, InferError> {
-    let name = "output.weight";
+    let name = TensorName::global(Role::Output);
+    if device.is_cpu() || !source.info(name)?.0.is_float() {
+        return project(source, cfg, name, device, xs)?
+            .iter()
+            .map(|y| Ok(y.flatten_all()?.to_vec1::<f32>()?))
+            .collect();
+    }
     let t = fetch(source, cfg, name)?;
     if !t.dtype.is_float() {
         let output = linear_from(name, t, device)?;
@@ -160,7 +179,7 @@ fn output_logits(
             .map(|x| Ok(output.forward(x)?.flatten_all()?.to_vec1::<f32>()?))
             .collect();
     }
-    let (vocab, dim) = (cfg.vocab_size, cfg.dim);
+    let (vocab, dim) = (cfg.vocab_size as usize, cfg.dim as usize);
     let row_bytes = t.data.len() / vocab.max(1);
     let step = (OUTPUT_ROWS_F32_BYTES / (4 * dim.max(1))).clamp(1, vocab.max(1));
     let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); xs.len()];
@@ -184,40 +203,124 @@ fn output_logits(
         .collect()
 }
 
-/// Apply `f` to every hidden state with the linear weight `leaf` of layer `l`, loaded once
-/// and dropped on return.
+/// Apply the linear weight `role` of layer `l` to every hidden state, read once and
+/// dropped on return.
 fn with_linear(
     source: &dyn WeightSource,
-    cfg: &LlamaConfig,
+    cfg: &ModelParams,
     l: usize,
-    leaf: &str,
-    device: &Device,
+    role: Role,
+    device: &candle_core::Device,
     xs: &[Tensor],
 ) -> Result<Vec<Tensor>, InferError> {
-    let w = linear(source, cfg, &format!("layers.{l}.{leaf}"), device)?;
-    xs.iter()
-        .map(|x| Ok(w.forward(x)?))
-        .collect::<Result<Vec<_>, InferError>>()
+    project(source, cfg, TensorName::layer(l, role), device, xs)
+}
+
+/// `x @ W^T` for every sequence's rows `xs` (each `[T_i, in]`) with the matrix `name`
+/// (`[out, in]`), which is streamed once: the sequences are stacked into one `[sum T_i, in]`
+/// matrix, multiplied, and the result split again.
+fn project(
+    source: &dyn WeightSource,
+    cfg: &ModelParams,
+    name: TensorName,
+    device: &candle_core::Device,
+    xs: &[Tensor],
+) -> Result<Vec<Tensor>, InferError> {
+    let (dtype, shape) = source.info(name)?;
+    let expected = name.expected_shape(cfg);
+    if shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: shape,
+            expected,
+        });
+    }
+    let lens = xs.iter().map(|x| x.dim(0)).collect::<Result<Vec<_>, _>>()?;
+    let x = match xs {
+        [one] => one.clone(),
+        _ => Tensor::cat(xs, 0)?,
+    };
+    let y = if device.is_cpu() && dense::supported(dtype) {
+        dense_cpu(source, name, dtype, &shape, &x)?
+    } else if dtype.is_quantized() {
+        let parts = qmatmul(source, name, dtype, &shape, device)?;
+        let ys = parts
+            .iter()
+            .map(|q| q.forward(&x))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        match &ys[..] {
+            [one] => one.clone(),
+            _ => Tensor::cat(&ys, 1)?,
+        }
+    } else {
+        let t = fetch(source, cfg, name)?;
+        linear_from(name, t, device)?.forward(&x)?
+    };
+    let mut off = 0;
+    lens.iter()
+        .map(|&n| {
+            let part = y.narrow(0, off, n)?;
+            off += n;
+            Ok(part)
+        })
+        .collect()
+}
+
+/// [`project`] of float weights on the CPU: the weight's blocks of rows, as the source
+/// streams them, go straight to [`dense::rows_into`].
+fn dense_cpu(
+    source: &dyn WeightSource,
+    name: TensorName,
+    dtype: llama_formats::DType,
+    shape: &[u64],
+    x: &Tensor,
+) -> Result<Tensor, InferError> {
+    let (n_out, k) = (shape[0] as usize, shape[1] as usize);
+    let t = x.dim(0)?;
+    let xv = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut y = vec![0f32; t * n_out];
+    let row_bytes = k * dtype.block_bytes();
+    let mut row0 = 0usize;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.to_vec(),
+        got,
+        expected: (n_out * row_bytes) as u64,
+    };
+    source.stream(name, &mut |b| {
+        let rows = b.len() / row_bytes.max(1);
+        if row_bytes == 0 || !b.len().is_multiple_of(row_bytes) || row0 + rows > n_out {
+            return Err(bad_size(row0 * row_bytes + b.len()));
+        }
+        dense::rows_into(&xv, k, dtype, b, row0, &mut y, n_out);
+        row0 += rows;
+        Ok(())
+    })?;
+    if row0 != n_out {
+        return Err(bad_size(row0 * row_bytes));
+    }
+    Ok(Tensor::from_vec(y, (t, n_out), x.device())?)
 }
 
 /// One transformer block over every sequence, loading one weight at a time.
 fn layer_forward(
     source: &dyn WeightSource,
-    cfg: &LlamaConfig,
+    cfg: &ModelParams,
     l: usize,
-    device: &Device,
+    device: &candle_core::Device,
     rope: &Rope,
     hidden: &mut [Tensor],
 ) -> Result<(), InferError> {
-    let n = |leaf: &str| format!("layers.{l}.{leaf}");
-    let attention_norm = vector(source, cfg, &n("attention_norm.weight"), device)?;
+    let n = |role| TensorName::layer(l, role);
+    let attention_norm = vector(source, cfg, n(Role::AttnNorm), device)?;
     let xs = hidden
         .iter()
         .map(|h| rms_norm(h, &attention_norm, cfg.norm_eps))
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let q = with_linear(source, cfg, l, "attention.wq.weight", device, &xs)?;
-    let k = with_linear(source, cfg, l, "attention.wk.weight", device, &xs)?;
-    let v = with_linear(source, cfg, l, "attention.wv.weight", device, &xs)?;
+    let q = with_linear(source, cfg, l, Role::Wq, device, &xs)?;
+    let k = with_linear(source, cfg, l, Role::Wk, device, &xs)?;
+    let v = with_linear(source, cfg, l, Role::Wv, device, &xs)?;
     drop(xs);
     let o = q
         .iter()
@@ -226,20 +329,20 @@ fn layer_forward(
         .map(|((q, k), v)| attention(q, k, v, cfg, rope))
         .collect::<Result<Vec<_>, InferError>>()?;
     drop((q, k, v));
-    let wo = with_linear(source, cfg, l, "attention.wo.weight", device, &o)?;
+    let wo = with_linear(source, cfg, l, Role::Wo, device, &o)?;
     for (h, a) in hidden.iter_mut().zip(wo) {
         *h = (&*h + a)?;
     }
-    let ffn_norm = vector(source, cfg, &n("ffn_norm.weight"), device)?;
+    let ffn_norm = vector(source, cfg, n(Role::FfnNorm), device)?;
     let xs = hidden
         .iter()
         .map(|h| rms_norm(h, &ffn_norm, cfg.norm_eps))
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let gate = with_linear(source, cfg, l, "feed_forward.w1.weight", device, &xs)?
+    let gate = with_linear(source, cfg, l, Role::W1, device, &xs)?
         .into_iter()
         .map(|g| g.silu())
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let up = with_linear(source, cfg, l, "feed_forward.w3.weight", device, &xs)?;
+    let up = with_linear(source, cfg, l, Role::W3, device, &xs)?;
     drop(xs);
     let prod = gate
         .iter()
@@ -247,7 +350,7 @@ fn layer_forward(
         .map(|(g, u)| g * u)
         .collect::<candle_core::Result<Vec<_>>>()?;
     drop((gate, up));
-    let ff = with_linear(source, cfg, l, "feed_forward.w2.weight", device, &prod)?;
+    let ff = with_linear(source, cfg, l, Role::W2, device, &prod)?;
     for (h, f) in hidden.iter_mut().zip(ff) {
         *h = (&*h + f)?;
     }
@@ -260,11 +363,15 @@ fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    cfg: &LlamaConfig,
+    cfg: &ModelParams,
     rope: &Rope,
 ) -> Result<Tensor, InferError> {
     let (t, _) = q.dims2()?;
-    let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim());
+    let (nh, nkv, hd) = (
+        cfg.n_heads as usize,
+        cfg.n_kv_heads as usize,
+        cfg.head_dim() as usize,
+    );
     let n_rep = nh / nkv;
     let q = rope.apply(&q.reshape((t, nh, hd))?)?;
     let k = rope.apply(&k.reshape((t, nkv, hd))?)?;
@@ -298,8 +405,12 @@ struct Rope {
 }
 
 impl Rope {
-    fn new(cfg: &LlamaConfig, max_len: usize, device: &Device) -> Result<Rope, InferError> {
-        let hd = cfg.head_dim();
+    fn new(
+        cfg: &ModelParams,
+        max_len: usize,
+        device: &candle_core::Device,
+    ) -> Result<Rope, InferError> {
+        let hd = cfg.head_dim() as usize;
         let half = hd / 2;
         let mut cos = Vec::with_capacity(max_len * half);
         let mut sin = Vec::with_capacity(max_len * half);
@@ -345,7 +456,7 @@ fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// `[T, T]` additive causal mask: 0 on and below the diagonal, -inf above.
-fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+fn causal_mask(t: usize, device: &candle_core::Device) -> candle_core::Result<Tensor> {
     let m: Vec<f32> = (0..t)
         .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();

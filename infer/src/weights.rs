@@ -1,179 +1,21 @@
-//! What the forward pass needs from a checkpoint: the model's hyper-parameters
-//! ([`LlamaConfig`]) and each tensor by its Meta name ([`WeightSource`]), in Meta's
-//! orientation (`[out, in]`, interleaved rotary layout for `wq`/`wk`, as in
-//! facebookresearch/llama `model.py`). Readers of every checkpoint kind implement the trait;
-//! this module turns the bytes into candle tensors: float types are widened to f32,
-//! ggml block-quantized types become candle `QMatMul`s over the raw blocks.
+//! What the forward pass needs from a checkpoint: the model's hyper-parameters (the one
+//! [`ModelParams`] of llama-formats) and each tensor by its typed [`TensorName`]
+//! ([`WeightSource`]), in Meta's orientation (`[out, in]`, interleaved rotary layout for
+//! `wq`/`wk`, as in facebookresearch/llama `model.py`). [`Checkpoint`] implements the trait
+//! for every layout it opens (Meta shards merged on the fly, Hugging Face q/k un-permuted,
+//! GGUF float and quantized blocks). This module turns the bytes into candle tensors: float
+//! types are widened to f32, ggml block-quantized types become candle `QMatMul`s over the
+//! raw blocks.
 
 use std::borrow::Cow;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
+use llama_formats::checkpoint::Checkpoint;
+use llama_formats::llama::{ModelParams, Role, TensorName};
 use llama_formats::DType;
 
-/// Errors of the inference crate.
-#[derive(Debug, thiserror::Error)]
-pub enum InferError {
-    /// The weight source failed (file unreadable, tensor missing, ...).
-    #[error(transparent)]
-    Source(Box<dyn std::error::Error + Send + Sync + 'static>),
-    /// The checkpoint has no tensor of this Meta name.
-    #[error("tensor `{0}` is missing from the checkpoint")]
-    MissingTensor(String),
-    /// A tensor's shape disagrees with the model's hyper-parameters.
-    #[error(
-        "tensor `{name}` has shape {got:?}, expected {expected:?} from the model's parameters"
-    )]
-    BadShape {
-        /// Meta name.
-        name: String,
-        /// Shape found.
-        got: Vec<u64>,
-        /// Shape the config implies.
-        expected: Vec<u64>,
-    },
-    /// A tensor's byte count disagrees with its dtype and shape.
-    #[error("tensor `{name}` holds {got} bytes, but {dtype} {shape:?} needs {expected}")]
-    BadSize {
-        /// Meta name.
-        name: String,
-        /// Its dtype.
-        dtype: DType,
-        /// Its shape.
-        shape: Vec<u64>,
-        /// Bytes present.
-        got: usize,
-        /// Bytes needed.
-        expected: u64,
-    },
-    /// A dtype the forward pass cannot compute with.
-    #[error("tensor `{name}` has dtype {dtype}, which the forward pass does not support")]
-    UnsupportedDType {
-        /// Meta name.
-        name: String,
-        /// Its dtype.
-        dtype: DType,
-    },
-    /// The hyper-parameters are inconsistent.
-    #[error("invalid model parameters: {0}")]
-    Config(String),
-    /// A token id outside the vocabulary.
-    #[error("token id {token} at position {position} is outside the vocabulary of {vocab}")]
-    TokenOutOfRange {
-        /// The id.
-        token: u32,
-        /// Its position in the sequence.
-        position: usize,
-        /// Vocabulary size.
-        vocab: usize,
-    },
-    /// No tokens to evaluate.
-    #[error("no tokens to evaluate")]
-    NoTokens,
-    /// `--device cuda` in a build without the `cuda` feature.
-    #[error("this llama-tool was built without CUDA support; rebuild with `cargo build --release -p llama-tool --features cuda` (needs a CUDA toolkit; see docs/CUDA.md) or use --device cpu")]
-    CudaNotBuilt,
-    /// A device name other than `cpu`, `cuda`, `cuda:N`.
-    #[error("unknown device `{0}` (expected cpu, cuda or cuda:N)")]
-    UnknownDevice(String),
-    /// candle failed.
-    #[error("tensor computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
-}
-
-impl InferError {
-    /// Wrap any error of a weight source.
-    pub fn source<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
-        InferError::Source(Box::new(e))
-    }
-}
-
-/// LLaMA hyper-parameters, as Meta's `params.json` names them (plus what the tensors imply).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LlamaConfig {
-    /// Model width.
-    pub dim: usize,
-    /// Transformer blocks.
-    pub n_layers: usize,
-    /// Query heads.
-    pub n_heads: usize,
-    /// Key/value heads (= n_heads without grouped-query attention).
-    pub n_kv_heads: usize,
-    /// Vocabulary size (rows of `tok_embeddings` / `output`).
-    pub vocab_size: usize,
-    /// Feed-forward width (rows of `w1`).
-    pub hidden_dim: usize,
-    /// RMSNorm epsilon.
-    pub norm_eps: f64,
-    /// Rotary base (10000 unless params.json says otherwise).
-    pub rope_theta: f64,
-}
-
-impl LlamaConfig {
-    /// Width of one attention head.
-    pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads.max(1)
-    }
-
-    /// Check the parameters fit together.
-    pub fn validate(&self) -> Result<(), InferError> {
-        let bad = |m: String| Err(InferError::Config(m));
-        if self.dim == 0
-            || self.n_layers == 0
-            || self.n_heads == 0
-            || self.vocab_size == 0
-            || self.hidden_dim == 0
-        {
-            return bad(format!("zero-sized parameter in {self:?}"));
-        }
-        if !self.dim.is_multiple_of(self.n_heads) || !self.head_dim().is_multiple_of(2) {
-            return bad(format!(
-                "dim {} is not n_heads {} times an even head size",
-                self.dim, self.n_heads
-            ));
-        }
-        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
-            return bad(format!(
-                "n_heads {} is not a multiple of n_kv_heads {}",
-                self.n_heads, self.n_kv_heads
-            ));
-        }
-        let eps_ok = self.norm_eps > 0.0 && self.norm_eps < 1.0;
-        if !eps_ok || self.rope_theta.is_nan() || self.rope_theta <= 1.0 {
-            return bad(format!(
-                "norm_eps {} / rope_theta {} out of range",
-                self.norm_eps, self.rope_theta
-            ));
-        }
-        Ok(())
-    }
-
-    /// The shape each Meta-named tensor must have (numpy order).
-    pub fn expected_shape(&self, name: &str) -> Option<Vec<u64>> {
-        let (d, h, v) = (
-            self.dim as u64,
-            self.hidden_dim as u64,
-            self.vocab_size as u64,
-        );
-        let kv = (self.head_dim() * self.n_kv_heads) as u64;
-        if name == "tok_embeddings.weight" || name == "output.weight" {
-            return Some(vec![v, d]);
-        }
-        if name == "norm.weight" {
-            return Some(vec![d]);
-        }
-        let rest = name.strip_prefix("layers.")?;
-        let (_, leaf) = rest.split_once('.')?;
-        Some(match leaf {
-            "attention.wq.weight" | "attention.wo.weight" => vec![d, d],
-            "attention.wk.weight" | "attention.wv.weight" => vec![kv, d],
-            "feed_forward.w1.weight" | "feed_forward.w3.weight" => vec![h, d],
-            "feed_forward.w2.weight" => vec![d, h],
-            "attention_norm.weight" | "ffn_norm.weight" => vec![d],
-            _ => return None,
-        })
-    }
-}
+use crate::error::InferError;
 
 /// One tensor's bytes, little-endian, contiguous, in numpy order and Meta orientation.
 #[derive(Debug, Clone)]
@@ -182,17 +24,82 @@ pub struct WeightTensor<'a> {
     pub dtype: DType,
     /// Shape, outermost first (`[out, in]` for linear layers).
     pub shape: Vec<u64>,
-    /// The bytes (borrowed from a memory map where possible).
+    /// The bytes (borrowed where the source can lend them).
     pub data: Cow<'a, [u8]>,
 }
 
 /// A checkpoint as the forward pass sees it.
 pub trait WeightSource {
-    /// The model's hyper-parameters.
-    fn config(&self) -> Result<LlamaConfig, InferError>;
-    /// A tensor by Meta name (`tok_embeddings.weight`, `layers.0.attention.wq.weight`, ...,
-    /// `norm.weight`, `output.weight`); q/k in Meta's interleaved rotary layout.
-    fn tensor(&self, meta_name: &str) -> Result<WeightTensor<'_>, InferError>;
+    /// The model's hyper-parameters, checked against the tensors.
+    fn params(&self) -> Result<ModelParams, InferError>;
+
+    /// dtype and shape (numpy order, Meta orientation) of a LLaMA tensor.
+    fn info(&self, name: TensorName) -> Result<(DType, Vec<u64>), InferError>;
+
+    /// Feed a LLaMA tensor's bytes to `sink` in blocks of whole rows, in order (row-major,
+    /// Meta orientation, q/k in Meta's interleaved rotary layout); the source may drop the
+    /// tensor's pages afterwards.
+    fn stream(
+        &self,
+        name: TensorName,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), InferError>,
+    ) -> Result<(), InferError>;
+
+    /// A whole LLaMA tensor (see [`stream`](Self::stream)).
+    fn tensor(&self, name: TensorName) -> Result<WeightTensor<'_>, InferError> {
+        let (dtype, shape) = self.info(name)?;
+        let mut data = Vec::new();
+        self.stream(name, &mut |b| {
+            data.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(WeightTensor {
+            dtype,
+            shape,
+            data: Cow::Owned(data),
+        })
+    }
+}
+
+impl WeightSource for Checkpoint {
+    fn params(&self) -> Result<ModelParams, InferError> {
+        Ok(Checkpoint::params(self)?)
+    }
+
+    fn info(&self, name: TensorName) -> Result<(DType, Vec<u64>), InferError> {
+        Ok(self.tensor_info(name)?)
+    }
+
+    fn stream(
+        &self,
+        name: TensorName,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), InferError>,
+    ) -> Result<(), InferError> {
+        let r = Checkpoint::stream(self, name, None, sink);
+        self.release(name);
+        r
+    }
+}
+
+/// The dtype that holds most of a checkpoint's 2-D layer weights (by element count): the
+/// candidate "type" `check` picks its default thresholds by (Q4_K for a q4_k_m preset).
+pub fn main_weight_dtype(source: &Checkpoint) -> Result<DType, InferError> {
+    use std::collections::BTreeMap;
+    let mut by_type: BTreeMap<DType, u64> = BTreeMap::new();
+    for t in source.llama_tensors() {
+        if t.layer.is_none() {
+            continue;
+        }
+        let (dtype, shape) = source.tensor_info(t)?;
+        if shape.len() == 2 {
+            *by_type.entry(dtype).or_default() += shape.iter().product::<u64>();
+        }
+    }
+    by_type
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map(|(d, _)| d)
+        .ok_or(InferError::NoLayerWeights)
 }
 
 /// A linear layer's weight ready for `x @ W^T`.
@@ -233,27 +140,26 @@ fn ggml_dtype(d: DType) -> Option<GgmlDType> {
     })
 }
 
-/// Fetch a tensor and check its shape against the config and its size against its dtype.
+/// Fetch a tensor and check its shape against the parameters and its size against its dtype.
 pub(crate) fn fetch<'s>(
     src: &'s dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
+    p: &ModelParams,
+    name: TensorName,
 ) -> Result<WeightTensor<'s>, InferError> {
     let t = src.tensor(name)?;
-    if let Some(expected) = cfg.expected_shape(name) {
-        if t.shape != expected {
-            return Err(InferError::BadShape {
-                name: name.to_string(),
-                got: t.shape.clone(),
-                expected,
-            });
-        }
+    let expected = name.expected_shape(p);
+    if t.shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: t.shape.clone(),
+            expected,
+        });
     }
     let n = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = n.and_then(|n| t.dtype.bytes_for(n));
     if need != Some(t.data.len() as u64) {
         return Err(InferError::BadSize {
-            name: name.to_string(),
+            name,
             dtype: t.dtype,
             shape: t.shape.clone(),
             got: t.data.len(),
@@ -265,13 +171,13 @@ pub(crate) fn fetch<'s>(
 
 /// A float tensor as f32 on `device`, any shape.
 pub(crate) fn to_f32_tensor(
-    name: &str,
+    name: TensorName,
     t: &WeightTensor<'_>,
-    device: &Device,
+    device: &candle_core::Device,
 ) -> Result<Tensor, InferError> {
     let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if t.dtype.is_float() {
-        let v = float_to_f32(t.dtype, &t.data).map_err(InferError::source)?;
+        let v = float_to_f32(t.dtype, &t.data)?;
         return Ok(Tensor::from_vec(v, shape, device)?);
     }
     Ok(qtensor(name, t, device)?.dequantize(device)?)
@@ -316,49 +222,134 @@ fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::c
     Ok(out)
 }
 
-/// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order).
-fn qtensor(name: &str, t: &WeightTensor<'_>, device: &Device) -> Result<QTensor, InferError> {
-    let unsupported = || InferError::UnsupportedDType {
-        name: name.to_string(),
-        dtype: t.dtype,
-    };
-    let g = ggml_dtype(t.dtype).ok_or_else(unsupported)?;
-    let inner = t.shape.last().copied().unwrap_or(0);
-    if t.dtype.is_quantized() && inner % t.dtype.block_size() as u64 != 0 {
+/// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order). candle copies
+/// the blocks into its own storage; bytes that are not 8-byte aligned (candle reads them as
+/// block structs) are first copied to an aligned buffer.
+fn qtensor_from(
+    name: TensorName,
+    dtype: DType,
+    shape: &[u64],
+    data: &[u8],
+    device: &candle_core::Device,
+) -> Result<QTensor, InferError> {
+    let unsupported = || InferError::UnsupportedDType { name, dtype };
+    let g = ggml_dtype(dtype).ok_or_else(unsupported)?;
+    let inner = shape.last().copied().unwrap_or(0);
+    if dtype.is_quantized() && inner % dtype.block_size() as u64 != 0 {
         return Err(unsupported());
     }
-    // candle reinterprets the bytes as block structs: give it an 8-byte-aligned copy.
-    let len = t.data.len();
-    let mut words = vec![0u64; len.div_ceil(8)];
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
-    bytes[..len].copy_from_slice(&t.data);
-    let storage = QStorage::from_data(Cow::Borrowed(&bytes[..len]), device, g)?;
-    let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    let len = data.len();
+    let mut words = Vec::new();
+    let bytes: &[u8] = if (data.as_ptr() as usize).is_multiple_of(8) {
+        data
+    } else {
+        words.resize(len.div_ceil(8), 0u64);
+        let b: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+        b[..len].copy_from_slice(data);
+        &b[..len]
+    };
+    let storage = QStorage::from_data(Cow::Borrowed(bytes), device, g)?;
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     Ok(QTensor::new(storage, shape)?)
 }
 
-/// Load a 2-D linear weight `[out, in]`.
-pub(crate) fn linear(
-    src: &dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
-    device: &Device,
-) -> Result<Linear, InferError> {
-    let t = fetch(src, cfg, name)?;
-    linear_from(name, t, device)
+fn qtensor(
+    name: TensorName,
+    t: &WeightTensor<'_>,
+    device: &candle_core::Device,
+) -> Result<QTensor, InferError> {
+    qtensor_from(name, t.dtype, &t.shape, &t.data, device)
 }
 
-/// [`linear`] from a fetched tensor.
+/// Rows per part of a streamed quantized matrix: a multiple of every tile height of candle's
+/// repacked CPU kernels (16).
+const QMATMUL_ROWS: usize = 256;
+
+/// A quantized matrix `[out, in]` as candle `QMatMul`s over consecutive runs of rows (their
+/// outputs are consecutive column ranges of `x @ W^T`), built straight from the source's
+/// blocks (one copy into candle's storage; only a run split across two blocks is gathered).
+pub(crate) fn qmatmul(
+    src: &dyn WeightSource,
+    name: TensorName,
+    dtype: DType,
+    shape: &[u64],
+    device: &candle_core::Device,
+) -> Result<Vec<QMatMul>, InferError> {
+    let cols = match shape {
+        [_, c] => *c,
+        _ => {
+            return Err(InferError::NotAMatrix {
+                name,
+                shape: shape.to_vec(),
+            })
+        }
+    };
+    let row_bytes = dtype
+        .bytes_for(cols)
+        .filter(|&b| b > 0)
+        .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
+    let mut parts = Vec::new();
+    let mut rows_seen = 0u64;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.to_vec(),
+        got,
+        expected: shape[0] * row_bytes as u64,
+    };
+    // Parts are whole multiples of QMATMUL_ROWS rows (the source's blocks are cut by
+    // bytes): candle's repacked x86 kernels only take row counts that are multiples of
+    // their 16-row tiles, and fall back to a slower path otherwise.
+    let unit = QMATMUL_ROWS * row_bytes;
+    let mut carry: Vec<u8> = Vec::new();
+    let emit = |bytes: &[u8], parts: &mut Vec<QMatMul>| -> Result<(), InferError> {
+        let rows = (bytes.len() / row_bytes) as u64;
+        let q = qtensor_from(name, dtype, &[rows, cols], bytes, device)?;
+        parts.push(QMatMul::from_qtensor(q)?);
+        Ok(())
+    };
+    src.stream(name, &mut |b| {
+        let rows = (b.len() / row_bytes) as u64;
+        if !b.len().is_multiple_of(row_bytes) || rows_seen + rows > shape[0] {
+            return Err(bad_size(rows_seen as usize * row_bytes + b.len()));
+        }
+        rows_seen += rows;
+        let mut b = b;
+        if !carry.is_empty() {
+            let take = (unit - carry.len()).min(b.len());
+            carry.extend_from_slice(&b[..take]);
+            b = &b[take..];
+            if carry.len() == unit {
+                emit(&carry, &mut parts)?;
+                carry.clear();
+            }
+        }
+        let whole = b.len() / unit * unit;
+        if whole > 0 {
+            emit(&b[..whole], &mut parts)?;
+        }
+        carry.extend_from_slice(&b[whole..]);
+        Ok(())
+    })?;
+    if rows_seen != shape[0] {
+        return Err(bad_size(rows_seen as usize * row_bytes));
+    }
+    if !carry.is_empty() {
+        emit(&carry, &mut parts)?;
+    }
+    Ok(parts)
+}
+
+/// A fetched 2-D weight `[out, in]` as a [`Linear`].
 pub(crate) fn linear_from(
-    name: &str,
+    name: TensorName,
     t: WeightTensor<'_>,
-    device: &Device,
+    device: &candle_core::Device,
 ) -> Result<Linear, InferError> {
     if t.shape.len() != 2 {
-        return Err(InferError::BadShape {
-            name: name.into(),
-            got: t.shape.clone(),
-            expected: vec![0, 0],
+        return Err(InferError::NotAMatrix {
+            name,
+            shape: t.shape.clone(),
         });
     }
     if t.dtype.is_quantized() {
@@ -368,7 +359,7 @@ pub(crate) fn linear_from(
     }
     if !t.dtype.is_float() {
         return Err(InferError::UnsupportedDType {
-            name: name.into(),
+            name,
             dtype: t.dtype,
         });
     }
@@ -378,72 +369,91 @@ pub(crate) fn linear_from(
 /// Load a 1-D norm weight as f32.
 pub(crate) fn vector(
     src: &dyn WeightSource,
-    cfg: &LlamaConfig,
-    name: &str,
-    device: &Device,
+    p: &ModelParams,
+    name: TensorName,
+    device: &candle_core::Device,
 ) -> Result<Tensor, InferError> {
-    let t = fetch(src, cfg, name)?;
+    let t = fetch(src, p, name)?;
     to_f32_tensor(name, &t, device)
 }
 
-/// Rows `ids` of a 2-D tensor (the token embeddings) as f32 `[ids.len(), cols]`, decoding
-/// only those rows.
-pub(crate) fn rows(
-    name: &str,
-    t: &WeightTensor<'_>,
-    ids: &[u32],
-    device: &Device,
-) -> Result<Tensor, InferError> {
-    let (n_rows, cols) = match t.shape[..] {
-        [r, c] => (r, c as usize),
-        _ => {
-            return Err(InferError::BadShape {
-                name: name.into(),
-                got: t.shape.clone(),
-                expected: vec![0, 0],
-            })
-        }
-    };
-    let row_bytes = t
-        .dtype
-        .bytes_for(cols as u64)
-        .ok_or_else(|| InferError::UnsupportedDType {
-            name: name.into(),
-            dtype: t.dtype,
-        })? as usize;
-    let mut out = Vec::with_capacity(ids.len() * cols);
-    for (position, &id) in ids.iter().enumerate() {
-        if u64::from(id) >= n_rows {
+/// The token embeddings of each sequence, f32 `[len, dim]`: `tok_embeddings` is streamed
+/// and only the rows of the sequences' tokens are decoded (the rest is never copied).
+pub(crate) fn embed(
+    src: &dyn WeightSource,
+    p: &ModelParams,
+    seqs: &[&[u32]],
+    device: &candle_core::Device,
+) -> Result<Vec<Tensor>, InferError> {
+    let name = TensorName::global(Role::TokEmbeddings);
+    let (dtype, shape) = src.info(name)?;
+    let expected = name.expected_shape(p);
+    if shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: shape,
+            expected,
+        });
+    }
+    let (n_rows, cols) = (shape[0], shape[1] as usize);
+    for s in seqs {
+        if let Some((position, &token)) =
+            s.iter().enumerate().find(|(_, &t)| u64::from(t) >= n_rows)
+        {
             return Err(InferError::TokenOutOfRange {
-                token: id,
+                token,
                 position,
                 vocab: n_rows as usize,
             });
         }
-        let start = id as usize * row_bytes;
-        let bytes = t
-            .data
-            .get(start..start + row_bytes)
-            .ok_or_else(|| InferError::BadSize {
-                name: name.into(),
-                dtype: t.dtype,
-                shape: t.shape.clone(),
-                got: t.data.len(),
-                expected: n_rows * row_bytes as u64,
-            })?;
-        let row = WeightTensor {
-            dtype: t.dtype,
-            shape: vec![1, cols as u64],
-            data: Cow::Borrowed(bytes),
-        };
-        if t.dtype.is_float() {
-            out.extend(llama_formats::cast::to_f32(t.dtype, bytes).map_err(InferError::source)?);
-        } else {
-            let q = qtensor(name, &row, &Device::Cpu)?.dequantize(&Device::Cpu)?;
-            out.extend(q.flatten_all()?.to_vec1::<f32>()?);
-        }
     }
-    Ok(Tensor::from_vec(out, (ids.len(), cols), device)?)
+    let row_bytes = dtype
+        .bytes_for(cols as u64)
+        .filter(|&b| b > 0)
+        .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
+    let mut out: Vec<Vec<f32>> = seqs.iter().map(|s| vec![0f32; s.len() * cols]).collect();
+    let mut row0 = 0u64;
+    let bad_size = |got: usize| InferError::BadSize {
+        name,
+        dtype,
+        shape: shape.clone(),
+        got,
+        expected: n_rows * row_bytes as u64,
+    };
+    let cpu = candle_core::Device::Cpu;
+    let mut wide = Vec::with_capacity(cols);
+    src.stream(name, &mut |b| {
+        let rows = (b.len() / row_bytes) as u64;
+        if !b.len().is_multiple_of(row_bytes) || row0 + rows > n_rows {
+            return Err(bad_size(row0 as usize * row_bytes + b.len()));
+        }
+        for (s, o) in seqs.iter().zip(out.iter_mut()) {
+            for (pos, &id) in s.iter().enumerate() {
+                let Some(r) = u64::from(id).checked_sub(row0).filter(|&r| r < rows) else {
+                    continue;
+                };
+                let bytes = &b[r as usize * row_bytes..(r as usize + 1) * row_bytes];
+                let dst = &mut o[pos * cols..(pos + 1) * cols];
+                if dtype.is_float() {
+                    llama_formats::cast::to_f32_into(dtype, bytes, &mut wide)?;
+                    dst.copy_from_slice(&wide);
+                } else {
+                    let q = qtensor_from(name, dtype, &[1, cols as u64], bytes, &cpu)?;
+                    let v = q.dequantize(&cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                    dst.copy_from_slice(&v);
+                }
+            }
+        }
+        row0 += rows;
+        Ok(())
+    })?;
+    if row0 != n_rows {
+        return Err(bad_size(row0 as usize * row_bytes));
+    }
+    seqs.iter()
+        .zip(out)
+        .map(|(s, v)| Ok(Tensor::from_vec(v, (s.len(), cols), device)?))
+        .collect()
 }
 
 #[cfg(test)]

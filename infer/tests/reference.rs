@@ -1,15 +1,19 @@
 //! Our forward pass against the float64 torch reference of Meta's `model.py` math
 //! (`tests/fixtures/infer/gen_reference.py`; expected logits committed as `.npy`). The
 //! weights are regenerated here with the generator's splitmix64 scheme, written as a
-//! Meta-named safetensors checkpoint in f32/bf16/f16, and read back through
-//! `SafetensorsSource`.
+//! Hugging Face checkpoint (`config.json` + safetensors, q/k permuted to HF's rotary layout)
+//! in f32/bf16/f16, and read back through llama-formats' `Checkpoint`, which un-permutes
+//! q/k to Meta's layout.
 
 use std::path::{Path, PathBuf};
 
 #[path = "../../tests/support/interop.rs"]
 mod interop;
 
-use llama_infer::safetensors_source::SafetensorsSource;
+use llama_formats::checkpoint::Checkpoint;
+use llama_formats::llama::naming::Layout;
+use llama_formats::llama::permute::permute_rows;
+use llama_formats::llama::{Role, TensorName};
 use llama_infer::{logits, npy, Device};
 
 fn fixtures() -> PathBuf {
@@ -73,7 +77,8 @@ fn load_variant(name: &str) -> Variant {
     }
 }
 
-/// Write the variant's weights as `model.safetensors` + `params.json` into `dir`.
+/// Write the variant's weights as a Hugging Face folder (`model.safetensors` with HF names
+/// and q/k in HF's rotary layout, plus `config.json`) into `dir`.
 fn write_checkpoint(v: &Variant, dir: &Path) {
     let c = &v.cfg;
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
@@ -110,6 +115,12 @@ fn write_checkpoint(v: &Variant, dir: &Path) {
     let mut blobs = Vec::new();
     for (name, shape, k) in &tensors {
         let vals = weight(seed, name, shape.iter().product(), k);
+        let t = TensorName::parse(name, Layout::Meta).unwrap();
+        let heads = match t.role {
+            Role::Wq => Some(nh),
+            Role::Wk => Some(nkv),
+            _ => None,
+        };
         let (dt, bytes): (safetensors::Dtype, Vec<u8>) = match kind {
             "f32" => (
                 safetensors::Dtype::F32,
@@ -129,7 +140,11 @@ fn write_checkpoint(v: &Variant, dir: &Path) {
             ),
             other => panic!("unknown weights kind {other}"),
         };
-        blobs.push((name.clone(), dt, shape.clone(), bytes));
+        let bytes = match heads {
+            Some(h) => permute_rows(&bytes, shape[0], h, true).unwrap(),
+            None => bytes,
+        };
+        blobs.push((t.to_layout(Layout::Hf).unwrap(), dt, shape.clone(), bytes));
     }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = blobs
         .iter()
@@ -142,11 +157,13 @@ fn write_checkpoint(v: &Variant, dir: &Path) {
         .collect();
     let bytes = safetensors::serialize(views, None).unwrap();
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
-    let params = serde_json::json!({
-        "dim": d, "n_layers": u("n_layers"), "n_heads": nh, "n_kv_heads": nkv,
-        "norm_eps": c["norm_eps"], "rope_theta": c["rope_theta"], "vocab_size": -1, "multiple_of": 16
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": d, "num_hidden_layers": u("n_layers"), "num_attention_heads": nh,
+        "num_key_value_heads": nkv, "intermediate_size": hidden, "vocab_size": vocab,
+        "rms_norm_eps": c["norm_eps"], "rope_theta": c["rope_theta"]
     });
-    std::fs::write(dir.join("params.json"), params.to_string()).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 }
 
 /// max |ours - ref| / max |ref|.
@@ -163,7 +180,7 @@ fn check_variant(name: &str) {
     let v = load_variant(name);
     let dir = tempfile::tempdir().unwrap();
     write_checkpoint(&v, dir.path());
-    let src = SafetensorsSource::open(dir.path()).unwrap();
+    let src = Checkpoint::open(dir.path()).unwrap();
     let ours = logits(&src, &v.tokens, &Device::Cpu).unwrap();
     assert_eq!(ours.len(), v.tokens.len() * v.vocab);
     let e = rel_err(&ours, &v.expected);
@@ -209,7 +226,7 @@ fn swapped_layers_change_the_logits() {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&bytes[8 + n..]);
     std::fs::write(&path, out).unwrap();
-    let src = SafetensorsSource::open(dir.path()).unwrap();
+    let src = Checkpoint::open(dir.path()).unwrap();
     let ours = logits(&src, &v.tokens, &Device::Cpu).unwrap();
     assert!(rel_err(&ours, &v.expected) > 1e-2);
 }

@@ -11,9 +11,9 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::llama::ModelParams;
-use llama_infer::checkpoint_source::main_weight_dtype;
 use llama_infer::compare::{Comparator, Comparison};
 use llama_infer::layers::LayerDivergence;
+use llama_infer::main_weight_dtype;
 use llama_infer::policy::{
     compare_params, default_thresholds, first_bad_layer, gates, Gate, ParamRow, Thresholds,
 };
@@ -248,7 +248,7 @@ fn evaluate(a: &Args) -> anyhow::Result<CheckResult> {
     let device = llama_infer::device(&a.device)?;
     let cand_device = match &a.cand_device {
         Some(d) => llama_infer::device(d)?,
-        None => device.clone(),
+        None => device,
     };
     let quiet = a.ci.json;
     let ref_ck = open(&a.reference)?;
