@@ -226,15 +226,7 @@ fn project(
     device: &candle_core::Device,
     xs: &[Tensor],
 ) -> Result<Vec<Tensor>, InferError> {
-    let (dtype, shape) = source.info(name)?;
-    let expected = name.expected_shape(cfg);
-    if shape != expected {
-        return Err(InferError::BadShape {
-            name,
-            got: shape,
-            expected,
-        });
-    }
+    let (dtype, shape) = crate::weights::checked_info(source, cfg, name)?;
     let lens = xs.iter().map(|x| x.dim(0)).collect::<Result<Vec<_>, _>>()?;
     let x = match xs {
         [one] => one.clone(),

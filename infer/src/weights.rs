@@ -140,6 +140,24 @@ fn ggml_dtype(d: DType) -> Option<GgmlDType> {
     })
 }
 
+/// A tensor's dtype and shape, the shape checked against the parameters.
+pub(crate) fn checked_info(
+    src: &dyn WeightSource,
+    p: &ModelParams,
+    name: TensorName,
+) -> Result<(DType, Vec<u64>), InferError> {
+    let (dtype, shape) = src.info(name)?;
+    let expected = name.expected_shape(p);
+    if shape != expected {
+        return Err(InferError::BadShape {
+            name,
+            got: shape,
+            expected,
+        });
+    }
+    Ok((dtype, shape))
+}
+
 /// Fetch a tensor and check its shape against the parameters and its size against its dtype.
 pub(crate) fn fetch<'s>(
     src: &'s dyn WeightSource,
@@ -386,15 +404,7 @@ pub(crate) fn embed(
     device: &candle_core::Device,
 ) -> Result<Vec<Tensor>, InferError> {
     let name = TensorName::global(Role::TokEmbeddings);
-    let (dtype, shape) = src.info(name)?;
-    let expected = name.expected_shape(p);
-    if shape != expected {
-        return Err(InferError::BadShape {
-            name,
-            got: shape,
-            expected,
-        });
-    }
+    let (dtype, shape) = checked_info(src, p, name)?;
     let (n_rows, cols) = (shape[0], shape[1] as usize);
     for s in seqs {
         if let Some((position, &token)) =
