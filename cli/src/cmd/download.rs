@@ -372,14 +372,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("--manifest FILE needs --base-url URL");
         };
         let targets = download::manifest_targets(&text, &name, &base, &args.dir)?;
-        // Keep the manifest beside the files so `llama-tool verify DIR` works later.
-        let keep = download::final_path(&args.dir, &name)?;
-        if std::fs::read_to_string(&keep).ok().as_deref() != Some(text.as_str()) {
-            let mut f = llama_formats::atomic::AtomicFile::create(&keep)
-                .with_context(|| keep.display().to_string())?;
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.commit().with_context(|| keep.display().to_string())?;
-        }
+        keep_listing(&args.dir, &name, &text)?;
         targets
     } else if let Some(sig) = &args.signature {
         match super::download_signature::targets(&args, sig, |u| {
@@ -451,4 +444,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// Keep a manifest or signature beside the downloaded files (written atomically, and only
+/// when it differs), so `llama-tool verify DIR` works later.
+pub(crate) fn keep_listing(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    let keep = download::final_path(dir, name)?;
+    if std::fs::read_to_string(&keep).ok().as_deref() != Some(text) {
+        let mut f = llama_formats::atomic::AtomicFile::create(&keep)
+            .with_context(|| keep.display().to_string())?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.commit().with_context(|| keep.display().to_string())?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! `--manifest` does). The signature (a file or URL) is verified with the key before any file
 //! is fetched, and kept in the target folder so `verify DIR --signature DIR/NAME` works later.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use llama_manifests::download::{self, Target};
 use llama_manifests::sign::{self, check, PublicKey};
 
@@ -35,12 +35,6 @@ pub fn targets(
         Err(e) => return Err(e.into()),
     };
     let targets = check::download_targets(&manifest, sig, &base, &args.dir)?;
-    let keep = download::final_path(&args.dir, &name)?;
-    if std::fs::read_to_string(&keep).ok().as_deref() != Some(text.as_str()) {
-        let mut f = llama_formats::atomic::AtomicFile::create(&keep)
-            .with_context(|| keep.display().to_string())?;
-        std::io::Write::write_all(&mut f, text.as_bytes())?;
-        f.commit().with_context(|| keep.display().to_string())?;
-    }
+    super::download::keep_listing(&args.dir, &name, &text)?;
     Ok(Some(targets))
 }
