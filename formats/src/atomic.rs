@@ -208,14 +208,14 @@ pub enum OutputError {
         path: PathBuf,
     },
     /// A file-system operation failed.
-    #[error("{path}: cannot {action}: {source}")]
+    #[error("{path}: cannot {action}: {error}")]
     Io {
         /// The path acted on.
         path: PathBuf,
         /// What was being done (`create the folder`, `remove the old output`, ...).
         action: &'static str,
         /// The I/O error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -226,7 +226,7 @@ fn io_error<'a>(
     move |source| OutputError::Io {
         path: path.to_path_buf(),
         action,
-        source,
+        error: source,
     }
 }
 
@@ -342,7 +342,7 @@ impl AtomicDir {
                     _ => OutputError::Io {
                         path: dest.clone(),
                         action: "replace the empty folder",
-                        source: e,
+                        error: e,
                     },
                 })?;
             } else if self.replace {

@@ -36,12 +36,12 @@ pub enum VocabError {
         model: String,
     },
     /// The path could not be read at all.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -85,7 +85,7 @@ pub fn find_tokenizer_model(dir: &Path) -> Option<PathBuf> {
 fn is_gguf(path: &Path) -> Result<bool, VocabError> {
     let io = |source| VocabError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     let mut magic = [0u8; 4];
     let mut f = std::fs::File::open(path).map_err(io)?;
@@ -105,7 +105,7 @@ fn is_gguf(path: &Path) -> Result<bool, VocabError> {
 pub fn load_vocab(path: &Path) -> Result<(SpModel, VocabSource), VocabError> {
     let meta = std::fs::metadata(path).map_err(|source| VocabError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let beside = |dir: &Path| -> Result<(SpModel, VocabSource), VocabError> {
         let tok = find_tokenizer_model(dir).ok_or_else(|| VocabError::NotFound {
@@ -121,7 +121,7 @@ pub fn load_vocab(path: &Path) -> Result<(SpModel, VocabSource), VocabError> {
         // A FIFO, socket or device: reading it could block or never end.
         return Err(VocabError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::new(
+            error: std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "not a regular file or folder",
             ),

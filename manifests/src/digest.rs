@@ -88,20 +88,20 @@ impl FromStr for Algo {
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
     /// Reading the file failed.
-    #[error("{path}: read failed: {source}")]
+    #[error("{path}: read failed: {error}")]
     Read {
         /// The file.
         path: String,
         /// The I/O error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Opening the file failed.
-    #[error("{path}: cannot open: {source}")]
+    #[error("{path}: cannot open: {error}")]
     Open {
         /// The file.
         path: String,
         /// The I/O error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The MD5 backend reported an error.
     #[error("md5 backend failed: {0}")]
@@ -254,7 +254,7 @@ pub fn stream_file<S: Sink + ?Sized>(
     let (file, len) =
         llama_formats::safe_read::open_regular(path).map_err(|source| DigestError::Open {
             path: shown(),
-            source,
+            error: source,
         })?;
     if len > 0 {
         // SAFETY: the map is read-only and private to this function; see the SIGBUS note above.
@@ -284,7 +284,7 @@ pub fn stream_file<S: Sink + ?Sized>(
     hash_reader_with(file, sink, on_bytes).map_err(|e| match e {
         ReadOrDigest::Read(source) => DigestError::Read {
             path: shown(),
-            source,
+            error: source,
         },
         ReadOrDigest::Digest(d) => d,
         ReadOrDigest::Thread => DigestError::ReaderThread { path: shown() },

@@ -52,12 +52,12 @@ pub struct Job {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A file or folder could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A checksum list has a bad line.
     #[error(transparent)]
@@ -116,7 +116,7 @@ pub fn manifest_kind(file_name: &str) -> Option<ManifestKind> {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PlanError + '_ {
     move |source| PlanError::Io {
         path: path.display().to_string(),
-        source,
+        error: source,
     }
 }
 

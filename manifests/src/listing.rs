@@ -48,12 +48,12 @@ pub enum ListError {
     #[error(transparent)]
     Walk(#[from] PlanError),
     /// The folder's own path could not be resolved.
-    #[error("{path}: cannot resolve: {source}")]
+    #[error("{path}: cannot resolve: {error}")]
     Resolve {
         /// The folder.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file name that is not UTF-8 cannot be written into a manifest.
     #[error("{path}: file name is not UTF-8; cannot list it")]
@@ -95,7 +95,7 @@ pub fn list_folder(dir: &Path, output: Option<&Path>) -> Result<Listing, ListErr
     });
     let dir_canon = std::fs::canonicalize(dir).map_err(|source| ListError::Resolve {
         path: dir.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut listing = Listing::default();
     for p in discover::walk_files(dir)? {

@@ -22,12 +22,12 @@ pub enum WriteError {
     #[error("{0}: not a UTF-8 path inside the list's folder")]
     Outside(String),
     /// Writing the list failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The list.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -68,7 +68,7 @@ pub fn write_list_known(
     let text = checksums::write_gnu(rows.iter().map(|(h, n)| (h.as_str(), n.as_str())));
     let io = |source| WriteError::Io {
         path: out.display().to_string(),
-        source,
+        error: source,
     };
     let mut f = AtomicFile::create(out).map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;

@@ -32,12 +32,12 @@ pub const MAX_PIECES: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum SpError {
     /// The file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is larger than [`MAX_MODEL_BYTES`].
     #[error("{}: {size} bytes is too large for a tokenizer.model (limit {MAX_MODEL_BYTES})", path.display())]
@@ -310,7 +310,7 @@ impl SpModel {
     pub fn read(path: &Path) -> Result<SpModel, SpError> {
         let io = |source| SpError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         // Open, then fstat the handle: only a regular file, within the cap.
         let (f, size) = crate::safe_read::open_regular(path).map_err(io)?;

@@ -229,12 +229,12 @@ pub enum CheckpointError {
         want: Vec<u64>,
     },
     /// I/O on a folder.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -315,7 +315,7 @@ pub struct Checkpoint {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
@@ -355,7 +355,7 @@ fn read_hf_config(cfg_path: &Path) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&text).map_err(|e| ParamsError::Json {
         path: cfg_path.to_path_buf(),
         what: "config.json",
-        source: e,
+        error: e,
     })?)
 }
 
@@ -469,7 +469,7 @@ impl Checkpoint {
         } else {
             return Err(CheckpointError::Io {
                 path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
             });
         };
         let mut ck = Checkpoint {

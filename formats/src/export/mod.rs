@@ -53,20 +53,20 @@ pub enum ExportError {
     /// Quantization failed.
     Quant(#[from] crate::quant::QuantError),
     /// A tensor's data could not be quantized or converted to the output type.
-    #[error("tensor {tensor:?}: {source}")]
+    #[error("tensor {tensor:?}: {error}")]
     Encode {
         /// The output tensor's name.
         tensor: String,
         /// Why.
-        source: crate::quant::QuantError,
+        error: crate::quant::QuantError,
     },
     /// Writing the output failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The output file.
         path: PathBuf,
         /// The system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The request cannot be met for this model.
     #[error("{0}")]
@@ -87,7 +87,7 @@ pub(crate) fn commit_output(
 ) -> Result<PathBuf, ExportError> {
     let file = out.into_inner().map_err(|e| ExportError::Io {
         path: path.to_path_buf(),
-        source: e.into_error(),
+        error: e.into_error(),
     })?;
     file.commit().map_err(io_at(path))
 }
@@ -96,7 +96,7 @@ pub(crate) fn commit_output(
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

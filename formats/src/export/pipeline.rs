@@ -246,7 +246,7 @@ pub fn write_tensors<S: TensorSource + ?Sized, W: TensorWriter>(
         let named = |e: ExportError| match e {
             ExportError::Quant(source) => ExportError::Encode {
                 tensor: job.out.name.clone(),
-                source,
+                error: source,
             },
             e => e,
         };

@@ -13,22 +13,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The JSON is malformed or misses a field.
-    #[error("{path}: not a valid {what}: {source}")]
+    #[error("{path}: not a valid {what}: {error}")]
     Json {
         /// The file.
         path: PathBuf,
         /// What was being read.
         what: &'static str,
         /// The underlying error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A value is out of range or inconsistent.
     #[error("{path}: {msg}")]
@@ -94,12 +94,12 @@ impl MetaParams {
         let text = crate::safe_read::read_capped_string(path, crate::safe_read::MAX_CONFIG_BYTES)
             .map_err(|source| ParamsError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         let p: MetaParams = serde_json::from_str(&text).map_err(|source| ParamsError::Json {
             path: path.to_path_buf(),
             what: "params.json",
-            source,
+            error: source,
         })?;
         let bad = |msg: String| {
             Err(ParamsError::Invalid {

@@ -25,12 +25,12 @@ pub enum QuantFileError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
     /// A tensor could not be quantized.
-    #[error("tensor {tensor:?}: {source}")]
+    #[error("tensor {tensor:?}: {error}")]
     Tensor {
         /// The tensor's name.
         tensor: String,
         /// Why.
-        source: QuantError,
+        error: QuantError,
     },
     /// The source tensor is already quantized (llama.cpp refuses requantizing too).
     #[error("tensor {tensor:?} is already {dtype}: quantize from an F32/F16/BF16 GGUF")]
@@ -63,7 +63,13 @@ impl From<ExportError> for QuantFileError {
     fn from(e: ExportError) -> Self {
         match e {
             ExportError::Gguf(e) => QuantFileError::Gguf(e),
-            ExportError::Encode { tensor, source } => QuantFileError::Tensor { tensor, source },
+            ExportError::Encode {
+                tensor,
+                error: source,
+            } => QuantFileError::Tensor {
+                tensor,
+                error: source,
+            },
             e => QuantFileError::Export(Box::new(e)),
         }
     }

@@ -107,12 +107,12 @@ pub enum DownloadError {
         what: String,
     },
     /// Local file trouble.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A manifest was unusable.
     #[error(transparent)]
@@ -395,7 +395,7 @@ pub fn download_all(
 ) -> Result<Vec<FileReport>, DownloadError> {
     std::fs::create_dir_all(dir).map_err(|source| DownloadError::Io {
         path: dir.display().to_string(),
-        source,
+        error: source,
     })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))

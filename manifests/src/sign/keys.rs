@@ -67,12 +67,12 @@ impl Curve {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file could not be read.
-    #[error("{path}: cannot read key: {source}")]
+    #[error("{path}: cannot read key: {error}")]
     Read {
         /// The key file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a PEM key of a kind we know.
     #[error("{path}: not a PEM key: {what}")]
@@ -184,7 +184,7 @@ fn read_key_text(path: &Path) -> Result<String, KeyError> {
     let shown = path.display().to_string();
     let read = |source| KeyError::Read {
         path: shown.clone(),
-        source,
+        error: source,
     };
     let meta = std::fs::metadata(path).map_err(read)?;
     if !meta.is_file() {

@@ -32,12 +32,12 @@ pub const DEFAULT_SIGNATURE_NAME: &str = "model.sig";
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     /// A file or folder could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A key could not be used.
     #[error(transparent)]
@@ -223,7 +223,7 @@ pub fn sign_model(
     let is_dir = std::fs::metadata(root)
         .map_err(|source| SignError::Io {
             path: root.display().to_string(),
-            source,
+            error: source,
         })?
         .is_dir();
     let mut ignore_paths: Vec<String> = serialize::GIT_IGNORES
@@ -290,7 +290,7 @@ pub fn sign_model(
 pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<PathBuf, SignError> {
     let io = |source| SignError::Io {
         path: path.display().to_string(),
-        source,
+        error: source,
     };
     let mut f = AtomicFile::create(path).map_err(io)?;
     f.write_all(bundle.to_json().as_bytes()).map_err(io)?;
@@ -302,7 +302,7 @@ pub fn read_bundle(path: &Path) -> Result<Bundle, SignError> {
     let shown = path.display().to_string();
     let io = |source| SignError::Io {
         path: shown.clone(),
-        source,
+        error: source,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {

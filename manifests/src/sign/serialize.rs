@@ -77,7 +77,7 @@ pub fn is_ignored(components: &[&str], ignores: &[Vec<String>]) -> bool {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SignError + '_ {
     move |source| SignError::Io {
         path: path.display().to_string(),
-        source,
+        error: source,
     }
 }
 

@@ -68,7 +68,10 @@ struct Input {
 fn inputs(root: &Path, exclude: &[PathBuf]) -> Result<Vec<Input>, TorrentError> {
     let io = |p: &Path| {
         let p = p.display().to_string();
-        move |source| TorrentError::Io { path: p, source }
+        move |source| TorrentError::Io {
+            path: p,
+            error: source,
+        }
     };
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -140,7 +143,7 @@ pub fn create(
     let shown = src.display().to_string();
     let meta = std::fs::metadata(src).map_err(|source| TorrentError::Io {
         path: shown.clone(),
-        source,
+        error: source,
     })?;
     let name = std::fs::canonicalize(src)
         .ok()
@@ -183,7 +186,7 @@ pub fn create(
         .map(|f| {
             File::open(&f.path).map_err(|source| TorrentError::Io {
                 path: f.path.display().to_string(),
-                source,
+                error: source,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -238,7 +241,7 @@ pub fn create(
                 let (layer, r) =
                     v2_hashes(f.length, pl, &read).map_err(|source| TorrentError::Io {
                         path: f.path.display().to_string(),
-                        source,
+                        error: source,
                     })?;
                 leaf.insert(b"pieces root".to_vec(), Value::Bytes(r.to_vec()));
                 if !layer.is_empty() {
@@ -352,7 +355,7 @@ fn v1_pieces(
                             handles[*fi].read_exact_at(dst, lo - s).map_err(|source| {
                                 TorrentError::Io {
                                     path: paths[*fi].display().to_string(),
-                                    source,
+                                    error: source,
                                 }
                             })?;
                             on_bytes(hi - lo);

@@ -111,12 +111,12 @@ pub enum EngineError {
     #[error("BitTorrent engine: {0}")]
     Engine(String),
     /// A file operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// No verified progress for too long.
     #[error("no verified progress for {secs} s ({have} of {total} bytes verified; peers: {peers}); staged in {staging}, rerun to resume")]
@@ -149,7 +149,7 @@ fn engine(e: impl std::fmt::Display) -> EngineError {
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Io {
         path: path.display().to_string(),
-        source,
+        error: source,
     }
 }
 

@@ -89,7 +89,7 @@ impl Metainfo {
         let shown = path.display().to_string();
         let io = |source| TorrentError::Io {
             path: shown.clone(),
-            source,
+            error: source,
         };
         let meta = std::fs::metadata(path).map_err(io)?;
         if !meta.is_file() {

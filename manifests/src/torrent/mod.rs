@@ -25,12 +25,12 @@ pub use metainfo::{Metainfo, TorrentFile, Version};
 #[derive(Debug, thiserror::Error)]
 pub enum TorrentError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A `.torrent` is malformed or hostile.
     #[error("{file}: {what}")]

@@ -193,12 +193,12 @@ pub const MAX_HEADER_MEMORY: u64 = 128 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
     /// Opening or mapping a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a valid GGUF file.
     #[error("{}: {problem} (at byte {offset})", path.display())]
@@ -211,14 +211,14 @@ pub enum GgufError {
         problem: GgufProblem,
     },
     /// A tensor's bytes do not make a view.
-    #[error("{}: tensor {name:?}: {source}", path.display())]
+    #[error("{}: tensor {name:?}: {error}", path.display())]
     View {
         /// The file.
         path: PathBuf,
         /// The name, as written in the file.
         name: String,
         /// The underlying error.
-        source: ViewError,
+        error: ViewError,
     },
     /// Writing the output failed.
     #[error("writing GGUF: {0}")]

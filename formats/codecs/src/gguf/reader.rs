@@ -38,7 +38,7 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
         let io = |source| GgufError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let file = File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; a file truncated underneath us by another process
@@ -129,7 +129,7 @@ impl GgufFile {
             GgufError::View {
                 path: self.path.clone(),
                 name: t.info.name.clone(),
-                source,
+                error: source,
             }
         })
     }

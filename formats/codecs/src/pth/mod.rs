@@ -39,12 +39,12 @@ pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum PthError {
     /// Opening, mapping or writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Pre-1.6 torch files are a bare pickle stream.
     #[error("{}: legacy torch format (pre-1.6, not a zip) is not supported", path.display())]
@@ -105,12 +105,12 @@ pub enum PthError {
         cap: u64,
     },
     /// The pickle was refused or is malformed.
-    #[error("{}: data.pkl: {source}", path.display())]
+    #[error("{}: data.pkl: {error}", path.display())]
     Pickle {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: PickleError,
+        error: PickleError,
     },
     /// A tensor names a storage record the archive lacks.
     #[error("{}: tensor `{tensor}`: storage record `{record}` is missing", path.display())]
@@ -146,14 +146,14 @@ pub enum PthError {
         reason: String,
     },
     /// A tensor's view does not fit its storage.
-    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    #[error("{}: tensor `{tensor}`: {error}", path.display())]
     View {
         /// The file.
         path: PathBuf,
         /// The tensor.
         tensor: String,
         /// The underlying error.
-        source: ViewError,
+        error: ViewError,
     },
     /// The file is big-endian (`byteorder` record); only little-endian is read.
     #[error("{}: byteorder is `{order}`; only little-endian checkpoints are supported", path.display())]
@@ -239,7 +239,7 @@ impl PthFile {
     pub fn open(path: &Path) -> Result<PthFile, PthError> {
         let io = |source| PthError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let file = File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; like every mmap reader we rely on the file not being
@@ -286,8 +286,10 @@ impl PthFile {
             .get(&pkl_name)
             .ok_or_else(|| PthError::NoDataPkl { path: p() })?;
         let pkl = zip.read_small(path, &map, pkl_entry, MAX_PICKLE_BYTES)?;
-        let records = pickle::load_state_dict(&pkl)
-            .map_err(|source| PthError::Pickle { path: p(), source })?;
+        let records = pickle::load_state_dict(&pkl).map_err(|source| PthError::Pickle {
+            path: p(),
+            error: source,
+        })?;
         drop(pkl);
 
         let mut storages: Vec<Storage> = Vec::new();
@@ -358,7 +360,7 @@ impl PthFile {
             .map_err(|source| PthError::View {
                 path: p(),
                 tensor: name.clone(),
-                source,
+                error: source,
             })?;
             by_name.insert(name.clone(), tensors.len());
             tensors.push(PthTensor {
@@ -407,7 +409,7 @@ impl PthFile {
         let view_err = |source| PthError::View {
             path: self.path.clone(),
             tensor: t.info.name.clone(),
-            source,
+            error: source,
         };
         let (s, data) = self
             .storage_bytes(t)

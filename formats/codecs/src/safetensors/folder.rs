@@ -34,7 +34,10 @@ impl SafetensorsFolder {
     pub fn open(path: &Path) -> Result<SafetensorsFolder, SafetensorsError> {
         let io = |p: &Path| {
             let p = p.to_path_buf();
-            move |source| SafetensorsError::Io { path: p, source }
+            move |source| SafetensorsError::Io {
+                path: p,
+                error: source,
+            }
         };
         if path.is_file() {
             return Ok(Self::single(path, SafetensorsFile::open(path)?));
@@ -71,7 +74,7 @@ impl SafetensorsFolder {
     fn open_index(dir: &Path, index_path: &Path) -> Result<SafetensorsFolder, SafetensorsError> {
         let io = |source| SafetensorsError::Io {
             path: index_path.to_path_buf(),
-            source,
+            error: source,
         };
         let len = std::fs::metadata(index_path).map_err(io)?.len();
         if len > MAX_INDEX_LEN {
@@ -83,7 +86,7 @@ impl SafetensorsFolder {
         let index: Index =
             serde_json::from_slice(&text).map_err(|source| SafetensorsError::BadIndex {
                 path: index_path.to_path_buf(),
-                source,
+                error: source,
             })?;
 
         // Shard file names, each a plain name inside the folder, in name order.

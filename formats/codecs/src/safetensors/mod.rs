@@ -34,12 +34,12 @@ pub const INDEX_NAME: &str = "model.safetensors.index.json";
 #[derive(Debug, thiserror::Error)]
 pub enum SafetensorsError {
     /// Opening, mapping or listing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is shorter than the 8-byte header length.
     #[error("{}: file is {len} bytes, too short for a safetensors header", path.display())]
@@ -60,12 +60,12 @@ pub enum SafetensorsError {
         file_len: u64,
     },
     /// The `safetensors` crate refused the header or offsets.
-    #[error("{}: invalid safetensors file: {source}", path.display())]
+    #[error("{}: invalid safetensors file: {error}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: ::safetensors::SafeTensorError,
+        error: ::safetensors::SafeTensorError,
     },
     /// A dtype llama-tool does not handle (F8, U16, C64, ...).
     #[error("{}: tensor {name:?} has dtype {dtype}, which llama-tool does not handle", path.display())]
@@ -86,14 +86,14 @@ pub enum SafetensorsError {
         name: String,
     },
     /// A tensor's bytes do not make a view.
-    #[error("{}: tensor {name:?}: {source}", path.display())]
+    #[error("{}: tensor {name:?}: {error}", path.display())]
     View {
         /// The file.
         path: PathBuf,
         /// The name, as written in the file.
         name: String,
         /// The underlying error.
-        source: ViewError,
+        error: ViewError,
     },
     /// A folder with neither an index nor a single safetensors file.
     #[error("{}: no {INDEX_NAME} and {found} .safetensors files (expected an index or exactly one file)", path.display())]
@@ -104,12 +104,12 @@ pub enum SafetensorsError {
         found: usize,
     },
     /// The index is not valid JSON of the expected shape.
-    #[error("{}: invalid index: {source}", path.display())]
+    #[error("{}: invalid index: {error}", path.display())]
     BadIndex {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The index names a shard that is not a plain file name in the folder.
     #[error("{}: shard name {file:?} for tensor {name:?} is not a file name inside the folder", path.display())]

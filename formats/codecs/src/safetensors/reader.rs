@@ -32,7 +32,7 @@ impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<SafetensorsFile, SafetensorsError> {
         let io = |source| SafetensorsError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let file = File::open(path).map_err(io)?;
         // SAFETY: read-only map; a file truncated underneath us by another process is
@@ -97,7 +97,7 @@ impl SafetensorsFile {
             SafetensorsError::View {
                 path: self.path.clone(),
                 name: name.to_string(),
-                source,
+                error: source,
             }
         })
     }
@@ -136,7 +136,7 @@ pub(crate) fn parse(buf: &[u8], path: &Path) -> Result<Parsed, SafetensorsError>
     let (n, meta) = ::safetensors::SafeTensors::read_metadata(buf).map_err(|source| {
         SafetensorsError::Invalid {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     })?;
     let data_start = 8 + n;
