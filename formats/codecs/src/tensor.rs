@@ -199,7 +199,10 @@ impl<'a> TensorView<'a> {
             dtype,
             shape,
             strides,
-            offset,
+            // An empty view reaches no element, so its offset means nothing: a file may set
+            // it past the end of an empty storage (a fuzz finding), and it must never be
+            // used to slice.
+            offset: if empty { 0 } else { offset },
             storage,
         })
     }
@@ -318,6 +321,17 @@ impl<'a> TensorView<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_view_with_an_offset_past_its_storage_reads_as_empty() {
+        // torch_zip fuzz finding: shape [0, 4], storage of 0 bytes, storage offset 64.
+        let v = TensorView::strided(DType::F32, vec![0, 4], vec![4, 1], 64, &[]).unwrap();
+        assert!(v.data().is_empty());
+        assert_eq!(v.storage_span(), 0..0);
+        let mut out = Vec::new();
+        v.gather_rows_into(0..1, &mut out);
+        assert!(out.is_empty());
+    }
+
     use super::*;
 
     #[test]
