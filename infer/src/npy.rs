@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     /// OS error.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a little-endian float32 C-order array.
     #[error("{}: {message}", path.display())]
@@ -53,7 +53,7 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let io = |source| NpyError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     let mut f = std::fs::File::create(path).map_err(io)?;
     f.write_all(&encode_f32(shape, data)).map_err(io)?;
@@ -118,7 +118,7 @@ pub fn decode_f32(path: &Path, b: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyEr
 pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     let b = std::fs::read(path).map_err(|source| NpyError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     decode_f32(path, &b)
 }
