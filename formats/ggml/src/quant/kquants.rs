@@ -178,25 +178,13 @@ pub(super) fn quantize_q2_k(x: &[f32], y: &mut [u8]) {
         let mut scales = [0f32; 16];
         let mut mins = [0f32; 16];
         let mut weights = [0f32; QK_K];
-        let mut max_scale = 0f32;
-        let mut max_min = 0f32;
         for (w, v) in weights.iter_mut().zip(x) {
             *w = v.abs();
         }
         // 16 independent sub-blocks, one per SIMD lane.
         let mut found = [(0f32, 0f32); 16];
         make_qkx2_quants_many::<16>(&p, x, &weights, &mut l, &mut found);
-        for j in 0..16 {
-            let (s, m) = found[j];
-            scales[j] = s;
-            mins[j] = m;
-            if s > max_scale {
-                max_scale = s;
-            }
-            if m > max_min {
-                max_min = m;
-            }
-        }
+        let (max_scale, max_min) = unpack_found(&found, &mut scales, &mut mins);
         let (sc, rest) = y.split_at_mut(16);
         if max_scale > 0.0 {
             let iscale = 15.0 / max_scale;
@@ -339,14 +327,11 @@ fn quantize_k_asym(
     }
 }
 
-/// One Q4_K/Q5_K block's scales and levels from its sub-blocks' (scale, -min).
-fn k_asym_finish(x: &[f32], p: &Qkx2, found: &[(f32, f32)], l: &mut [u8; QK_K], y_head: &mut [u8]) {
-    let mut scales = [0f32; 8];
-    let mut mins = [0f32; 8];
-    let mut max_scale = 0f32;
-    let mut max_min = 0f32;
-    for j in 0..8 {
-        let (s, m) = found[j];
+/// Split the sub-blocks' (scale, min) pairs into `scales` and `mins` and return the largest
+/// of each (0 when none is positive), in sub-block order as ggml scans them.
+fn unpack_found(found: &[(f32, f32)], scales: &mut [f32], mins: &mut [f32]) -> (f32, f32) {
+    let (mut max_scale, mut max_min) = (0f32, 0f32);
+    for (j, &(s, m)) in found.iter().enumerate() {
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -356,6 +341,14 @@ fn k_asym_finish(x: &[f32], p: &Qkx2, found: &[(f32, f32)], l: &mut [u8; QK_K], 
             max_min = m;
         }
     }
+    (max_scale, max_min)
+}
+
+/// One Q4_K/Q5_K block's scales and levels from its sub-blocks' (scale, -min).
+fn k_asym_finish(x: &[f32], p: &Qkx2, found: &[(f32, f32)], l: &mut [u8; QK_K], y_head: &mut [u8]) {
+    let mut scales = [0f32; 8];
+    let mut mins = [0f32; 8];
+    let (max_scale, max_min) = unpack_found(found, &mut scales, &mut mins);
     let inv_scale = if max_scale > 0.0 {
         63.0 / max_scale
     } else {
