@@ -6,9 +6,20 @@
 # formatting, lint and every Rust test with the interop python exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Nothing here reads standard input; give every child (cargo probes rustc with `rustc -`) an
-# empty one rather than whatever the caller left attached.
-exec </dev/null
+# /dev/null must be the null device: cargo and build scripts send discarded output there, and
+# cargo probes rustc with `rustc -`. A CI run once failed because /dev/null had become a
+# regular file on the machine, so that rustc read other programs' error output as source.
+# Recreate it when we can (root in a container), say so when we cannot.
+if [ ! -c /dev/null ]; then
+  if [ "$(id -u)" = 0 ] && rm -f /dev/null && mknod -m 666 /dev/null c 1 3; then
+    echo "test.sh: /dev/null was not a character device; recreated it" >&2
+  else
+    echo "test.sh: /dev/null is not a character device and cannot be recreated" >&2
+  fi
+fi
+# Nothing here reads standard input; give every child an empty one (a pipe at end of file,
+# which needs no device) rather than whatever the caller left attached.
+exec < <(:)
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   bash scripts/install-nginx.sh
