@@ -35,3 +35,9 @@ export PATH="/usr/sbin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast -- --test-threads 2
+# No test may replace the null device (an output path such as `-o /dev/null` must never be
+# renamed over or removed).
+if [ ! -c /dev/null ]; then
+  echo "test.sh: after the tests /dev/null is no longer a character device" >&2
+  exit 1
+fi
