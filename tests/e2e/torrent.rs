@@ -358,7 +358,7 @@ fn a_torrent_among_the_manifests_is_verified_by_plain_verify() {
     let o = run([os("verify"), dir.path().as_os_str()]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("MISSING"), "{}", stdout(&o));
-    make_torrent(&root, &t, &["--piece-size", "16K"]);
+    make_torrent(&root, &t, &["--piece-size", "16K", "--force"]);
     let o = run([os("verify"), dir.path().as_os_str(), os("--json")]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

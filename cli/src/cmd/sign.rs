@@ -23,6 +23,9 @@ pub struct Args {
     /// Where to write the signature (default: DIR/model.sig; FILE.sig for a single file).
     #[arg(short = 'o', long = "output", alias = "out", value_name = "SIG")]
     pub output: Option<PathBuf>,
+    /// Replace an existing signature file (refused otherwise, exit 2).
+    #[arg(long)]
+    pub force: bool,
     /// File holding the password of an encrypted key (first line). The environment variable
     /// LLAMA_TOOL_KEY_PASSWORD is read when this is not given.
     #[arg(long, value_name = "FILE")]
@@ -116,6 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&args.path));
+    crate::args::check_file_output(&output, args.force)?;
     let mut ignore = Vec::new();
     for p in &args.ignore {
         ignore.push(ignore_entry(&args.path, p)?);
@@ -164,7 +168,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let signed = sign::sign_model(&args.path, &key, &opts, &bar)?;
     bar.0.finish_and_clear();
-    let written = sign::write_bundle(&signed.bundle, &output)?;
+    let written = match sign::write_bundle(&signed.bundle, &output, args.force) {
+        Ok(w) => w,
+        Err(sign::SignError::Output(e)) => return Err(crate::args::output_error(e)),
+        Err(e) => return Err(e.into()),
+    };
     let seconds = start.elapsed().as_secs_f64();
     let hint = key.public_key().hint();
     if args.json {

@@ -13,10 +13,10 @@ pub mod keys;
 pub mod serialize;
 pub mod statement;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use llama_formats::atomic::AtomicFile;
+use llama_formats::atomic::OutputError;
+use llama_formats::output::write_output;
 
 use crate::digest::{Algo, DigestError};
 use crate::json::TensorSet;
@@ -39,6 +39,10 @@ pub enum SignError {
         /// The I/O error.
         error: std::io::Error,
     },
+    /// The signature file could not be written: it exists (and replacing it was not asked
+    /// for), or it is a folder or a device that is never replaced.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// A key could not be used.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -286,15 +290,10 @@ pub fn sign_model(
     })
 }
 
-/// Write `bundle` to `path` atomically (a temporary sibling renamed into place).
-pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<PathBuf, SignError> {
-    let io = |source| SignError::Io {
-        path: path.display().to_string(),
-        error: source,
-    };
-    let mut f = AtomicFile::create(path).map_err(io)?;
-    f.write_all(bundle.to_json().as_bytes()).map_err(io)?;
-    f.commit().map_err(io)
+/// Write `bundle` to `path` as an output file ([`llama_formats::output`]: atomically, an
+/// existing file replaced only when `replace`, a device or FIFO written through).
+pub fn write_bundle(bundle: &Bundle, path: &Path, replace: bool) -> Result<PathBuf, SignError> {
+    Ok(write_output(path, replace, bundle.to_json().as_bytes())?)
 }
 
 /// Read and strictly parse the bundle at `path`.
