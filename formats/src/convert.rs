@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::atomic::{AtomicDir, OutputError};
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::export::ExportSummary;
-use crate::quant::Preset;
-use crate::DType;
+use llama_ggml::DType;
+use llama_ggml::Preset;
 
 /// An output format of `convert`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -207,133 +207,109 @@ mod tests {
     use super::*;
     use std::os::unix::fs::FileTypeExt;
 
+    /// The type of `p` itself (links not followed).
+    fn kind(p: &Path) -> std::fs::FileType {
+        std::fs::symlink_metadata(p).unwrap().file_type()
+    }
+
+    /// Names in `dir` (a temporary left behind shows up here).
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A temporary folder holding one FIFO, `pipe`.
+    fn temp_fifo() -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        (t, fifo)
+    }
+
     #[test]
     fn a_new_file_appears_and_an_existing_one_needs_replace() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("sub/out.txt");
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("sub/out.txt");
         write_output(&dest, false, b"one").unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"one");
-        assert!(matches!(
-            write_output(&dest, false, b"two"),
-            Err(OutputError::Exists { .. })
-        ));
+        let refused = write_output(&dest, false, b"two");
+        assert!(matches!(refused, Err(OutputError::Exists { .. })));
         assert_eq!(std::fs::read(&dest).unwrap(), b"one", "untouched");
         write_output(&dest, true, b"two").unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            names,
-            vec![std::ffi::OsString::from("out.txt")],
-            "no temp left"
-        );
+        assert_eq!(names(&t.path().join("sub")), ["out.txt"], "no temp left");
     }
 
     #[test]
     fn a_link_is_replaced_not_written_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target.txt");
+        let t = tempfile::tempdir().unwrap();
+        let (target, link) = (t.path().join("target"), t.path().join("link"));
         std::fs::write(&target, b"keep").unwrap();
-        let link = dir.path().join("link.txt");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(matches!(
-            classify(&link, false),
-            Err(OutputError::Exists { .. })
-        ));
+        let refused = classify(&link, false);
+        assert!(matches!(refused, Err(OutputError::Exists { .. })));
         write_output(&link, true, b"new").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-        assert!(!std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        assert!(kind(&link).is_file());
         assert_eq!(std::fs::read(&link).unwrap(), b"new");
     }
 
     #[test]
     fn a_link_to_a_character_device_is_written_through_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let link = dir.path().join("null");
+        let t = tempfile::tempdir().unwrap();
+        let link = t.path().join("null");
         std::os::unix::fs::symlink("/dev/null", &link).unwrap();
         for replace in [false, true] {
             assert_eq!(classify(&link, replace).unwrap(), OutputKind::WriteThrough);
             write_output(&link, replace, b"discarded").unwrap();
-            assert!(std::fs::symlink_metadata(&link)
-                .unwrap()
-                .file_type()
-                .is_symlink());
+            assert!(kind(&link).is_symlink());
         }
-        assert!(std::fs::metadata("/dev/null")
-            .unwrap()
-            .file_type()
-            .is_char_device());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(kind(Path::new("/dev/null")).is_char_device());
+        assert_eq!(names(t.path()), ["null"]);
     }
 
     #[test]
     fn a_fifo_is_written_through_and_stays_a_fifo() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        mkfifo(&fifo);
-        let reader = {
+        let (t, fifo) = temp_fifo();
+        let reader = std::thread::spawn({
             let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap())
-        };
+            move || std::fs::read(fifo).unwrap()
+        });
         write_output(&fifo, true, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
-        assert!(std::fs::symlink_metadata(&fifo)
-            .unwrap()
-            .file_type()
-            .is_fifo());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    fn mkfifo(path: &Path) {
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(kind(&fifo).is_fifo());
+        assert_eq!(names(t.path()), ["pipe"]);
     }
 
     /// The atomic writers underneath refuse to rename over, or remove, a FIFO even when a
     /// caller asks to replace the output.
     #[test]
     fn atomic_commits_never_replace_a_fifo() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        mkfifo(&fifo);
+        let (t, fifo) = temp_fifo();
         let mut f = AtomicFile::create(&fifo).unwrap();
         f.write_all(b"x").unwrap();
         assert!(f.commit().is_err());
         let d = crate::atomic::AtomicDir::create(&fifo, true).unwrap();
         assert!(d.commit().is_err());
-        assert!(matches!(
-            crate::atomic::check_output(&fifo, true),
-            Err(OutputError::NotAFile { .. })
-        ));
-        assert!(std::fs::symlink_metadata(&fifo)
-            .unwrap()
-            .file_type()
-            .is_fifo());
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temp left"
-        );
+        let early = crate::atomic::check_output(&fifo, true);
+        assert!(matches!(early, Err(OutputError::NotAFile { .. })));
+        assert!(kind(&fifo).is_fifo());
+        assert_eq!(names(t.path()), ["pipe"], "no temp left");
     }
 
     #[test]
     fn folders_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            classify(dir.path(), true),
-            Err(OutputError::IsFolder { .. })
-        ));
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
-        assert!(matches!(
-            classify(&link, true),
-            Err(OutputError::LinkToFolder { .. })
-        ));
+        let t = tempfile::tempdir().unwrap();
+        let folder = classify(t.path(), true);
+        assert!(matches!(folder, Err(OutputError::IsFolder { .. })));
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(t.path(), &link).unwrap();
+        let linked = classify(&link, true);
+        assert!(matches!(linked, Err(OutputError::LinkToFolder { .. })));
     }
 }

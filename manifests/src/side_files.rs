@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use llama_formats::checkpoint::{Checkpoint, CheckpointError};
+use llama_formats::checkpoint::Checkpoint;
 use llama_formats::export::ExportSummary;
 
 use crate::digest::Algo;
@@ -22,17 +22,6 @@ pub const CHECKLIST: &str = "checklist.chk";
 
 /// The name of the tokenizer Meta's release keeps out of its checklist.
 const TOKENIZER: &str = "tokenizer.model";
-
-/// Why a side file could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum SideFileError {
-    /// The list could not be written (or a file hashed).
-    #[error(transparent)]
-    Write(#[from] WriteError),
-    /// The checkpoint's tokenizer could not be copied.
-    #[error(transparent)]
-    Tokenizer(#[from] CheckpointError),
-}
 
 fn lookup<'a>(known: &'a Known, algo: Algo) -> impl Fn(&Path) -> Option<String> + Sync + 'a {
     move |f: &Path| {
@@ -111,9 +100,9 @@ pub fn finish_meta_folder(
     ck: &Checkpoint,
     dir: &Path,
     summary: &mut ExportSummary,
-) -> Result<(), SideFileError> {
+) -> Result<(), WriteError> {
     let dest = dir.join(TOKENIZER);
-    if ck.write_tokenizer(&dest)? {
+    if ck.write_tokenizer(&dest).map_err(Box::new)? {
         summary.files.push(dest);
     }
     let list = write_checklist(dir, &summary.files, &summary.digests)?;
@@ -128,33 +117,31 @@ mod tests {
     #[test]
     fn the_checklist_leaves_out_the_tokenizer_and_uses_known_digests() {
         let t = tempfile::tempdir().unwrap();
-        let shard = t.path().join("consolidated.00.pth");
-        let tok = t.path().join(TOKENIZER);
-        std::fs::write(&shard, b"abc").unwrap();
-        std::fs::write(&tok, b"tok").unwrap();
-        let mut known = Known::new();
-        known.insert(shard.clone(), vec![("md5".into(), "f".repeat(32))]);
-        let list = write_checklist(t.path(), &[shard, tok], &known).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(list).unwrap(),
-            format!("{}  consolidated.00.pth\n", "f".repeat(32))
-        );
+        let files: Vec<PathBuf> = ["consolidated.00.pth", TOKENIZER]
+            .iter()
+            .map(|n| t.path().join(n))
+            .collect();
+        files
+            .iter()
+            .for_each(|f| std::fs::write(f, b"abc").unwrap());
+        let known: Known = [(files[0].clone(), vec![("md5".into(), "f".repeat(32))])].into();
+        let list = write_checklist(t.path(), &files, &known).unwrap();
+        let text = std::fs::read_to_string(list).unwrap();
+        assert_eq!(text, format!("{}  consolidated.00.pth\n", "f".repeat(32)));
     }
 
     #[test]
     fn the_output_manifest_sits_beside_a_file_and_inside_a_folder() {
         let t = tempfile::tempdir().unwrap();
-        assert_eq!(
-            output_manifest_path(&t.path().join("m.gguf")),
-            t.path().join("m.gguf.sha256")
-        );
+        let gguf = t.path().join("m.gguf");
+        assert_eq!(output_manifest_path(&gguf), t.path().join("m.gguf.sha256"));
         assert_eq!(output_manifest_path(t.path()), t.path().join("SHA256SUMS"));
-        let f = t.path().join("m.gguf");
-        std::fs::write(&f, b"abc").unwrap();
-        let m = write_output_manifest(&f, std::slice::from_ref(&f), &Known::new()).unwrap();
+        std::fs::write(&gguf, b"abc").unwrap();
+        let m = write_output_manifest(&gguf, std::slice::from_ref(&gguf), &Known::new()).unwrap();
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(
             std::fs::read_to_string(m).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  m.gguf\n"
+            format!("{abc}  m.gguf\n")
         );
         assert_eq!(export_digests(true, true), vec![Algo::Sha256, Algo::Md5]);
         assert!(export_digests(false, false).is_empty());

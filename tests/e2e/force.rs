@@ -120,6 +120,16 @@ fn commands(f: &Fixture) -> Vec<(&'static str, Vec<OsString>)> {
     ]
 }
 
+/// No `.tmp-` temporary left in `dir`.
+fn no_temporaries(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+}
+
 fn with(args: &[OsString], out: &Path, extra: &[&str]) -> Vec<OsString> {
     let mut a = args.to_vec();
     a.push(out.as_os_str().to_os_string());
@@ -151,12 +161,7 @@ fn every_output_file_is_replaced_only_with_force() {
         assert!(!new.is_empty() && new != b"keep me", "{name}: replaced");
         assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&f.dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+    no_temporaries(&f.dir);
 }
 
 #[test]
@@ -241,12 +246,7 @@ fn a_link_to_a_device_is_written_through_not_replaced() {
         .unwrap()
         .file_type()
         .is_char_device());
-    let names: Vec<_> = std::fs::read_dir(&f.dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(names.is_empty(), "temporaries left: {names:?}");
+    no_temporaries(&f.dir);
 }
 
 /// `-o FIFO`: the bytes go through the pipe to its reader; the FIFO stays a FIFO.

@@ -88,15 +88,6 @@ fn ignore_entry(root: &Path, p: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("--ignore {}: not UTF-8", p.display()))
 }
 
-fn default_output(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        return path.join(sign::DEFAULT_SIGNATURE_NAME);
-    }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".sig");
-    path.with_file_name(name)
-}
-
 struct Bar(indicatif::ProgressBar);
 impl Progress for Bar {
     fn bytes(&self, n: u64) {
@@ -118,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&args.path));
+        .unwrap_or_else(|| sign::default_signature_path(&args.path));
     crate::args::check_file_output(&output, args.force)?;
     let mut ignore = Vec::new();
     for p in &args.ignore {

@@ -152,15 +152,7 @@ fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<
 
 /// `--tensors REF`: each path's tensors against REF's.
 fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
-    let is_manifest = reference.is_file()
-        && reference
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| {
-                n.to_ascii_lowercase().ends_with(".json")
-                    && n != "params.json"
-                    && n != "config.json"
-            });
+    let is_manifest = reference.is_file() && llama_manifests::json::is_manifest_name(reference);
     if is_manifest {
         let text = read_manifest(reference)?;
         let m = llama_manifests::json::Manifest::parse(&text, reference)?;

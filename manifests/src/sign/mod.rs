@@ -28,6 +28,33 @@ pub use statement::{Method, ModelManifest, Resource, Serialization};
 /// The signature's default file name inside the model folder.
 pub const DEFAULT_SIGNATURE_NAME: &str = "model.sig";
 
+/// Whether `path` looks like a signature bundle: a regular file whose first 256 bytes are a
+/// JSON object naming the Sigstore bundle media type (how `inspect` tells a `model.sig` from a
+/// checkpoint).
+pub fn looks_like_bundle(path: &Path) -> bool {
+    use std::io::Read as _;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&head[..n]);
+    head.trim_start().starts_with('{') && head.contains("application/vnd.dev.sigstore.bundle")
+}
+
+/// Where the signature of `model` goes by default: `DIR/model.sig` for a folder,
+/// `FILE.sig` beside a single file.
+pub fn default_signature_path(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        return model.join(DEFAULT_SIGNATURE_NAME);
+    }
+    let mut name = model.file_name().unwrap_or_default().to_os_string();
+    name.push(".sig");
+    model.with_file_name(name)
+}
+
 /// Errors of signing and of reading or checking a signature.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -378,4 +405,26 @@ pub fn verify_bundle(
     let manifest = ModelManifest::from_payload(&payload, path)?;
     manifest.check_root_digest(path)?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_signature_sits_in_a_folder_or_beside_a_file() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("m.gguf");
+        std::fs::write(
+            &file,
+            br#"{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+        )
+        .unwrap();
+        assert_eq!(default_signature_path(t.path()), t.path().join("model.sig"));
+        assert_eq!(default_signature_path(&file), t.path().join("m.gguf.sig"));
+        assert!(looks_like_bundle(&file));
+        assert!(!looks_like_bundle(t.path()));
+        std::fs::write(&file, b"GGUF").unwrap();
+        assert!(!looks_like_bundle(&file));
+    }
 }
