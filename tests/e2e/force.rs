@@ -24,25 +24,14 @@ fn ok(o: Output) -> Output {
     o
 }
 
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 fn fixture() -> Fixture {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().to_path_buf();
-    let model = dir.join("m");
-    ok(run([
-        OsStr::new("synth"),
-        OsStr::new("-o"),
-        model.as_os_str(),
-        OsStr::new("-q"),
-    ]));
-    let gguf = dir.join("m.gguf");
-    ok(run([
-        OsStr::new("convert"),
-        model.as_os_str(),
-        OsStr::new("-o"),
-        gguf.as_os_str(),
-        OsStr::new("--no-manifest"),
-        OsStr::new("-q"),
-    ]));
+    let (model, gguf) = crate::flags::fixture(&dir);
     Fixture {
         _t: t,
         dir,
@@ -168,15 +157,10 @@ fn every_output_file_is_replaced_only_with_force() {
 fn man_pages_are_replaced_only_with_force() {
     let t = tempfile::tempdir().unwrap();
     let pages = t.path().join("man1");
-    ok(run([
-        OsStr::new("man"),
-        OsStr::new("-o"),
-        pages.as_os_str(),
-        OsStr::new("-q"),
-    ]));
+    ok(run(["man", "-o", s(&pages), "-q"]));
     let page = pages.join("llama-tool-convert.1");
     std::fs::write(&page, b"keep me").unwrap();
-    let o = run([OsStr::new("man"), OsStr::new("-o"), pages.as_os_str()]);
+    let o = run(["man", "-o", s(&pages)]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(pages.to_str().unwrap()) && stderr(&o).contains("--force"),
@@ -184,13 +168,7 @@ fn man_pages_are_replaced_only_with_force() {
         stderr(&o)
     );
     assert_eq!(std::fs::read(&page).unwrap(), b"keep me");
-    ok(run([
-        OsStr::new("man"),
-        OsStr::new("-o"),
-        pages.as_os_str(),
-        OsStr::new("--force"),
-        OsStr::new("-q"),
-    ]));
+    ok(run(["man", "-o", s(&pages), "--force", "-q"]));
     assert!(std::fs::read_to_string(&page).unwrap().contains(".TH"));
 }
 

@@ -407,24 +407,24 @@ pub fn verify_bundle(
     Ok(manifest)
 }
 
+/// The default signature path and the bundle sniffing of `inspect`.
 #[cfg(test)]
-mod path_tests {
-    use super::*;
-
-    #[test]
-    fn the_default_signature_sits_in_a_folder_or_beside_a_file() {
-        let t = tempfile::tempdir().unwrap();
-        let file = t.path().join("m.gguf");
-        std::fs::write(
-            &file,
-            br#"{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
-        )
-        .unwrap();
-        assert_eq!(default_signature_path(t.path()), t.path().join("model.sig"));
-        assert_eq!(default_signature_path(&file), t.path().join("m.gguf.sig"));
-        assert!(looks_like_bundle(&file));
-        assert!(!looks_like_bundle(t.path()));
-        std::fs::write(&file, b"GGUF").unwrap();
-        assert!(!looks_like_bundle(&file));
-    }
+#[test]
+fn a_signature_goes_in_the_folder_or_beside_the_file_and_is_recognised() {
+    let mut file = tempfile::Builder::new().suffix(".gguf").tempfile().unwrap();
+    let (path, dir) = (file.path().to_path_buf(), std::env::temp_dir());
+    assert_eq!(
+        default_signature_path(&dir),
+        dir.join(DEFAULT_SIGNATURE_NAME)
+    );
+    let name = path.file_name().unwrap().to_string_lossy();
+    let beside = path.with_file_name(format!("{name}.sig"));
+    assert_eq!(default_signature_path(&path), beside);
+    assert!(!looks_like_bundle(&path) && !looks_like_bundle(&dir));
+    std::io::Write::write_all(
+        &mut file,
+        br#" {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+    )
+    .unwrap();
+    assert!(looks_like_bundle(&path));
 }
