@@ -965,6 +965,7 @@ fn v2_and_hybrid_torrents_interoperate_with_libtorrent() {
             os("torrent"),
             os("-o"),
             ours.as_os_str(),
+            os("--force"), // made above, for libtorrent
             flag.as_ref(),
             os("--piece-size"),
             os("16K"),
