@@ -413,7 +413,7 @@ fn our_torrents_are_deterministic_and_read_by_transmission_show() {
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     // A creation date only when asked. (Transmission 3 reads no v2 or hybrid torrent, not even
     // libtorrent's; those are tested against libtorrent below.)
-    make_torrent(&root, &b, &["--creation-date", "1677628800"]);
+    make_torrent(&root, &b, &["--creation-date", "1677628800", "--force"]);
     let show = stdout(&Command::new("transmission-show").arg(&b).output().unwrap());
     assert!(show.contains("2023"), "{show}");
 }
