@@ -25,7 +25,7 @@ fi
 [ -f "$WORK/key.pem" ] || openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/key.pem"
 openssl ec -in "$WORK/key.pem" -pubout -out "$WORK/key.pub" 2>/dev/null
 # Signatures go beside the folder, not into it, so every run hashes the same files.
-"$BIN" sign "$SRC" --key "$WORK/key.pem" -o "$WORK/ours.sig" >/dev/null
+"$BIN" sign "$SRC" --key "$WORK/key.pem" -o "$WORK/ours.sig" --force >/dev/null
 "$PY" -m model_signing sign key "$SRC" --private_key "$WORK/key.pem" --signature "$WORK/theirs.sig" >/dev/null
 
 find "$SRC" -type f -exec cat {} + > /dev/null # warm the page cache
@@ -54,7 +54,7 @@ row() { # name "peer_wall peer_cpu" "ours_wall ours_cpu"
 }
 row "sign: model_signing sign key" \
     "$(best "$PY" -m model_signing sign key "$SRC" --private_key "$WORK/key.pem" --signature "$WORK/theirs.sig")" \
-    "$(best "$BIN" sign "$SRC" --key "$WORK/key.pem" -o "$WORK/ours.sig")"
+    "$(best "$BIN" sign "$SRC" --key "$WORK/key.pem" -o "$WORK/ours.sig" --force)"
 row "verify: model_signing verify key" \
     "$(best "$PY" -m model_signing verify key "$SRC" --signature "$WORK/theirs.sig" --public_key "$WORK/key.pub")" \
     "$(best "$BIN" verify "$SRC" --signature "$WORK/ours.sig" --public-key "$WORK/key.pub")"

@@ -34,7 +34,7 @@ if [ ! -f "$SRC/consolidated.01.pth" ] || [ "$(stat -c %s "$SRC/consolidated.01.
 fi
 T=$WORK/13B.torrent
 TM0=$(date +%s.%N)
-"$BIN" manifest "$SRC" --format torrent -o "$T" --piece-size 4M 2>/dev/null
+"$BIN" manifest "$SRC" --format torrent -o "$T" --force --piece-size 4M 2>/dev/null
 TM1=$(date +%s.%N)
 cat "$SRC"/*.pth > /dev/null # warm the page cache
 

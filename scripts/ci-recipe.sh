@@ -44,7 +44,7 @@ done
 
 # --- the gate closes on a corrupted artifact (verify exits 1, JUnit names the file) -------
 printf 'x' | dd of=artifacts/model-q8_0.gguf bs=1 seek=4096 conv=notrunc status=none
-if llama-tool verify "$ARTIFACTS" --junit reports/verify.xml >/dev/null; then
+if llama-tool verify "$ARTIFACTS" --junit reports/verify.xml --force >/dev/null; then
     echo "ci-recipe: verify passed a corrupted artifact" >&2
     exit 1
 fi

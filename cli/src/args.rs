@@ -38,6 +38,23 @@ pub struct WriteArgs {
     pub json: bool,
 }
 
+/// Where the tokens of `logits` and `check` come from (one of these; `check` adds
+/// `--corpus` to the group).
+#[derive(clap::Args, Debug, Clone)]
+#[group(id = "input", required = true, multiple = false)]
+pub struct TokenInput {
+    /// Text to tokenize with the model's tokenizer.model (BOS added, as LLaMA does; `check`
+    /// uses the reference's).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Token ids, comma- or space-separated (`1,450,4996`); used as given (no BOS added).
+    #[arg(long)]
+    pub tokens: Option<String>,
+    /// A file of token ids (comma/space/newline-separated, or a JSON array).
+    #[arg(long = "tokens-file")]
+    pub tokens_file: Option<PathBuf>,
+}
+
 /// The machine-readable result options of the commands that pass or fail (`verify`,
 /// `check`, `diff`).
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -48,18 +65,53 @@ pub struct ReportArgs {
     /// Also write the results as JUnit XML (one test case per check) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Replace an existing --junit (or --report) FILE (refused otherwise, exit 2).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ReportArgs {
+    /// Refuse, before any work, a `--junit` file that exists without `--force`.
+    pub fn check_outputs(&self) -> anyhow::Result<()> {
+        match &self.junit {
+            Some(p) => check_file_output(p, self.force),
+            None => Ok(()),
+        }
+    }
 }
 
 /// [`llama_formats::atomic::check_output`], with the flag that replaces an existing output
 /// named in the error.
 pub fn check_output(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
-    use llama_formats::atomic::{self, OutputError};
-    match atomic::check_output(path, force) {
-        Err(e @ OutputError::Exists { .. }) => {
-            Err(anyhow::anyhow!("{e} (use --force to replace it)"))
+    llama_formats::atomic::check_output(path, force).map_err(output_error)
+}
+
+/// An output error as the CLI shows it: an existing output names `--force`.
+pub fn output_error(e: llama_formats::atomic::OutputError) -> anyhow::Error {
+    match e {
+        e @ llama_formats::atomic::OutputError::Exists { .. } => {
+            anyhow::anyhow!("{e} (use --force to replace it)")
         }
-        other => Ok(other?),
+        other => other.into(),
     }
+}
+
+/// Check, before any work, that the output file `path` may be written
+/// ([`llama_formats::output::classify`]): an existing file needs `--force`.
+pub fn check_file_output(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    llama_formats::output::classify(path, force)
+        .map(drop)
+        .map_err(output_error)
+}
+
+/// Write `bytes` as the output file `path` ([`llama_formats::output::write_output`]:
+/// atomically; an existing file only with `--force`; a device or FIFO written through).
+pub fn write_file_output(
+    path: &std::path::Path,
+    force: bool,
+    bytes: &[u8],
+) -> anyhow::Result<PathBuf> {
+    llama_formats::output::write_output(path, force, bytes).map_err(output_error)
 }
 
 /// A quantization type or preset as `llama-quantize` spells it (matched case-insensitively;

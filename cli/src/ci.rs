@@ -8,12 +8,11 @@
 //! `\u{..}` text; annotation values are escaped as GitHub's toolkit does (`%`, CR, LF, and in
 //! properties also `:` and `,`).
 
-use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
-use llama_formats::atomic::AtomicFile;
 use llama_manifests::verify::{FileResult, Status};
+
+use crate::args::ReportArgs;
 
 /// One JUnit test case.
 #[derive(Debug, Clone)]
@@ -153,23 +152,18 @@ pub fn render(suites: &[Suite]) -> String {
     x
 }
 
-/// Write `suite` as JUnit XML to `path` (atomically: never a partial file under the name).
-pub fn write_junit(path: &Path, suite: &Suite) -> anyhow::Result<()> {
+/// Write `suite` as JUnit XML to `path` (atomically: never a partial file under the name;
+/// an existing file only with `force`).
+pub fn write_junit(path: &Path, force: bool, suite: &Suite) -> anyhow::Result<()> {
     let xml = render(std::slice::from_ref(suite));
-    let mut f = AtomicFile::create(path).with_context(|| format!("create {}", path.display()))?;
-    f.file()
-        .write_all(xml.as_bytes())
-        .and_then(|_| f.file().sync_all())
-        .with_context(|| format!("write {}", path.display()))?;
-    f.commit()
-        .with_context(|| format!("write {}", path.display()))?;
+    crate::args::write_file_output(path, force, xml.as_bytes())?;
     Ok(())
 }
 
 /// When a command fails before it has results (exit 2), still leave a JUnit file with one
 /// `<error>` case naming why, so the CI's test report shows the failure instead of a missing
 /// file; and annotate it in GitHub Actions.
-pub fn write_error(junit: Option<&Path>, command: &str, e: &anyhow::Error, json: bool) {
+pub fn write_error(ci: &ReportArgs, command: &str, e: &anyhow::Error) {
     let msg = format!("{e:#}");
     let mut c = Case::ok(command, command);
     c.error = Some(msg.clone());
@@ -179,11 +173,11 @@ pub fn write_error(junit: Option<&Path>, command: &str, e: &anyhow::Error, json:
         cases: vec![c],
         out: String::new(),
     };
-    if let Some(path) = junit {
+    if let Some(path) = &ci.junit {
         // The command's own error is the one reported; a failed write adds nothing to it.
-        let _ = write_junit(path, &suite);
+        let _ = write_junit(path, ci.force, &suite);
     }
-    annotate(&suite, json);
+    annotate(&suite, ci.json);
 }
 
 /// Whether we run inside GitHub Actions (`GITHUB_ACTIONS=true`).
@@ -249,26 +243,16 @@ pub fn verify_suite(results: &[FileResult], seconds: f64, summary: &str) -> Suit
             c.time = r.seconds;
             c.file = Some(r.name.clone());
             let fail = |why: String| Some((why.clone(), why));
-            match &r.status {
-                Status::Ok => {}
-                Status::Mismatch {
-                    what,
-                    expected,
-                    actual,
-                    source,
-                } => {
-                    c.failure = fail(format!(
-                        "{what} mismatch: expected {expected}, actual {actual} ({source})"
-                    ))
+            let why = crate::cmd::verify::problem(&r.status);
+            match (&r.status, why) {
+                (Status::Ok, _) => {}
+                (Status::Error(e), _) => c.error = Some(e.clone()),
+                (Status::Missing, _) => c.failure = fail("file is missing".into()),
+                (Status::Unlisted, _) => c.failure = fail("file is listed by no manifest".into()),
+                (status, why) => {
+                    let word = status.word().to_ascii_lowercase();
+                    c.failure = fail(format!("{word}: {}", why.unwrap_or_default()))
                 }
-                Status::Missing => c.failure = fail("file is missing".into()),
-                Status::Size { expected, actual } => {
-                    c.failure = fail(format!(
-                        "size mismatch: expected {expected} bytes, found {actual}"
-                    ))
-                }
-                Status::Unlisted => c.failure = fail("file is listed by no manifest".into()),
-                Status::Error(e) => c.error = Some(e.clone()),
             }
             c
         })
@@ -284,18 +268,17 @@ pub fn verify_suite(results: &[FileResult], seconds: f64, summary: &str) -> Suit
 /// `verify`'s JUnit file (when asked) and annotations (in GitHub Actions): called from
 /// `verify`'s common `report()`, so every verify mode gets them.
 pub fn verify_outputs(
-    junit: Option<&Path>,
+    ci: &ReportArgs,
     results: &[FileResult],
     seconds: f64,
     failed: usize,
-    json: bool,
 ) -> anyhow::Result<()> {
     let summary = format!("{} files, {failed} failed", results.len());
     let suite = verify_suite(results, seconds, &summary);
-    if let Some(path) = junit {
-        write_junit(path, &suite)?;
+    if let Some(path) = &ci.junit {
+        write_junit(path, ci.force, &suite)?;
     }
-    annotate(&suite, json);
+    annotate(&suite, ci.json);
     Ok(())
 }
 

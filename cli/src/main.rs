@@ -15,7 +15,6 @@ mod progress;
 mod report_html;
 mod signals;
 mod term;
-mod written;
 
 /// Exit code: a verification or comparison failed.
 pub const EXIT_FAIL: u8 = 1;

@@ -5,11 +5,8 @@
 //! Hand-written because three simple charts are ~150 lines, smaller than a plotting crate.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
-use llama_formats::atomic::AtomicFile;
 use llama_infer::policy::ParamRow;
 
 use crate::ci::xml_escape as esc;
@@ -33,16 +30,9 @@ tr.bad td{background:#ffebe9}.grid{display:flex;flex-wrap:wrap;gap:24px}
 svg{background:#fbfcfd;border:1px solid #e3e8ee;border-radius:6px}svg text{font-size:11px;fill:#57606a}
 .muted{color:#57606a;font-size:12px}";
 
-/// Write the report of `r` to `path` (atomically).
-pub fn write(path: &Path, r: &CheckResult) -> anyhow::Result<()> {
-    let html = render(r);
-    let mut f = AtomicFile::create(path).with_context(|| format!("create {}", path.display()))?;
-    f.file()
-        .write_all(html.as_bytes())
-        .and_then(|_| f.file().sync_all())
-        .with_context(|| format!("write {}", path.display()))?;
-    f.commit()
-        .with_context(|| format!("write {}", path.display()))?;
+/// Write the report of `r` to `path` (atomically; an existing file only with `force`).
+pub fn write(path: &Path, force: bool, r: &CheckResult) -> anyhow::Result<()> {
+    crate::args::write_file_output(path, force, render(r).as_bytes())?;
     Ok(())
 }
 

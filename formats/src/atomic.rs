@@ -146,7 +146,7 @@ impl AtomicFile {
     /// Flush, fsync, rename to the final name and fsync the folder.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let f = self.file.take().expect("AtomicFile committed twice");
-        let synced = f.sync_all();
+        let synced = f.sync_all().and_then(|_| refuse_special(&self.dest));
         drop(f);
         if let Err(e) = synced.and_then(|_| std::fs::rename(&self.tmp, &self.dest)) {
             let _ = std::fs::remove_file(&self.tmp);
@@ -183,6 +183,21 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Refuse to rename over or remove `dest` when it is neither a regular file, a folder nor a
+/// symbolic link (a character or block device, a FIFO, a socket): such a name is never
+/// replaced (see [`crate::output`], which writes through devices and FIFOs instead).
+fn refuse_special(dest: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(dest) {
+        Ok(m) if !(m.is_file() || m.is_dir() || m.file_type().is_symlink()) => {
+            Err(io::Error::other(format!(
+                "{} is not a regular file; it is never replaced",
+                dest.display()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Why an output could not be prepared or put in place.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -206,6 +221,15 @@ pub enum OutputError {
     IsFolder {
         /// The folder.
         path: PathBuf,
+    },
+    /// The output is a device, FIFO or socket that cannot be written through: it is never
+    /// replaced or removed.
+    #[error("{path}: is a {kind}, not a regular file; it is never replaced")]
+    NotAFile {
+        /// The output.
+        path: PathBuf,
+        /// What it is (`block device`, `socket`, ...).
+        kind: &'static str,
     },
     /// A file-system operation failed.
     #[error("{path}: cannot {action}: {error}")]
@@ -235,6 +259,14 @@ fn io_error<'a>(
 /// may be filled.
 pub fn check_output(dest: &Path, replace: bool) -> Result<(), OutputError> {
     if let Ok(m) = std::fs::symlink_metadata(dest) {
+        // A device, FIFO or socket, or a link to one, is never replaced by a finished output.
+        let followed = std::fs::metadata(dest).map(|t| t.file_type());
+        if let Some(kind) = crate::output::special_kind(followed.unwrap_or(m.file_type())) {
+            return Err(OutputError::NotAFile {
+                path: dest.to_path_buf(),
+                kind,
+            });
+        }
         if m.file_type().is_symlink() && dest.is_dir() {
             return Err(OutputError::LinkToFolder {
                 path: dest.to_path_buf(),
@@ -346,6 +378,7 @@ impl AtomicDir {
                     },
                 })?;
             } else if self.replace {
+                refuse_special(&dest).map_err(io_error(&dest, "replace"))?;
                 std::fs::remove_file(&dest).map_err(io_error(&dest, "remove the old output"))?;
             } else {
                 return Err(OutputError::Exists { path: dest });

@@ -10,12 +10,14 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod convert;
 pub mod export;
 pub mod gguf_llama;
 pub mod gguf_naming;
 pub mod inspect;
 pub mod llama;
 pub mod merge;
+pub mod output;
 pub mod synth;
 pub mod vocab;
 

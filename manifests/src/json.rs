@@ -21,6 +21,14 @@ pub const MIN_CHUNK_SIZE: u64 = 1 << 16;
 /// Largest manifest read (bytes).
 pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 
+/// Whether `path` is named like a llama-tool JSON manifest rather than a checkpoint's own
+/// JSON (`params.json`, `config.json`): a `.json` file of another name.
+pub fn is_manifest_name(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.to_ascii_lowercase().ends_with(".json") && n != "params.json" && n != "config.json"
+    })
+}
+
 /// A whole manifest.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -239,6 +247,14 @@ impl FileEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoints_own_json_is_not_a_manifest() {
+        assert!(is_manifest_name(Path::new("d/m.JSON")));
+        assert!(!is_manifest_name(Path::new("d/params.json")));
+        assert!(!is_manifest_name(Path::new("config.json")));
+        assert!(!is_manifest_name(Path::new("SHA256SUMS")));
+    }
 
     #[test]
     fn round_trips_and_rejects_wrong_chunk_count() {

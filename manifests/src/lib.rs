@@ -7,10 +7,12 @@
 //! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
 //! - [`verify`]: parallel verification with progress through a trait.
 //! - [`write`]: checksum lists over files a command wrote.
+//! - [`build`]: a folder's manifest: list, hash in parallel, write a list or JSON.
 //! - [`listing`]: what a folder's content is (no manifests, partial downloads, temporaries).
 //! - [`tally`]: verification and download results counted by kind.
 //! - [`torrent`]: BitTorrent metainfo (v1, v2, hybrid): parse, verify a folder, create; magnets.
 //! - [`download`]: resumable, verified HTTP download of a release or a manifest's files.
+//! - [`side_files`]: `checklist.chk` and the sha256 manifest written beside an output.
 //! - [`sign`]: OpenSSF model signing (model_signing 1.1.1 key-based bundles): sign and verify.
 //!
 //! Libraries never print: progress goes through [`verify::Progress`] and
@@ -18,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod checksums;
 pub mod diff;
 pub mod digest;
@@ -25,6 +28,7 @@ pub mod discover;
 pub mod download;
 pub mod json;
 pub mod listing;
+pub mod side_files;
 pub mod sign;
 pub mod tally;
 pub mod tensors;

@@ -18,6 +18,10 @@ pub enum WriteError {
     /// A file could not be hashed.
     #[error(transparent)]
     Digest(#[from] DigestError),
+    /// A checkpoint's tokenizer could not be copied beside the list (a Meta folder's side
+    /// files, see [`crate::side_files`]).
+    #[error(transparent)]
+    Tokenizer(#[from] Box<llama_formats::checkpoint::CheckpointError>),
     /// A file is not inside the list's folder, or its name is not UTF-8.
     #[error("{0}: not a UTF-8 path inside the list's folder")]
     Outside(String),

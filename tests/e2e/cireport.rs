@@ -555,6 +555,7 @@ fn junit_and_github_annotations_for_verify_check_and_diff() {
         s(&t.path().join("nope.gguf")),
         "--junit",
         s(&junit),
+        "--force",
     ]);
     assert_eq!(code(&o), 2);
     let cases = read_junit(&junit);

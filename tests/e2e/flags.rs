@@ -23,8 +23,8 @@ fn usage_error(o: &Output) -> bool {
     code(o) == 2 && stderr(o).starts_with("error:")
 }
 
-/// The tiny model and its f16 GGUF.
-fn fixture(dir: &Path) -> (PathBuf, PathBuf) {
+/// The tiny model and its f16 GGUF (also `force.rs`'s).
+pub(crate) fn fixture(dir: &Path) -> (PathBuf, PathBuf) {
     let m = dir.join("m");
     ok(run(["synth", "--output", s(&m), "-q"]));
     let g = dir.join("m.gguf");

@@ -258,7 +258,16 @@ save_file(t, p + "/model.safetensors", metadata={"format": "pt"})
 /// Logits of our binary and of a Python consumer on the same tokens.
 fn ours_and_theirs(py: &Path, kind: &str, model: &Path, dir: &Path) -> (Vec<f32>, Vec<f32>) {
     let ours = dir.join("ours.npy");
-    let o = run(["logits", s(model), "--tokens", TOKENS, "-o", s(&ours)]);
+    // Called once per consumer into one folder: each call replaces the last ours.npy.
+    let o = run([
+        "logits",
+        s(model),
+        "--tokens",
+        TOKENS,
+        "-o",
+        s(&ours),
+        "--force",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let theirs = dir.join("theirs.npy");
     run_python(

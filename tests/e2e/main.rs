@@ -9,6 +9,7 @@ mod convert_quant;
 mod demo;
 mod download;
 mod flags;
+mod force;
 mod gguf_parity;
 mod hardening;
 mod hostile;

@@ -143,8 +143,14 @@ fn model_folder(parent: &Path, name: &str) -> PathBuf {
     m
 }
 
+/// `sign MODEL --key KEY [-o OUT] --force` (the tests sign one folder again and again).
 fn sign(model: &Path, key: &Path, out: Option<&Path>) -> Output {
-    let mut args: Vec<&OsStr> = vec!["sign".as_ref(), model.as_os_str(), "--key".as_ref()];
+    let mut args: Vec<&OsStr> = vec![
+        "sign".as_ref(),
+        model.as_os_str(),
+        "--force".as_ref(),
+        "--key".as_ref(),
+    ];
     args.push(key.as_os_str());
     if let Some(o) = out {
         args.push("-o".as_ref());

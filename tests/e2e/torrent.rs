@@ -358,7 +358,7 @@ fn a_torrent_among_the_manifests_is_verified_by_plain_verify() {
     let o = run([os("verify"), dir.path().as_os_str()]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("MISSING"), "{}", stdout(&o));
-    make_torrent(&root, &t, &["--piece-size", "16K"]);
+    make_torrent(&root, &t, &["--piece-size", "16K", "--force"]);
     let o = run([os("verify"), dir.path().as_os_str(), os("--json")]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -413,7 +413,7 @@ fn our_torrents_are_deterministic_and_read_by_transmission_show() {
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     // A creation date only when asked. (Transmission 3 reads no v2 or hybrid torrent, not even
     // libtorrent's; those are tested against libtorrent below.)
-    make_torrent(&root, &b, &["--creation-date", "1677628800"]);
+    make_torrent(&root, &b, &["--creation-date", "1677628800", "--force"]);
     let show = stdout(&Command::new("transmission-show").arg(&b).output().unwrap());
     assert!(show.contains("2023"), "{show}");
 }
@@ -965,6 +965,7 @@ fn v2_and_hybrid_torrents_interoperate_with_libtorrent() {
             os("torrent"),
             os("-o"),
             ours.as_os_str(),
+            os("--force"), // made above, for libtorrent
             flag.as_ref(),
             os("--piece-size"),
             os("16K"),

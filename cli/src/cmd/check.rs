@@ -58,7 +58,10 @@ pub struct Args {
     /// The candidate checkpoint (a conversion or quantization of it).
     pub candidate: PathBuf,
     #[command(flatten)]
-    pub input: CheckInput,
+    pub input: TokenInput,
+    /// A text file: tokenized, cut into --chunk chunks, perplexity reported.
+    #[arg(long, group = "input")]
+    pub corpus: Option<PathBuf>,
     /// Fail when the mean KL divergence exceeds X (nats).
     #[arg(long = "max-kld", value_name = "X")]
     pub max_kld: Option<f64>,
@@ -98,30 +101,12 @@ pub struct Args {
     pub report: Option<PathBuf>,
 }
 
-/// Tokens for `check`: the `logits` inputs plus a corpus file.
-#[derive(clap::Args, Debug, Clone)]
-#[group(required = true, multiple = false)]
-pub struct CheckInput {
-    /// Text to tokenize with the reference's tokenizer.model (BOS added).
-    #[arg(long)]
-    pub prompt: Option<String>,
-    /// Token ids, comma- or space-separated; used as given.
-    #[arg(long)]
-    pub tokens: Option<String>,
-    /// A file of token ids.
-    #[arg(long = "tokens-file")]
-    pub tokens_file: Option<PathBuf>,
-    /// A text file: tokenized, cut into --chunk chunks, perplexity reported.
-    #[arg(long)]
-    pub corpus: Option<PathBuf>,
-}
-
 /// The token sequences to evaluate.
 fn sequences(
     a: &Args,
     ck: &llama_formats::checkpoint::Checkpoint,
 ) -> anyhow::Result<Vec<Vec<u32>>> {
-    if let Some(path) = &a.input.corpus {
+    if let Some(path) = &a.corpus {
         if a.chunk < 2 {
             bail!("--chunk must be at least 2");
         }
@@ -151,12 +136,7 @@ fn sequences(
         }
         return Ok(seqs);
     }
-    let input = TokenInput {
-        prompt: a.input.prompt.clone(),
-        tokens: a.input.tokens.clone(),
-        tokens_file: a.input.tokens_file.clone(),
-    };
-    Ok(vec![resolve_tokens(&input, ck)?])
+    Ok(vec![resolve_tokens(&a.input, ck)?])
 }
 
 /// Everything one `check` run found: what `--json`, `--junit` and `--report` present.
@@ -217,7 +197,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let r = match evaluate(&a) {
         Ok(r) => r,
         Err(e) => {
-            crate::ci::write_error(a.ci.junit.as_deref(), "check", &e, a.ci.json);
+            crate::ci::write_error(&a.ci, "check", &e);
             return Err(e);
         }
     };
@@ -227,11 +207,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         print_table(&r);
     }
     if let Some(path) = &a.ci.junit {
-        crate::ci::write_junit(path, &crate::ci::check_suite(&r))?;
+        crate::ci::write_junit(path, a.ci.force, &crate::ci::check_suite(&r))?;
     }
     crate::ci::annotate_check(&r, a.ci.json);
     if let Some(path) = &a.report {
-        crate::report_html::write(path, &r)?;
+        crate::report_html::write(path, a.ci.force, &r)?;
         if !a.ci.json {
             println!("report: {}", path.display());
         }
@@ -245,6 +225,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 /// Run both models and judge the candidate.
 fn evaluate(a: &Args) -> anyhow::Result<CheckResult> {
+    a.ci.check_outputs()?;
+    if let Some(path) = &a.report {
+        crate::args::check_file_output(path, a.ci.force)?;
+    }
     let device = llama_infer::device(&a.device)?;
     let cand_device = match &a.cand_device {
         Some(d) => llama_infer::device(d)?,
@@ -255,7 +239,7 @@ fn evaluate(a: &Args) -> anyhow::Result<CheckResult> {
     let seqs = match sequences(a, &ref_ck) {
         Ok(s) => s,
         // The reference may lack a tokenizer; the candidate may have one.
-        Err(e) if a.input.prompt.is_some() || a.input.corpus.is_some() => {
+        Err(e) if a.input.prompt.is_some() || a.corpus.is_some() => {
             sequences(a, &open(&a.candidate)?).map_err(|_| e)?
         }
         Err(e) => return Err(e),

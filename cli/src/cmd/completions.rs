@@ -25,6 +25,9 @@ pub struct ManArgs {
     /// Write every page (llama-tool.1 and llama-tool-COMMAND.1) into this folder instead.
     #[arg(short = 'o', long = "output", aliases = ["out-dir", "out"], value_name = "DIR", conflicts_with = "command")]
     pub out_dir: Option<PathBuf>,
+    /// Replace pages that already exist in DIR (refused otherwise, exit 2).
+    #[arg(long, requires = "out_dir")]
+    pub force: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -59,9 +62,12 @@ pub fn run_man(a: ManArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         let mut pages = vec![("llama-tool".to_string(), root.clone())];
         pages.extend(subcommands(&root));
+        for (name, _) in &pages {
+            crate::args::check_file_output(&dir.join(format!("{name}.1")), a.force)?;
+        }
         for (name, cmd) in pages {
             let path = dir.join(format!("{name}.1"));
-            std::fs::write(&path, page(cmd, &name)?).with_context(|| path.display().to_string())?;
+            crate::args::write_file_output(&path, a.force, &page(cmd, &name)?)?;
             if !crate::term::quiet() {
                 eprintln!("wrote {}", path.display());
             }

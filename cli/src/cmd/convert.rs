@@ -9,19 +9,19 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::ValueEnum;
-use llama_formats::atomic::{self, AtomicDir};
+use llama_formats::atomic;
 use llama_formats::checkpoint::Checkpoint;
+use llama_formats::convert::{self, ConvertError, OutputFormat};
 use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
 use llama_formats::quant::Preset;
-use llama_formats::DType;
-use llama_manifests::digest::Algo;
+use llama_manifests::side_files;
 use llama_manifests::write::DigestTaps;
 
 use crate::args::{check_output, Choice, QuantType, WriteArgs};
 use crate::progress::bytes_bar;
 
-/// Output format.
+/// Output format (llama-formats' [`OutputFormat`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
     /// A single GGUF file (llama.cpp, ollama).
@@ -30,6 +30,16 @@ pub enum Target {
     Safetensors,
     /// Meta's layout: consolidated.NN.pth shards + params.json.
     Pth,
+}
+
+impl Target {
+    fn format(self) -> OutputFormat {
+        match self {
+            Target::Gguf => OutputFormat::Gguf,
+            Target::Safetensors => OutputFormat::Safetensors,
+            Target::Pth => OutputFormat::Pth,
+        }
+    }
 }
 
 /// Arguments of `llama-tool convert`.
@@ -122,34 +132,8 @@ impl Progress for Bar {
     }
 }
 
-fn source_bytes(ck: &Checkpoint) -> u64 {
-    ck.raw_tensors()
-        .iter()
-        .filter_map(|t| t.info.n_bytes())
-        .sum()
-}
-
-/// Write a folder under a temporary name (llama-formats' [`AtomicDir`]: removed on error
-/// and on a signal), then put it in place; the summary names the final paths.
-fn with_temp_dir(
-    out: &Path,
-    force: bool,
-    f: impl FnOnce(&Path) -> anyhow::Result<ExportSummary>,
-) -> anyhow::Result<ExportSummary> {
-    let dir = AtomicDir::create(out, force)?;
-    let mut summary = f(dir.path())?;
-    for f in &mut summary.files {
-        *f = dir.final_path(f);
-    }
-    summary.digests = std::mem::take(&mut summary.digests)
-        .into_iter()
-        .map(|(f, d)| (dir.final_path(&f), d))
-        .collect();
-    dir.commit()?;
-    Ok(summary)
-}
-
-fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
+/// The `--outtype` (or `--q4` / `--q8`) asked for, refused when `format` cannot hold it.
+fn pick_outtype(a: &Args, format: OutputFormat) -> anyhow::Result<Option<Preset>> {
     let preset = if a.q4 {
         Preset::Q4_K_M
     } else if a.q8 {
@@ -160,35 +144,29 @@ fn pick_outtype(a: &Args, target: Target) -> anyhow::Result<Option<Preset>> {
             None => return Ok(None),
         }
     };
-    let name = preset.name().to_ascii_lowercase();
-    if target != Target::Gguf && !matches!(preset, Preset::F32 | Preset::F16 | Preset::BF16) {
-        bail!("--outtype {name} is only available with --to gguf (safetensors and pth hold float tensors)");
+    if let Err(ConvertError::QuantizedNeedsGguf { preset }) = convert::check_outtype(format, preset)
+    {
+        bail!("--outtype {preset} is only available with --to gguf (safetensors and pth hold float tensors)");
     }
     Ok(Some(preset))
 }
 
-fn float_dtype(p: Option<Preset>) -> Option<DType> {
-    match p {
-        Some(Preset::F32) => Some(DType::F32),
-        Some(Preset::F16) => Some(DType::F16),
-        Some(Preset::BF16) => Some(DType::BF16),
-        _ => None,
-    }
+/// A library refusal with the flag that overrides it.
+fn with_flag(e: ConvertError) -> anyhow::Error {
+    let flag = match &e {
+        ConvertError::ExtraTensors { .. } => "--allow-extra to pass them through unchanged",
+        ConvertError::VocabTooLarge { .. } => "--allow-vocab-mismatch to convert anyway",
+        _ => return e.into(),
+    };
+    anyhow!("{e}; pass {flag}")
 }
 
 /// Run `convert`.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let target = match a.to {
+    let target = match a.to.map(Target::format) {
         Some(t) => t,
-        None if a
-            .write
-            .output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gguf")) =>
-        {
-            Target::Gguf
-        }
-        None => bail!("say --to gguf|safetensors|pth (or give -o a .gguf name)"),
+        None => OutputFormat::from_name(&a.write.output)
+            .ok_or_else(|| anyhow!("say --to gguf|safetensors|pth (or give -o a .gguf name)"))?,
     };
     if let Some(n) = a.jobs {
         rayon::ThreadPoolBuilder::new()
@@ -197,47 +175,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .ok();
     }
     let preset = pick_outtype(&a, target)?;
-    if a.mp.is_some() && target != Target::Pth {
+    if a.mp.is_some() && target != OutputFormat::Pth {
         bail!("--mp applies to --to pth only");
     }
-    if a.vocab_only && target != Target::Gguf {
+    if a.vocab_only && target != OutputFormat::Gguf {
         bail!("--vocab-only applies to --to gguf only");
     }
     check_output(&a.write.output, a.write.force)?;
     let started = Instant::now();
     let ck = Checkpoint::open(&a.input)?;
-    if !ck.extra_tensors().is_empty() && !a.write.allow_extra {
-        bail!(
-            "{}: {} tensors are not LLaMA tensors ({}); pass --allow-extra to pass them through unchanged",
-            a.input.display(),
-            ck.extra_tensors().len(),
-            ck.extra_tensors()
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    convert::check_extra(&ck, a.write.allow_extra).map_err(with_flag)?;
     let params = ck.params()?;
     if !a.allow_vocab_mismatch {
-        check_vocab_fits(&ck, params.vocab_size)?;
+        convert::check_vocab_fits(&ck, params.vocab_size).map_err(with_flag)?;
     }
     let ctx = a.ctx_len.unwrap_or_else(|| params.default_context_length());
-    let bar = Bar(bytes_bar(source_bytes(&ck), "converting", a.write.json));
-    // The digests the manifests need are computed from the bytes as they are written:
-    // sha256 for the output manifest, md5 for a Meta folder's checklist.chk.
-    let mut algos = Vec::new();
-    if !a.write.no_manifest {
-        algos.push(Algo::Sha256);
-    }
-    if target == Target::Pth {
-        algos.push(Algo::Md5);
-    }
+    let bar = Bar(bytes_bar(
+        convert::source_bytes(&ck),
+        "converting",
+        a.write.json,
+    ));
+    // The digests the side files need are computed from the bytes as they are written.
+    let algos = side_files::export_digests(!a.write.no_manifest, target == OutputFormat::Pth);
     let digest_taps = DigestTaps::new(&algos);
     let taps: Option<&dyn TapFactory> = (!algos.is_empty()).then_some(&digest_taps as _);
     let summary = match target {
-        Target::Gguf => {
+        OutputFormat::Gguf => {
             let tokenizer = ck.tokenizer()?;
             if tokenizer.is_none() && !a.vocab_only {
                 eprintln!("llama-tool: warning: no tokenizer.model found beside {}; the GGUF will have no vocabulary", a.input.display());
@@ -245,7 +208,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let preset = preset.unwrap_or(Preset::F16);
             let opts = export::gguf::GgufOptions {
                 name: a.name.clone(),
-                model_ids: model_ids(&ck, &a.input),
+                model_ids: convert::model_ids(&ck, &a.input),
                 context_length: ctx,
                 preset,
                 tokenizer: tokenizer.as_ref(),
@@ -260,28 +223,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             commit_piped(out, &mut s)?;
             s
         }
-        Target::Safetensors => {
+        OutputFormat::Safetensors => {
             let opts = export::hf::HfOptions {
-                dtype: float_dtype(preset),
+                dtype: convert::float_dtype(preset),
                 max_shard_size: parse_size(&a.max_shard_size)?,
                 context_length: ctx,
                 allow_extra: a.write.allow_extra,
             };
-            with_temp_dir(&a.write.output, a.write.force, |dir| {
-                Ok(export::hf::write_hf_tapped(&ck, dir, &opts, &bar, taps)?)
+            convert::write_folder(&a.write.output, a.write.force, |dir| {
+                anyhow::Ok(export::hf::write_hf_tapped(&ck, dir, &opts, &bar, taps)?)
             })?
         }
-        Target::Pth => {
+        OutputFormat::Pth => {
             let opts = export::meta::MetaOptions {
                 mp: a.mp.unwrap_or(1),
-                dtype: float_dtype(preset),
+                dtype: convert::float_dtype(preset),
                 allow_extra: a.write.allow_extra,
             };
             export::meta::check_mp(&ck, opts.mp)?;
-            with_temp_dir(&a.write.output, a.write.force, |dir| {
+            convert::write_folder(&a.write.output, a.write.force, |dir| {
                 let mut s = export::meta::write_meta_tapped(&ck, dir, &opts, &bar, taps)?;
-                finish_meta_folder(&ck, dir, &mut s)?;
-                Ok(s)
+                side_files::finish_meta_folder(&ck, dir, &mut s)?;
+                anyhow::Ok(s)
             })?
         }
     };
@@ -289,7 +252,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let manifest = if a.write.no_manifest {
         None
     } else {
-        Some(crate::written::write_output_manifest(
+        Some(side_files::write_output_manifest(
             &a.write.output,
             &summary.files,
             &summary.digests,
@@ -302,45 +265,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         started,
         a.write.json,
     )
-}
-
-/// Refuse a tokenizer with more pieces than the model has embedding rows: token ids past the
-/// last row cannot be embedded, and the output would pair a model with a vocabulary it
-/// cannot run.
-fn check_vocab_fits(ck: &Checkpoint, rows: u64) -> anyhow::Result<()> {
-    let Some(tok) = ck.tokenizer()? else {
-        return Ok(());
-    };
-    let pieces = tok.pieces.len() as u64;
-    if pieces > rows {
-        let source = ck
-            .tokenizer_path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "the GGUF vocabulary".into());
-        bail!(
-            "{source}: the tokenizer has {pieces} pieces but the model has {rows} embedding rows \
-             (a tokenizer from another model?); pass --allow-vocab-mismatch to convert anyway"
-        );
-    }
-    Ok(())
-}
-
-/// tokenizer.model beside the shards (as the source had it) and checklist.chk like the release.
-fn finish_meta_folder(ck: &Checkpoint, dir: &Path, s: &mut ExportSummary) -> anyhow::Result<()> {
-    let dest = dir.join("tokenizer.model");
-    if ck.write_tokenizer(&dest)? {
-        s.files.push(dest);
-    }
-    let listed: Vec<PathBuf> = s
-        .files
-        .iter()
-        .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
-        .cloned()
-        .collect();
-    s.files.push(crate::written::write_checklist_known(
-        dir, &listed, &s.digests,
-    )?);
-    Ok(())
 }
 
 fn report(
@@ -408,27 +332,4 @@ pub fn run_reshard(a: ReshardArgs) -> anyhow::Result<ExitCode> {
         jobs: None,
         allow_vocab_mismatch: false,
     })
-}
-
-/// The ids llama.cpp's converter names a model by, most trusted first: config.json's
-/// `_name_or_path` when it is a hub id (at most one `/`), then the folder or file name.
-fn model_ids(ck: &Checkpoint, input: &Path) -> Vec<String> {
-    let mut ids = Vec::new();
-    if let Some(id) = ck
-        .hf_config()
-        .and_then(|c| c.get("_name_or_path"))
-        .and_then(|v| v.as_str())
-        .filter(|s| s.matches('/').count() <= 1)
-    {
-        ids.push(id.to_string());
-    }
-    let base = if input.is_dir() {
-        std::fs::canonicalize(input)
-            .ok()
-            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
-    } else {
-        input.file_stem().map(|s| s.to_string_lossy().into_owned())
-    };
-    ids.push(base.unwrap_or_else(|| "llama".into()));
-    ids
 }

@@ -121,11 +121,11 @@ fn suite(a: &Args, r: &DiffReport) -> crate::ci::Suite {
 
 /// Run the command.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    run_inner(&a)
-        .inspect_err(|e| crate::ci::write_error(a.ci.junit.as_deref(), "diff", e, a.ci.json))
+    run_inner(&a).inspect_err(|e| crate::ci::write_error(&a.ci, "diff", e))
 }
 
 fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
+    a.ci.check_outputs()?;
     let ca = open(&a.a)?;
     let cb = open(&a.b)?;
     let bar = if a.ci.json || !std::io::stderr().is_terminal() {
@@ -184,7 +184,7 @@ fn run_inner(a: &Args) -> anyhow::Result<ExitCode> {
     }
     let s = suite(a, &r);
     if let Some(path) = &a.ci.junit {
-        crate::ci::write_junit(path, &s)?;
+        crate::ci::write_junit(path, a.ci.force, &s)?;
     }
     crate::ci::annotate(&s, a.ci.json);
     Ok(if r.is_equal(a.strict_dtype) {

@@ -7,21 +7,9 @@ use std::process::ExitCode;
 use llama_manifests::sign::{self, Method};
 use serde_json::json;
 
-/// Whether `path` looks like a signature bundle (a JSON file naming a Sigstore media type).
+/// Whether `path` looks like a signature bundle ([`sign::looks_like_bundle`]).
 pub fn is_signature(path: &Path) -> bool {
-    use std::io::Read as _;
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = String::from_utf8_lossy(&head[..n]);
-    head.trim_start().starts_with('{') && head.contains("application/vnd.dev.sigstore.bundle")
+    sign::looks_like_bundle(path)
 }
 
 /// Run `inspect` on a signature.

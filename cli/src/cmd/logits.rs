@@ -2,30 +2,15 @@
 //! written as a float32 `.npy` `[n_tokens, vocab]`; the top-K next tokens of the last
 //! position are printed, decoded. Shared with `check`: token input and model running.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
-use llama_formats::atomic::AtomicFile;
 use llama_formats::checkpoint::Checkpoint;
 use llama_infer::tokenizer::Tokenizer;
 use llama_infer::{npy, Device};
 
-/// Where the tokens come from (one of the three).
-#[derive(clap::Args, Debug, Clone)]
-#[group(required = true, multiple = false)]
-pub struct TokenInput {
-    /// Text to tokenize with the model's tokenizer.model (BOS added, as LLaMA does).
-    #[arg(long)]
-    pub prompt: Option<String>,
-    /// Token ids, comma- or space-separated (`1,450,4996`); used as given (no BOS added).
-    #[arg(long)]
-    pub tokens: Option<String>,
-    /// A file of token ids (comma/space/newline-separated, or a JSON array).
-    #[arg(long = "tokens-file")]
-    pub tokens_file: Option<PathBuf>,
-}
+pub use crate::args::TokenInput;
 
 /// Arguments of `llama-tool logits`.
 #[derive(clap::Args)]
@@ -37,6 +22,9 @@ pub struct Args {
     /// Write all logits as float32 .npy of shape [n_tokens, vocab].
     #[arg(short = 'o', long = "output", alias = "out", value_name = "FILE.npy")]
     pub output: Option<PathBuf>,
+    /// Replace an existing -o FILE (refused otherwise, exit 2).
+    #[arg(long)]
+    pub force: bool,
     /// How many next tokens of the last position to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -177,13 +165,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     let vocab = logits.len() / tokens.len().max(1);
     if let Some(out) = &a.output {
-        let mut f = AtomicFile::create(out).with_context(|| format!("create {}", out.display()))?;
-        f.file()
-            .write_all(&npy::encode_f32(&[tokens.len(), vocab], &logits))
-            .and_then(|_| f.file().sync_all())
-            .with_context(|| format!("write {}", out.display()))?;
-        f.commit()
-            .with_context(|| format!("write {}", out.display()))?;
+        let npy = npy::encode_f32(&[tokens.len(), vocab], &logits);
+        crate::args::write_file_output(out, a.force, &npy)?;
     }
     let last = &logits[(tokens.len() - 1) * vocab..];
     let top = top_k(last, a.top);

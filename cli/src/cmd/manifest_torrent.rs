@@ -1,12 +1,10 @@
 //! `llama-tool manifest DIR --format torrent -o NAME.torrent [--piece-size SIZE]
 //! [--tracker URL]... [--web-seed URL]... [--private] [--v2|--hybrid] [--creation-date T]`:
 //! a deterministic BitTorrent metainfo of a folder, hashed in parallel (docs/TORRENT.md).
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use llama_formats::atomic::AtomicFile;
+use anyhow::bail;
 use llama_manifests::torrent::{self, CreateOptions, Metainfo, Version};
 
 /// The torrent options of `manifest` (and `seed` without `--torrent`).
@@ -109,6 +107,7 @@ pub fn make(
 pub fn run(
     dir: &Path,
     output: Option<&Path>,
+    force: bool,
     t: &TorrentArgs,
     jobs: usize,
 ) -> anyhow::Result<ExitCode> {
@@ -117,12 +116,7 @@ pub fn run(
     };
     let exclude = vec![out.to_path_buf()];
     let (bytes, meta) = make(dir, &exclude, &t.options(), jobs, false)?;
-    let mut f =
-        AtomicFile::create(out).with_context(|| format!("{}: cannot create", out.display()))?;
-    f.write_all(&bytes)
-        .with_context(|| format!("{}: write failed", out.display()))?;
-    f.commit()
-        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
+    crate::args::write_file_output(out, force, &bytes)?;
     eprintln!(
         "{}: {} files, {} pieces of {} bytes",
         out.display(),

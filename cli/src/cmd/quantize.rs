@@ -14,6 +14,7 @@ use clap::error::ErrorKind;
 use clap::CommandFactory;
 use llama_formats::atomic;
 use llama_formats::gguf::GgufFile;
+use llama_formats::llama::naming::gguf_tensor_kind;
 use llama_formats::quant::{quantize_gguf, Preset, QuantReport};
 
 use crate::args::{Choice, QuantType};
@@ -107,19 +108,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `blk.7.attn_v.weight` -> `attn_v.weight`.
-fn kind(name: &str) -> &str {
-    match name.strip_prefix("blk.") {
-        Some(rest) => rest.split_once('.').map_or(rest, |(_, k)| k),
-        None => name,
-    }
-}
-
 fn present(args: &Args, output: &Path, preset: Preset, r: &QuantReport, size: u64, secs: f64) {
     let mut kinds: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     for t in &r.tensors {
         *kinds
-            .entry(kind(&t.name))
+            .entry(gguf_tensor_kind(&t.name))
             .or_default()
             .entry(t.dst.name())
             .or_default() += 1;

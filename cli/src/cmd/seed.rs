@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use llama_formats::atomic::AtomicFile;
 use llama_manifests::torrent::engine::{self, SeedRequest};
 use llama_manifests::torrent::{self, check, Metainfo};
 
@@ -27,6 +26,9 @@ pub struct Args {
     /// Save the torrent made on the fly here.
     #[arg(long, value_name = "FILE.torrent", conflicts_with = "torrent")]
     pub save_torrent: Option<PathBuf>,
+    /// Replace an existing --save-torrent FILE (refused otherwise, exit 2).
+    #[arg(long, requires = "save_torrent")]
+    pub force: bool,
     /// Files hashed at once (default: the number of cores).
     #[arg(short = 'j', long = "jobs", alias = "threads", value_name = "N")]
     pub jobs: Option<usize>,
@@ -43,6 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let jobs = args.jobs.unwrap_or_else(super::verify::default_jobs).max(1);
     if !args.dir.exists() {
         bail!("{}: no such folder", args.dir.display());
+    }
+    if let Some(out) = &args.save_torrent {
+        crate::args::check_file_output(out, args.force)?;
     }
     let (bytes, meta, root) = match &args.torrent {
         Some(t) => {
@@ -86,12 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 false,
             )?;
             if let Some(out) = &args.save_torrent {
-                let mut f = AtomicFile::create(out)
-                    .with_context(|| format!("{}: cannot create", out.display()))?;
-                f.write_all(&bytes)
-                    .with_context(|| format!("{}: write failed", out.display()))?;
-                f.commit()
-                    .with_context(|| format!("{}: cannot rename into place", out.display()))?;
+                crate::args::write_file_output(out, args.force, &bytes)?;
             }
             let root = args.dir.clone();
             (bytes, meta, root)

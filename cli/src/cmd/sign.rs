@@ -23,6 +23,9 @@ pub struct Args {
     /// Where to write the signature (default: DIR/model.sig; FILE.sig for a single file).
     #[arg(short = 'o', long = "output", alias = "out", value_name = "SIG")]
     pub output: Option<PathBuf>,
+    /// Replace an existing signature file (refused otherwise, exit 2).
+    #[arg(long)]
+    pub force: bool,
     /// File holding the password of an encrypted key (first line). The environment variable
     /// LLAMA_TOOL_KEY_PASSWORD is read when this is not given.
     #[arg(long, value_name = "FILE")]
@@ -85,15 +88,6 @@ fn ignore_entry(root: &Path, p: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("--ignore {}: not UTF-8", p.display()))
 }
 
-fn default_output(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        return path.join(sign::DEFAULT_SIGNATURE_NAME);
-    }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".sig");
-    path.with_file_name(name)
-}
-
 struct Bar(indicatif::ProgressBar);
 impl Progress for Bar {
     fn bytes(&self, n: u64) {
@@ -115,7 +109,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&args.path));
+        .unwrap_or_else(|| sign::default_signature_path(&args.path));
+    crate::args::check_file_output(&output, args.force)?;
     let mut ignore = Vec::new();
     for p in &args.ignore {
         ignore.push(ignore_entry(&args.path, p)?);
@@ -164,7 +159,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let signed = sign::sign_model(&args.path, &key, &opts, &bar)?;
     bar.0.finish_and_clear();
-    let written = sign::write_bundle(&signed.bundle, &output)?;
+    let written = match sign::write_bundle(&signed.bundle, &output, args.force) {
+        Ok(w) => w,
+        Err(sign::SignError::Output(e)) => return Err(crate::args::output_error(e)),
+        Err(e) => return Err(e.into()),
+    };
     let seconds = start.elapsed().as_secs_f64();
     let hint = key.public_key().hint();
     if args.json {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use llama_formats::atomic::AtomicDir;
 use llama_formats::llama::KnownSize;
 use llama_formats::synth::{synth, synth_params, SynthShape, SynthSpec};
+use llama_manifests::side_files;
 
 use crate::args::{check_output, Choice, FloatType};
 
@@ -99,12 +100,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let files =
         synth(dir.path(), &spec).with_context(|| format!("synth into {}", a.out.display()))?;
     // checklist.chk over the shards and params.json, as the release has it.
-    let listed: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| f.file_name().is_some_and(|n| n != "tokenizer.model"))
-        .cloned()
-        .collect();
-    crate::written::write_checklist(dir.path(), &listed)?;
+    side_files::write_checklist(dir.path(), &files, &side_files::Known::new())?;
     let files: Vec<PathBuf> = files.iter().map(|f| dir.final_path(f)).collect();
     dir.commit()?;
     let p = synth_params(&spec);

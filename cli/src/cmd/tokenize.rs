@@ -106,6 +106,17 @@ fn input_text(a: &Args) -> anyhow::Result<String> {
     read_text(std::io::stdin().lock(), "standard input")
 }
 
+/// The fields `tokenize --json` and `detokenize --json` share (docs/JSON.md).
+fn json_doc(model: &Path, source: &VocabSource, count: usize) -> serde_json::Value {
+    json!({
+        "ok": true,
+        "model": model,
+        "vocab_source": source.kind(),
+        "vocab_path": source.path(),
+        "count": count,
+    })
+}
+
 /// A piece as one printable token: control characters escaped (`\n`, `\t`, `\u{1b}`) and
 /// a backslash doubled; everything else, `▁` included, as is.
 fn printable(piece: &str) -> String {
@@ -127,17 +138,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let piece = |id: u32| tok.piece(id).unwrap_or("").to_string();
     let mut out = std::io::stdout().lock();
     if a.json {
-        let v = json!({
-            "ok": true,
-            "model": a.model,
-            "vocab_source": source.kind(),
-            "vocab_path": source.path(),
-            "vocab_size": tok.vocab_size(),
-            "bos": !a.no_bos && tok.bos_id().is_some(),
-            "count": ids.len(),
-            "ids": ids,
-            "pieces": ids.iter().map(|&i| piece(i)).collect::<Vec<_>>(),
-        });
+        let mut v = json_doc(&a.model, &source, ids.len());
+        v["vocab_size"] = json!(tok.vocab_size());
+        v["bos"] = json!(!a.no_bos && tok.bos_id().is_some());
+        v["pieces"] = json!(ids.iter().map(|&i| piece(i)).collect::<Vec<_>>());
+        v["ids"] = json!(ids);
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else if a.ids {
         let s: Vec<String> = ids.iter().map(u32::to_string).collect();
@@ -195,14 +200,8 @@ pub fn run_detokenize(a: DetokenizeArgs) -> anyhow::Result<ExitCode> {
     let text = tok.decode(&ids);
     let mut out = std::io::stdout().lock();
     if a.json {
-        let v = json!({
-            "ok": true,
-            "model": a.model,
-            "vocab_source": source.kind(),
-            "vocab_path": source.path(),
-            "count": ids.len(),
-            "text": text,
-        });
+        let mut v = json_doc(&a.model, &source, ids.len());
+        v["text"] = json!(text);
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         writeln!(out, "{text}")?;

@@ -152,15 +152,7 @@ fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<
 
 /// `--tensors REF`: each path's tensors against REF's.
 fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
-    let is_manifest = reference.is_file()
-        && reference
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| {
-                n.to_ascii_lowercase().ends_with(".json")
-                    && n != "params.json"
-                    && n != "config.json"
-            });
+    let is_manifest = reference.is_file() && llama_manifests::json::is_manifest_name(reference);
     if is_manifest {
         let text = read_manifest(reference)?;
         let m = llama_manifests::json::Manifest::parse(&text, reference)?;
@@ -300,27 +292,32 @@ impl Progress for Reporter {
     }
 }
 
-fn result_line(r: &FileResult) -> String {
-    match &r.status {
-        Status::Ok => format!("OK        {}", r.name),
+/// What is wrong with a file, beyond its status word (a mismatch's digests, a size, an
+/// error), as the result line and the JUnit case show it.
+pub(crate) fn problem(status: &Status) -> Option<String> {
+    match status {
         Status::Mismatch {
             what,
             expected,
             actual,
             source,
-        } => format!(
-            "MISMATCH  {}: {what} expected {expected}, actual {actual} ({source})",
-            r.name
-        ),
-        Status::Missing => format!("MISSING   {}", r.name),
+        } => Some(format!(
+            "{what} expected {expected}, actual {actual} ({source})"
+        )),
         Status::Size { expected, actual } => {
-            format!(
-                "SIZE      {}: expected {expected} bytes, found {actual}",
-                r.name
-            )
+            Some(format!("expected {expected} bytes, found {actual}"))
         }
-        Status::Unlisted => format!("UNLISTED  {}", r.name),
-        Status::Error(e) => format!("ERROR     {}: {e}", r.name),
+        Status::Error(e) => Some(e.clone()),
+        Status::Ok | Status::Missing | Status::Unlisted => None,
+    }
+}
+
+/// `WORD      NAME[: problem]`.
+fn result_line(r: &FileResult) -> String {
+    let word = r.status.word();
+    match problem(&r.status) {
+        Some(p) => format!("{word:<10}{}: {p}", r.name),
+        None => format!("{word:<10}{}", r.name),
     }
 }
 
@@ -356,11 +353,12 @@ fn result_json(r: &FileResult) -> serde_json::Value {
 
 /// Run the command (with --junit, bad input still leaves a JUnit file with an error case).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (junit, json) = (args.ci.junit.clone(), args.ci.json);
-    run_args(args).inspect_err(|e| crate::ci::write_error(junit.as_deref(), "verify", e, json))
+    let ci = args.ci.clone();
+    run_args(args).inspect_err(|e| crate::ci::write_error(&ci, "verify", e))
 }
 
 fn run_args(args: Args) -> anyhow::Result<ExitCode> {
+    args.ci.check_outputs()?;
     let jobs_n = args.jobs.unwrap_or_else(default_jobs);
     if jobs_n == 0 {
         bail!("--jobs must be at least 1");
@@ -438,13 +436,7 @@ pub(crate) fn report(
     let bytes: u64 = results.iter().map(|r| r.bytes).sum();
     let tally = Tally::of(results.iter().map(|r| r.status.kind()));
     let failed = tally.failed();
-    crate::ci::verify_outputs(
-        args.ci.junit.as_deref(),
-        &results,
-        seconds,
-        failed,
-        args.ci.json,
-    )?;
+    crate::ci::verify_outputs(&args.ci, &results, seconds, failed)?;
     if args.ci.json {
         let mut summary = json!({
             "files": results.len(),

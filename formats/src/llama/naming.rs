@@ -236,9 +236,25 @@ impl fmt::Display for TensorName {
     }
 }
 
+/// The kind of a GGUF tensor, its name without the layer: `blk.7.attn_v.weight` ->
+/// `attn_v.weight`; a global tensor's name as it is.
+pub fn gguf_tensor_kind(name: &str) -> &str {
+    match name.strip_prefix("blk.") {
+        Some(rest) => rest.split_once('.').map_or(rest, |(_, k)| k),
+        None => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gguf_tensor_kind_drops_the_layer() {
+        assert_eq!(gguf_tensor_kind("blk.7.attn_v.weight"), "attn_v.weight");
+        assert_eq!(gguf_tensor_kind("output_norm.weight"), "output_norm.weight");
+        assert_eq!(gguf_tensor_kind("blk.x"), "x");
+    }
 
     #[test]
     fn names_round_trip_through_every_layout() {

@@ -13,10 +13,10 @@ pub mod keys;
 pub mod serialize;
 pub mod statement;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use llama_formats::atomic::AtomicFile;
+use llama_formats::atomic::OutputError;
+use llama_formats::output::write_output;
 
 use crate::digest::{Algo, DigestError};
 use crate::json::TensorSet;
@@ -27,6 +27,33 @@ pub use statement::{Method, ModelManifest, Resource, Serialization};
 
 /// The signature's default file name inside the model folder.
 pub const DEFAULT_SIGNATURE_NAME: &str = "model.sig";
+
+/// Whether `path` looks like a signature bundle: a regular file whose first 256 bytes are a
+/// JSON object naming the Sigstore bundle media type (how `inspect` tells a `model.sig` from a
+/// checkpoint).
+pub fn looks_like_bundle(path: &Path) -> bool {
+    use std::io::Read as _;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&head[..n]);
+    head.trim_start().starts_with('{') && head.contains("application/vnd.dev.sigstore.bundle")
+}
+
+/// Where the signature of `model` goes by default: `DIR/model.sig` for a folder,
+/// `FILE.sig` beside a single file.
+pub fn default_signature_path(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        return model.join(DEFAULT_SIGNATURE_NAME);
+    }
+    let mut name = model.file_name().unwrap_or_default().to_os_string();
+    name.push(".sig");
+    model.with_file_name(name)
+}
 
 /// Errors of signing and of reading or checking a signature.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +66,10 @@ pub enum SignError {
         /// The I/O error.
         error: std::io::Error,
     },
+    /// The signature file could not be written: it exists (and replacing it was not asked
+    /// for), or it is a folder or a device that is never replaced.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// A key could not be used.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -286,15 +317,10 @@ pub fn sign_model(
     })
 }
 
-/// Write `bundle` to `path` atomically (a temporary sibling renamed into place).
-pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<PathBuf, SignError> {
-    let io = |source| SignError::Io {
-        path: path.display().to_string(),
-        error: source,
-    };
-    let mut f = AtomicFile::create(path).map_err(io)?;
-    f.write_all(bundle.to_json().as_bytes()).map_err(io)?;
-    f.commit().map_err(io)
+/// Write `bundle` to `path` as an output file ([`llama_formats::output`]: atomically, an
+/// existing file replaced only when `replace`, a device or FIFO written through).
+pub fn write_bundle(bundle: &Bundle, path: &Path, replace: bool) -> Result<PathBuf, SignError> {
+    Ok(write_output(path, replace, bundle.to_json().as_bytes())?)
 }
 
 /// Read and strictly parse the bundle at `path`.
@@ -379,4 +405,26 @@ pub fn verify_bundle(
     let manifest = ModelManifest::from_payload(&payload, path)?;
     manifest.check_root_digest(path)?;
     Ok(manifest)
+}
+
+/// The default signature path and the bundle sniffing of `inspect`.
+#[cfg(test)]
+#[test]
+fn a_signature_goes_in_the_folder_or_beside_the_file_and_is_recognised() {
+    let mut file = tempfile::Builder::new().suffix(".gguf").tempfile().unwrap();
+    let (path, dir) = (file.path().to_path_buf(), std::env::temp_dir());
+    assert_eq!(
+        default_signature_path(&dir),
+        dir.join(DEFAULT_SIGNATURE_NAME)
+    );
+    let name = path.file_name().unwrap().to_string_lossy();
+    let beside = path.with_file_name(format!("{name}.sig"));
+    assert_eq!(default_signature_path(&path), beside);
+    assert!(!looks_like_bundle(&path) && !looks_like_bundle(&dir));
+    std::io::Write::write_all(
+        &mut file,
+        br#" {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+    )
+    .unwrap();
+    assert!(looks_like_bundle(&path));
 }
