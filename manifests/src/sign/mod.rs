@@ -140,8 +140,11 @@ pub enum SignError {
         name: String,
     },
     /// The thread pool could not start.
-    #[error("cannot start worker threads: {0}")]
-    Threads(String),
+    #[error("cannot start worker threads: {error}")]
+    Threads {
+        /// rayon's error.
+        error: rayon::ThreadPoolBuildError,
+    },
 }
 
 impl SignError {
