@@ -129,24 +129,19 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
         SynthShape::Known(k) => k.shards(),
     });
     if !spec.dtype.is_float() || spec.dtype == DType::F64 {
-        return Err(ExportError::Invalid(format!(
-            "synth writes f16, bf16 or f32, not {}",
-            spec.dtype
-        )));
+        return Err(ExportError::SynthDType(spec.dtype));
     }
     if p.n_kv_heads == 0 || !p.n_heads.is_multiple_of(p.n_kv_heads) {
-        return Err(ExportError::Invalid(format!(
-            "--kv-heads {} must divide the {} heads",
-            p.n_kv_heads, p.n_heads
-        )));
+        return Err(ExportError::SynthKvHeads {
+            kv_heads: p.n_kv_heads,
+            heads: p.n_heads,
+        });
     }
     if spec
         .ffn_dim_multiplier
         .is_some_and(|m| !(m.is_finite() && m > 0.0 && m <= 16.0))
     {
-        return Err(ExportError::Invalid(
-            "--ffn-dim-multiplier must be in (0, 16]".into(),
-        ));
+        return Err(ExportError::SynthFfnMultiplier);
     }
     for (what, n) in [
         ("n_heads", p.n_heads),
@@ -156,9 +151,7 @@ pub fn synth(dir: &Path, spec: &SynthSpec) -> Result<Vec<PathBuf>, ExportError> 
         ("vocab", p.vocab_size),
     ] {
         if mp == 0 || n % mp as u64 != 0 {
-            return Err(ExportError::Invalid(format!(
-                "--mp {mp} does not divide {what} {n}"
-            )));
+            return Err(ExportError::SynthShards { mp, what, n });
         }
     }
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use llama_formats::pth::pickle::{load_state_dict, PickleError};
 use llama_formats::sentencepiece::SpModel;
 
+#[path = "../../tests/support/pickle.rs"]
+mod pickle;
+use pickle::{binunicode, fanned_out_tensor};
+
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -55,13 +59,6 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
 /// Heap a hostile input may cost beyond its own size: the pickle byte budget plus slack.
 const PEAK_LIMIT: usize = 160 << 20;
 
-fn binunicode(s: &str) -> Vec<u8> {
-    let mut v = vec![b'X'];
-    v.extend((s.len() as u32).to_le_bytes());
-    v.extend(s.as_bytes());
-    v
-}
-
 fn limited(pkl: &[u8], what: &str) {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let (r, peak, took) = measured(|| load_state_dict(pkl));
@@ -79,23 +76,7 @@ fn limited(pkl: &[u8], what: &str) {
 /// dict keys: every entry used to be copied out in full.
 #[test]
 fn fanned_out_tensor_copies_are_budgeted() {
-    let mut p = b"\x80\x02}(".to_vec();
-    p.extend(binunicode("t0"));
-    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
-    p.extend(binunicode("storage"));
-    p.extend(b"ctorch\nHalfStorage\n");
-    p.extend(binunicode(&"k".repeat(100_000)));
-    p.extend(binunicode("cpu"));
-    p.extend(b"K\x01tQK\x00(");
-    p.extend(b"K\x01".repeat(32));
-    p.extend(b"t(");
-    p.extend(b"K\x01".repeat(32));
-    p.extend(b"t\x89ccollections\nOrderedDict\n)RtRr\x00\x00\x00\x00");
-    for i in 1..100_000 {
-        p.extend(binunicode(&format!("t{i}")));
-        p.extend(b"j\x00\x00\x00\x00");
-    }
-    p.extend(b"u.");
+    let p = fanned_out_tensor(100_000, 100_000);
     limited(&p, "bytes materialised");
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use llama_formats::pth::{PthError, PthFile, PthWriter, WriterOptions};
 use llama_formats::sequence::SequenceError;
 use llama_formats::{DType, TensorInfo};
+use llama_ggml::dtype::ALL_DTYPES;
 
 #[path = "../../tests/support/interop.rs"]
 mod interop;
@@ -21,18 +22,10 @@ fn fixtures() -> PathBuf {
 
 /// Tensors of every writable dtype with deterministic bytes.
 fn sample_tensors() -> Vec<(TensorInfo, Vec<u8>)> {
-    let dtypes = [
-        DType::F32,
-        DType::F16,
-        DType::BF16,
-        DType::F64,
-        DType::I64,
-        DType::I32,
-        DType::I16,
-        DType::I8,
-        DType::U8,
-        DType::Bool,
-    ];
+    let dtypes: Vec<DType> = ALL_DTYPES
+        .into_iter()
+        .filter(|d| !d.is_quantized())
+        .collect();
     let shapes: [&[u64]; 4] = [&[5, 7], &[3], &[], &[2, 0, 3]];
     let mut out = Vec::new();
     let mut seed = 0x1234_5678u32;
@@ -238,17 +231,7 @@ fn release_drops_mapped_pages() {
             shape: vec![4 * MIB],
         })
         .collect(); // 4 x 16 MiB
-    let out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-    let mut w = PthWriter::new(out, "big", infos.clone()).unwrap();
-    let chunk = vec![1u8; MIB as usize];
-    for i in &infos {
-        w.start_tensor(&i.name).unwrap();
-        for _ in 0..16 {
-            w.write_chunk(&chunk).unwrap();
-        }
-        w.end_tensor().unwrap();
-    }
-    w.finish().unwrap();
+    write_repeated(&p, "big", &infos, &vec![1u8; MIB as usize]);
     let f = PthFile::open(&p).unwrap();
     let Some(before) = rss_file_kb() else { return };
     let mut sum = 0u64;
@@ -275,6 +258,20 @@ fn release_drops_mapped_pages() {
     );
 }
 
+/// Write `infos` to `path` as a `.pth` named `stem`, each tensor's data `chunk` 16 times.
+fn write_repeated(path: &Path, stem: &str, infos: &[TensorInfo], chunk: &[u8]) {
+    let out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = PthWriter::new(out, stem, infos.to_vec()).unwrap();
+    for i in infos {
+        w.start_tensor(&i.name).unwrap();
+        for _ in 0..16 {
+            w.write_chunk(chunk).unwrap();
+        }
+        w.end_tensor().unwrap();
+    }
+    w.finish().unwrap();
+}
+
 /// Benchmark note (docs/formats/pth.md): `cargo test -p llama-formats --release --test pth_writer
 /// -- --ignored bench_zero_copy --nocapture`.
 #[test]
@@ -292,18 +289,9 @@ fn bench_zero_copy_vs_copy() {
             shape: vec![64 * MIB],
         })
         .collect(); // 8 x 128 MiB = 1 GiB
-    let out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-    let mut w = PthWriter::new(out, "bench", infos.clone()).unwrap();
     let chunk: Vec<u8> = (0..8 * MIB).map(|i| i as u8).collect();
     let t0 = Instant::now();
-    for i in &infos {
-        w.start_tensor(&i.name).unwrap();
-        for _ in 0..16 {
-            w.write_chunk(&chunk).unwrap();
-        }
-        w.end_tensor().unwrap();
-    }
-    w.finish().unwrap();
+    write_repeated(&p, "bench", &infos, &chunk);
     let write = t0.elapsed();
     let f = PthFile::open(&p).unwrap();
     // Warm the page cache once so both variants read from memory.

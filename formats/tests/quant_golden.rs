@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use llama_formats::quant::quantize;
 use llama_formats::DType;
 
-const TYPES: [&str; 10] = [
-    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
-];
+#[path = "../../tests/support/quant_cases.rs"]
+mod quant_cases;
+use quant_cases::{cases, first_diff, TYPES};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/quant_golden")
@@ -19,43 +19,24 @@ fn golden_dir() -> PathBuf {
 #[test]
 fn every_type_matches_llama_cpp_golden_blocks() {
     let dir = golden_dir();
-    let mut cases: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().into_string().unwrap();
-            n.strip_suffix(".json").map(str::to_owned)
-        })
-        .collect();
-    cases.sort();
+    let cases = cases(&dir);
     assert!(
         cases.len() >= 10,
-        "too few golden cases in {}: {cases:?}",
-        dir.display()
+        "too few golden cases in {}: {:?}",
+        dir.display(),
+        cases.iter().map(|c| &c.name).collect::<Vec<_>>()
     );
     let mut compared = 0;
     let mut failures = Vec::new();
     for case in &cases {
-        let meta: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{case}.json"))).unwrap())
-                .unwrap();
-        let n_per_row = meta["n_per_row"].as_u64().unwrap() as usize;
-        let x: Vec<f32> = std::fs::read(dir.join(format!("{case}.f32")))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        assert_eq!(x.len(), meta["rows"].as_u64().unwrap() as usize * n_per_row);
+        let (x, n_per_row, case) = (&case.x, case.n_per_row, &case.name);
         for t in TYPES {
             let dtype = DType::from_name(t).unwrap();
             let golden = std::fs::read(dir.join(format!("{case}.{t}.ggml"))).unwrap();
-            let ours = quantize(dtype, &x, n_per_row).unwrap();
+            let ours = quantize(dtype, x, n_per_row).unwrap();
             compared += 1;
             if ours != golden {
-                let bb = dtype.block_bytes();
-                let block = ours
-                    .chunks(bb)
-                    .zip(golden.chunks(bb))
-                    .position(|(a, b)| a != b);
+                let block = first_diff(&ours, &golden, dtype.block_bytes());
                 failures.push(format!("{case} {t}: first differing block {block:?}"));
             }
         }

@@ -121,6 +121,23 @@ impl InferError {
     pub fn source<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
         InferError::Source(Box::new(e))
     }
+
+    /// [`InferError::BadSize`] for tensor `name` of `dtype` and `shape`, which needs
+    /// `expected` bytes, given the bytes found.
+    pub(crate) fn bad_size(
+        name: TensorName,
+        dtype: DType,
+        shape: &[u64],
+        expected: u64,
+    ) -> impl Fn(usize) -> InferError + '_ {
+        move |got| InferError::BadSize {
+            name,
+            dtype,
+            shape: shape.to_vec(),
+            got,
+            expected,
+        }
+    }
 }
 
 /// What the tensor backend reported (its message; the backend's types stay private).

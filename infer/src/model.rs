@@ -273,13 +273,7 @@ fn dense_cpu(
     let mut y = vec![0f32; t * n_out];
     let row_bytes = k * dtype.block_bytes();
     let mut row0 = 0usize;
-    let bad_size = |got: usize| InferError::BadSize {
-        name,
-        dtype,
-        shape: shape.to_vec(),
-        got,
-        expected: (n_out * row_bytes) as u64,
-    };
+    let bad_size = InferError::bad_size(name, dtype, shape, (n_out * row_bytes) as u64);
     source.stream(name, &mut |b| {
         let rows = b.len() / row_bytes.max(1);
         if row_bytes == 0 || !b.len().is_multiple_of(row_bytes) || row0 + rows > n_out {

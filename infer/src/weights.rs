@@ -176,13 +176,8 @@ pub(crate) fn fetch<'s>(
     let n = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let need = n.and_then(|n| t.dtype.bytes_for(n));
     if need != Some(t.data.len() as u64) {
-        return Err(InferError::BadSize {
-            name,
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            got: t.data.len(),
-            expected: need.unwrap_or(u64::MAX),
-        });
+        let bad_size = InferError::bad_size(name, t.dtype, &t.shape, need.unwrap_or(u64::MAX));
+        return Err(bad_size(t.data.len()));
     }
     Ok(t)
 }
@@ -204,7 +199,6 @@ pub(crate) fn to_f32_tensor(
 /// Widen little-endian F16/BF16/F32 bytes to f32 on all cores (half's SIMD conversion for
 /// aligned 16-bit chunks); F64 and anything odd go through `llama_formats::cast`.
 fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::cast::CastError> {
-    use half::slice::HalfFloatSliceExt;
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 16;
     if cfg!(target_endian = "big")
@@ -218,26 +212,32 @@ fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::c
     out.par_chunks_mut(CHUNK)
         .zip(bytes.par_chunks(CHUNK * es))
         .for_each(|(o, b)| match dtype {
-            DType::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(b) {
-                Ok(h) => h.convert_to_f32_slice(o),
-                Err(_) => o
-                    .iter_mut()
-                    .zip(b.chunks_exact(2))
-                    .for_each(|(x, c)| *x = half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
-            },
-            DType::BF16 => match bytemuck::try_cast_slice::<u8, half::bf16>(b) {
-                Ok(h) => h.convert_to_f32_slice(o),
-                Err(_) => o
-                    .iter_mut()
-                    .zip(b.chunks_exact(2))
-                    .for_each(|(x, c)| *x = half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
-            },
+            DType::F16 => widen_halves::<half::f16>(b, o, |c| half::f16::from_le_bytes(c).to_f32()),
+            DType::BF16 => {
+                widen_halves::<half::bf16>(b, o, |c| half::bf16::from_le_bytes(c).to_f32())
+            }
             _ => o
                 .iter_mut()
                 .zip(b.chunks_exact(4))
                 .for_each(|(x, c)| *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
         });
     Ok(out)
+}
+
+/// 16-bit floats `b` widened into `o` with half's SIMD conversion when `b` is aligned for
+/// `T`, else one value at a time with `one`.
+fn widen_halves<T: bytemuck::Pod>(b: &[u8], o: &mut [f32], one: fn([u8; 2]) -> f32)
+where
+    [T]: half::slice::HalfFloatSliceExt,
+{
+    use half::slice::HalfFloatSliceExt;
+    match bytemuck::try_cast_slice::<u8, T>(b) {
+        Ok(h) => h.convert_to_f32_slice(o),
+        Err(_) => o
+            .iter_mut()
+            .zip(b.chunks_exact(2))
+            .for_each(|(x, c)| *x = one([c[0], c[1]])),
+    }
 }
 
 /// Raw ggml blocks as a candle QTensor (shape `[rows, cols]`, numpy order). candle copies
@@ -308,13 +308,7 @@ pub(crate) fn qmatmul(
         .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
     let mut parts = Vec::new();
     let mut rows_seen = 0u64;
-    let bad_size = |got: usize| InferError::BadSize {
-        name,
-        dtype,
-        shape: shape.to_vec(),
-        got,
-        expected: shape[0] * row_bytes as u64,
-    };
+    let bad_size = InferError::bad_size(name, dtype, shape, shape[0] * row_bytes as u64);
     // Parts are whole multiples of QMATMUL_ROWS rows (the source's blocks are cut by
     // bytes): candle's repacked x86 kernels only take row counts that are multiples of
     // their 16-row tiles, and fall back to a slower path otherwise.
@@ -423,13 +417,7 @@ pub(crate) fn embed(
         .ok_or(InferError::UnsupportedDType { name, dtype })? as usize;
     let mut out: Vec<Vec<f32>> = seqs.iter().map(|s| vec![0f32; s.len() * cols]).collect();
     let mut row0 = 0u64;
-    let bad_size = |got: usize| InferError::BadSize {
-        name,
-        dtype,
-        shape: shape.clone(),
-        got,
-        expected: n_rows * row_bytes as u64,
-    };
+    let bad_size = InferError::bad_size(name, dtype, &shape, n_rows * row_bytes as u64);
     let cpu = candle_core::Device::Cpu;
     let mut wide = Vec::with_capacity(cols);
     src.stream(name, &mut |b| {

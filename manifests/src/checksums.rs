@@ -27,14 +27,54 @@ pub struct Entry {
 
 /// A line that is not a checksum line.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {what}")]
+#[error("{file}:{line}: {problem}")]
 pub struct ParseError {
     /// The list's path.
     pub file: String,
     /// 1-based line number.
     pub line: usize,
     /// What was wrong.
-    pub what: String,
+    pub problem: BadLine,
+}
+
+/// What is wrong with a line of a checksum list ([`ParseError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadLine {
+    /// Neither `HEX  NAME` nor `ALGO (NAME) = HEX`.
+    #[error("not a checksum line (expected `HEX  NAME` or `ALGO (NAME) = HEX`): {line:?}")]
+    NotChecksumLine {
+        /// The line (first 80 characters).
+        line: String,
+    },
+    /// A digest not followed by two spaces or ` *`.
+    #[error("expected two spaces or ` *` after the digest: {line:?}")]
+    NoSeparator {
+        /// The line (first 80 characters).
+        line: String,
+    },
+    /// A digest whose length names no algorithm (the list's name gives none).
+    #[error("digest of {digits} hex digits is neither md5 (32) nor sha256 (64)")]
+    DigestLength {
+        /// Its hex digits.
+        digits: usize,
+    },
+    /// A digest that is not the algorithm's number of hex digits.
+    #[error("{algo} digest must be {} hex digits, found {found:?}", algo.hex_len())]
+    BadDigest {
+        /// The algorithm.
+        algo: Algo,
+        /// The digest (first 80 characters).
+        found: String,
+    },
+    /// A `\`-escaped name with a bad escape.
+    #[error("bad `\\` escape in the file name")]
+    BadEscape,
+    /// An empty file name.
+    #[error("empty file name")]
+    EmptyName,
+    /// The list is not UTF-8 (the line of the first invalid byte).
+    #[error("not UTF-8 text")]
+    NotUtf8,
 }
 
 /// What a checksum list is, judged by its file name. None: not a checksum list.
@@ -83,10 +123,10 @@ pub fn parse(
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = i + 1;
-        let err = |what: String| ParseError {
+        let err = |problem: BadLine| ParseError {
             file: file.display().to_string(),
             line: line_no,
-            what,
+            problem,
         };
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() || line.starts_with('#') {
@@ -100,53 +140,45 @@ pub fn parse(
             e
         } else if let Some((hex, rest)) = body.split_once(' ') {
             if !is_hex(hex) {
-                return Err(err(format!(
-                    "not a checksum line (expected `HEX  NAME` or `ALGO (NAME) = HEX`): {:?}",
-                    truncate(line)
-                )));
+                return Err(err(BadLine::NotChecksumLine {
+                    line: truncate(line),
+                }));
             }
             let name = rest
                 .strip_prefix(' ')
                 .or_else(|| rest.strip_prefix('*'))
                 .ok_or_else(|| {
-                    err(format!(
-                        "expected two spaces or ` *` after the digest: {:?}",
-                        truncate(line)
-                    ))
+                    err(BadLine::NoSeparator {
+                        line: truncate(line),
+                    })
                 })?;
             let algo = match default_algo {
                 Some(a) => a,
                 None => match hex.len() {
                     32 => Algo::Md5,
                     64 => Algo::Sha256,
-                    n => {
-                        return Err(err(format!(
-                            "digest of {n} hex digits is neither md5 (32) nor sha256 (64)"
-                        )))
-                    }
+                    n => return Err(err(BadLine::DigestLength { digits: n })),
                 },
             };
             (algo, hex, name)
         } else {
-            return Err(err(format!(
-                "not a checksum line (expected `HEX  NAME` or `ALGO (NAME) = HEX`): {:?}",
-                truncate(line)
-            )));
+            return Err(err(BadLine::NotChecksumLine {
+                line: truncate(line),
+            }));
         };
         if hex.len() != algo.hex_len() || !is_hex(hex) {
-            return Err(err(format!(
-                "{algo} digest must be {} hex digits, found {:?}",
-                algo.hex_len(),
-                truncate(hex)
-            )));
+            return Err(err(BadLine::BadDigest {
+                algo,
+                found: truncate(hex),
+            }));
         }
         let name = if escaped {
-            unescape(name).ok_or_else(|| err("bad `\\` escape in the file name".into()))?
+            unescape(name).ok_or_else(|| err(BadLine::BadEscape))?
         } else {
             name.to_string()
         };
         if name.is_empty() {
-            return Err(err("empty file name".into()));
+            return Err(err(BadLine::EmptyName));
         }
         out.push(Entry {
             name,

@@ -33,15 +33,41 @@ pub enum DiffError {
     /// A checkpoint could not be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A tensor of a type whose values cannot be decoded.
+    #[error("{path}: tensor `{name}`: cannot decode {dtype} values")]
+    Undecodable {
+        /// The checkpoint.
+        path: String,
+        /// Meta name.
+        name: String,
+        /// Its type.
+        dtype: DType,
+    },
     /// A tensor's bytes could not be decoded to f32.
-    #[error("{path}: tensor `{name}`: {msg}")]
+    #[error("{path}: tensor `{name}`: {error}")]
     Decode {
         /// The checkpoint.
         path: String,
         /// Meta name.
         name: String,
-        /// What failed.
-        msg: String,
+        /// The dequantizer's error.
+        error: llama_formats::quant::QuantError,
+    },
+    /// Side B's reader stopped because side A failed first (whose error is reported).
+    #[error("{path}: tensor `{name}`: comparison stopped")]
+    Stopped {
+        /// The checkpoint.
+        path: String,
+        /// Meta name.
+        name: String,
+    },
+    /// Side B's reader thread panicked.
+    #[error("{path}: tensor `{name}`: reader thread panicked")]
+    ReaderPanicked {
+        /// The checkpoint.
+        path: String,
+        /// Meta name.
+        name: String,
     },
     /// Hashing failed (a value count disagreeing with the shape).
     #[error(transparent)]
@@ -278,22 +304,22 @@ fn decode_stream(
 ) -> Result<(), DiffError> {
     let name = t.meta();
     let path = ck.path().display().to_string();
-    let decode_err = |msg: String| DiffError::Decode {
-        path: path.clone(),
-        name: name.clone(),
-        msg,
-    };
     let block = dtype.block_size().max(1);
     let step_vals = (DECODE_STEP / block).max(1) * block;
     let step_bytes = dtype.bytes_for(step_vals as u64).unwrap_or(0) as usize;
     if step_bytes == 0 || dtype.block_bytes() == 0 {
-        return Err(decode_err(format!("cannot decode {dtype} values")));
+        return Err(DiffError::Undecodable { path, name, dtype });
     }
     let r = ck.stream(t, None, |bytes: &[u8]| -> Result<(), DiffError> {
         for piece in bytes.chunks(step_bytes) {
             let n = piece.len() / dtype.block_bytes() * block;
-            let vals = llama_formats::quant::dequantize(dtype, piece, n)
-                .map_err(|e| decode_err(e.to_string()))?;
+            let vals = llama_formats::quant::dequantize(dtype, piece, n).map_err(|error| {
+                DiffError::Decode {
+                    path: path.clone(),
+                    name: name.clone(),
+                    error,
+                }
+            })?;
             f(vals)?;
         }
         Ok(())
@@ -319,10 +345,9 @@ fn compare_tensor(
             decode_stream(b, t, db, &mut |vals| {
                 d.update(&vals);
                 // The receiver hung up: side A failed, and its error is the one reported.
-                tx.send(vals).map_err(|_| DiffError::Decode {
+                tx.send(vals).map_err(|_| DiffError::Stopped {
                     path: b.path().display().to_string(),
                     name: t.meta(),
-                    msg: "comparison stopped".into(),
                 })
             })?;
             Ok(d.finish()?.sha256)
@@ -364,10 +389,9 @@ fn compare_tensor(
             Ok(())
         });
         drop(rx);
-        let res_b = worker.join().map_err(|_| DiffError::Decode {
+        let res_b = worker.join().map_err(|_| DiffError::ReaderPanicked {
             path: b.path().display().to_string(),
             name: name.clone(),
-            msg: "reader thread panicked".into(),
         })?;
         res_a?;
         let hash_b = res_b?;

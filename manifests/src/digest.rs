@@ -104,8 +104,11 @@ pub enum DigestError {
         error: io::Error,
     },
     /// The MD5 backend reported an error.
-    #[error("md5 backend failed: {0}")]
-    Backend(String),
+    #[error("md5 backend failed: {error}")]
+    Backend {
+        /// OpenSSL's error stack.
+        error: openssl::error::ErrorStack,
+    },
     /// The reader thread died.
     #[error("{path}: reader thread failed")]
     ReaderThread {
@@ -133,7 +136,7 @@ impl Md5State {
             #[cfg(feature = "openssl-md5")]
             Md5State::Ossl(h) => h
                 .update(data)
-                .map_err(|e| DigestError::Backend(e.to_string())),
+                .map_err(|error| DigestError::Backend { error }),
             Md5State::Soft(h) => {
                 h.update(data);
                 Ok(())
@@ -146,7 +149,7 @@ impl Md5State {
             Md5State::Ossl(mut h) => h
                 .finish()
                 .map(|d| hex::encode(&*d))
-                .map_err(|e| DigestError::Backend(e.to_string())),
+                .map_err(|error| DigestError::Backend { error }),
             Md5State::Soft(h) => Ok(hex::encode(h.finalize().as_slice())),
         }
     }

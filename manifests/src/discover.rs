@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::checksums::{self, ParseError};
 use crate::digest::Algo;
-use crate::json::{JsonError, Manifest, MAX_MANIFEST_BYTES};
+use crate::json::{FileEntry, JsonError, Manifest, MAX_MANIFEST_BYTES};
 
 /// A digest a file must have, and where the claim came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -251,7 +251,7 @@ fn read_manifest_text(path: &Path) -> Result<String, PlanError> {
         PlanError::List(ParseError {
             file: path.display().to_string(),
             line,
-            what: "not UTF-8 text".into(),
+            problem: checksums::BadLine::NotUtf8,
         })
     })
 }
@@ -290,11 +290,7 @@ pub fn load_manifest(
                     name: shown(&path),
                     path,
                     size: None,
-                    expect: vec![Expect {
-                        algo: e.algo,
-                        hex: e.hex,
-                        source: location,
-                    }],
+                    expect: vec![line_expect(e, location)],
                     chunks: None,
                 });
             }
@@ -305,24 +301,13 @@ pub fn load_manifest(
             for (i, f) in m.files.iter().enumerate() {
                 let location = format!("{}: files[{i}]", manifest.display());
                 let path = resolve(&f.path, &location)?;
-                let chunks = (!f.chunks.is_empty()).then(|| Chunks {
-                    algo: chunk_algo,
-                    size: m.chunk_size,
-                    digests: f.chunks.iter().map(|c| c.to_ascii_lowercase()).collect(),
-                });
+                let chunks = entry_chunks(&m, f, chunk_algo);
                 // Chunk digests cover every byte; whole-file digests are checked only when
                 // there are no chunks (they are there for comparison with published lists).
                 let expect = if chunks.is_some() {
                     Vec::new()
                 } else {
-                    f.digests()
-                        .into_iter()
-                        .map(|(algo, hex)| Expect {
-                            algo,
-                            hex,
-                            source: location.clone(),
-                        })
-                        .collect()
+                    entry_expect(f, &location)
                 };
                 jobs.push(Job {
                     name: shown(&path),
@@ -335,6 +320,36 @@ pub fn load_manifest(
         }
     }
     Ok(jobs)
+}
+
+/// What checksum-list line `e` (at `location`) claims.
+pub(crate) fn line_expect(e: checksums::Entry, location: String) -> Expect {
+    Expect {
+        algo: e.algo,
+        hex: e.hex,
+        source: location,
+    }
+}
+
+/// The whole-file digests JSON manifest entry `f` (at `location`) claims.
+pub(crate) fn entry_expect(f: &FileEntry, location: &str) -> Vec<Expect> {
+    f.digests()
+        .into_iter()
+        .map(|(algo, hex)| Expect {
+            algo,
+            hex,
+            source: location.to_string(),
+        })
+        .collect()
+}
+
+/// The chunk digests (in `algo`) JSON manifest entry `f` of `m` claims, if any.
+pub(crate) fn entry_chunks(m: &Manifest, f: &FileEntry, algo: Algo) -> Option<Chunks> {
+    (!f.chunks.is_empty()).then(|| Chunks {
+        algo,
+        size: m.chunk_size,
+        digests: f.chunks.iter().map(|c| c.to_ascii_lowercase()).collect(),
+    })
 }
 
 /// `display_root/rel` for a path under `root`.

@@ -98,22 +98,78 @@ pub struct TensorHash {
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
     /// Not valid JSON or not of this shape.
-    #[error("{file}: line {line}: malformed llama-tool manifest: {msg}")]
+    #[error("{file}: line {line}: malformed llama-tool manifest: {error}")]
     Malformed {
         /// The manifest.
         file: String,
         /// 1-based line of the error.
         line: usize,
-        /// serde's message.
-        msg: String,
+        /// serde's error.
+        error: serde_json::Error,
     },
-    /// A field has a value this version does not accept.
-    #[error("{file}: {what}")]
-    Invalid {
+    /// `format` is not [`FORMAT`].
+    #[error("{file}: format is {found:?}, expected {FORMAT:?}")]
+    Format {
         /// The manifest.
         file: String,
-        /// What was wrong.
-        what: String,
+        /// The value found.
+        found: String,
+    },
+    /// `version` is not [`VERSION`].
+    #[error("{file}: manifest version {found} is not supported (this llama-tool reads {VERSION})")]
+    Version {
+        /// The manifest.
+        file: String,
+        /// The value found.
+        found: u32,
+    },
+    /// `chunk_algo` is neither sha256 nor blake3.
+    #[error("{file}: chunk_algo {found:?} must be sha256 or blake3")]
+    ChunkAlgo {
+        /// The manifest.
+        file: String,
+        /// The value found.
+        found: String,
+    },
+    /// `chunk_size` below [`MIN_CHUNK_SIZE`].
+    #[error("{file}: chunk_size {found} is below the minimum {MIN_CHUNK_SIZE}")]
+    ChunkSize {
+        /// The manifest.
+        file: String,
+        /// The value found.
+        found: u64,
+    },
+    /// A digest that is not the algorithm's number of hex digits.
+    #[error("{file}: {path}: {algo} must be {} hex digits", algo.hex_len())]
+    BadHex {
+        /// The manifest.
+        file: String,
+        /// The entry's path.
+        path: String,
+        /// The algorithm.
+        algo: Algo,
+    },
+    /// An entry whose chunk digests do not cover its size.
+    #[error("{file}: {path}: {count} chunk digests for {size} bytes, expected {expected}")]
+    ChunkCount {
+        /// The manifest.
+        file: String,
+        /// The entry's path.
+        path: String,
+        /// Chunk digests present.
+        count: usize,
+        /// The entry's size.
+        size: u64,
+        /// Chunk digests expected.
+        expected: u64,
+    },
+    /// A non-empty entry without any digest.
+    #[error("{file}: {path}: no digest")]
+    NoDigest {
+        /// The manifest.
+        file: String,
+        /// The entry's path.
+        path: String,
     },
 }
 
@@ -141,38 +197,35 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(text).map_err(|e| JsonError::Malformed {
             file: fname.clone(),
             line: e.line(),
-            msg: e.to_string(),
+            error: e,
         })?;
-        let invalid = |what: String| JsonError::Invalid {
-            file: fname.clone(),
-            what,
-        };
+        let file = || fname.clone();
         if m.format != FORMAT {
-            return Err(invalid(format!(
-                "format is {:?}, expected {FORMAT:?}",
-                m.format
-            )));
+            return Err(JsonError::Format {
+                file: file(),
+                found: m.format,
+            });
         }
         if m.version != VERSION {
-            return Err(invalid(format!(
-                "manifest version {} is not supported (this llama-tool reads {VERSION})",
-                m.version
-            )));
+            return Err(JsonError::Version {
+                file: file(),
+                found: m.version,
+            });
         }
         let chunk_algo = match m.chunk_algo() {
             Some(a @ (Algo::Sha256 | Algo::Blake3)) => a,
             _ => {
-                return Err(invalid(format!(
-                    "chunk_algo {:?} must be sha256 or blake3",
-                    m.chunk_algo
-                )))
+                return Err(JsonError::ChunkAlgo {
+                    file: file(),
+                    found: m.chunk_algo,
+                })
             }
         };
         if m.chunk_size < MIN_CHUNK_SIZE {
-            return Err(invalid(format!(
-                "chunk_size {} is below the minimum {MIN_CHUNK_SIZE}",
-                m.chunk_size
-            )));
+            return Err(JsonError::ChunkSize {
+                file: file(),
+                found: m.chunk_size,
+            });
         }
         for f in &m.files {
             let check = |algo: Algo, v: &Option<String>| -> Result<(), JsonError> {
@@ -181,11 +234,11 @@ impl Manifest {
                         if h.len() != algo.hex_len()
                             || !h.bytes().all(|b| b.is_ascii_hexdigit()) =>
                     {
-                        Err(invalid(format!(
-                            "{}: {algo} must be {} hex digits",
-                            f.path,
-                            algo.hex_len()
-                        )))
+                        Err(JsonError::BadHex {
+                            file: file(),
+                            path: f.path.clone(),
+                            algo,
+                        })
                     }
                     _ => Ok(()),
                 }
@@ -196,12 +249,13 @@ impl Manifest {
             if !f.chunks.is_empty() {
                 let want = f.size.div_ceil(m.chunk_size);
                 if f.chunks.len() as u64 != want {
-                    return Err(invalid(format!(
-                        "{}: {} chunk digests for {} bytes, expected {want}",
-                        f.path,
-                        f.chunks.len(),
-                        f.size
-                    )));
+                    return Err(JsonError::ChunkCount {
+                        file: file(),
+                        path: f.path.clone(),
+                        count: f.chunks.len(),
+                        size: f.size,
+                        expected: want,
+                    });
                 }
                 for c in &f.chunks {
                     check(chunk_algo, &Some(c.clone()))?;
@@ -213,7 +267,10 @@ impl Manifest {
                 && f.chunks.is_empty()
                 && f.size > 0
             {
-                return Err(invalid(format!("{}: no digest", f.path)));
+                return Err(JsonError::NoDigest {
+                    file: file(),
+                    path: f.path.clone(),
+                });
             }
         }
         Ok(m)

@@ -47,13 +47,21 @@ pub enum TensorHashError {
     /// The checkpoint could not be read.
     #[error(transparent)]
     Checkpoint(#[from] llama_formats::checkpoint::CheckpointError),
+    /// A tensor of a type whose blocks cannot be sized for decoding.
+    #[error("tensor {name}: cannot size {dtype} blocks")]
+    Undecodable {
+        /// Tensor name.
+        name: String,
+        /// Its type.
+        dtype: llama_formats::DType,
+    },
     /// A tensor's bytes could not be decoded to f32.
-    #[error("tensor {name}: {msg}")]
+    #[error("tensor {name}: {error}")]
     Decode {
         /// Tensor name.
         name: String,
-        /// What failed.
-        msg: String,
+        /// The dequantizer's error.
+        error: llama_formats::quant::QuantError,
     },
 }
 
@@ -193,17 +201,17 @@ pub fn hash_checkpoint(
             let block = dtype.block_size().max(1);
             let step_vals = (DECODE_STEP / block).max(1) * block;
             let step_bytes = dtype.bytes_for(step_vals as u64).unwrap_or(0) as usize;
-            let decode_err = |msg: String| TensorHashError::Decode {
-                name: name.clone(),
-                msg,
-            };
             if step_bytes == 0 {
-                return Err(decode_err(format!("cannot size {dtype} blocks")));
+                return Err(TensorHashError::Undecodable { name, dtype });
             }
             for piece in bytes.chunks(step_bytes) {
                 let n = piece.len() / dtype.block_bytes().max(1) * block;
-                let vals = llama_formats::quant::dequantize(dtype, piece, n)
-                    .map_err(|e| decode_err(e.to_string()))?;
+                let vals = llama_formats::quant::dequantize(dtype, piece, n).map_err(|error| {
+                    TensorHashError::Decode {
+                        name: name.clone(),
+                        error,
+                    }
+                })?;
                 d.update(&vals);
             }
             drop(bytes);

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
+#[path = "../support/pickle.rs"]
+mod pickle;
+use pickle::{binunicode, fanned_out_tensor, int_tuple};
+
 /// Address-space cap for the binary under test: far below the multi-GB allocations the
 /// findings caused, comfortably above what the tool needs for tiny inputs.
 const AS_LIMIT: &str = "1500000000";
@@ -172,24 +176,6 @@ fn stored_zip(records: &[(&str, &[u8])]) -> Vec<u8> {
     out.extend(cd_off.to_le_bytes());
     out.extend(0u16.to_le_bytes());
     out
-}
-
-fn binunicode(s: &str) -> Vec<u8> {
-    let mut v = vec![b'X'];
-    v.extend((s.len() as u32).to_le_bytes());
-    v.extend(s.as_bytes());
-    v
-}
-
-fn int_tuple(xs: &[u64]) -> Vec<u8> {
-    let mut v = vec![b'('];
-    for &x in xs {
-        v.push(0x8a); // LONG1
-        v.push(8);
-        v.extend(x.to_le_bytes());
-    }
-    v.push(b't');
-    v
 }
 
 /// A protocol-2 state dict `{name: _rebuild_tensor_v2(storage '0' of `numel` halves,
@@ -518,25 +504,7 @@ fn pickle_budgets_hold_through_the_binary() {
     let t = tempfile::tempdir().unwrap();
     // One tensor with a 32-dimension shape, named by 30,000 dict keys: each entry used to
     // copy the record out.
-    let mut p = b"\x80\x02}(".to_vec();
-    p.extend(binunicode("t0"));
-    let mut rebuild = b"ctorch._utils\n_rebuild_tensor_v2\n(".to_vec();
-    rebuild.extend(b"(");
-    rebuild.extend(binunicode("storage"));
-    rebuild.extend(b"ctorch\nHalfStorage\n");
-    rebuild.extend(binunicode(&"k".repeat(60_000)));
-    rebuild.extend(binunicode("cpu"));
-    rebuild.extend(b"K\x01tQK\x00");
-    rebuild.extend(int_tuple(&[1; 32]));
-    rebuild.extend(int_tuple(&[1; 32]));
-    rebuild.extend(b"\x89ccollections\nOrderedDict\n)RtR");
-    p.extend(rebuild);
-    p.extend(b"r\x00\x00\x00\x00"); // memo 0 = the tensor
-    for i in 1..30_000 {
-        p.extend(binunicode(&format!("t{i}")));
-        p.extend(b"j\x00\x00\x00\x00");
-    }
-    p.extend(b"u.");
+    let p = fanned_out_tensor(60_000, 30_000);
     let f = t.path().join("fanout.pth");
     std::fs::write(&f, pth(&p, &[0, 0])).unwrap();
     let start = Instant::now();

@@ -10,24 +10,9 @@ use llama_formats::DType;
 
 use crate::common;
 
-const TYPES: [&str; 10] = [
-    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
-];
-
-fn read_f32(p: &Path) -> Vec<f32> {
-    std::fs::read(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-/// First differing block, for a readable failure.
-fn first_diff(a: &[u8], b: &[u8], block_bytes: usize) -> Option<usize> {
-    a.chunks(block_bytes)
-        .zip(b.chunks(block_bytes))
-        .position(|(x, y)| x != y)
-}
+#[path = "../support/quant_cases.rs"]
+mod quant_cases;
+use quant_cases::{cases, first_diff, read_f32, TYPES};
 
 #[test]
 fn blocks_equal_ggml_and_gguf_py_and_dequantize_like_gguf_py() {
@@ -35,27 +20,15 @@ fn blocks_equal_ggml_and_gguf_py_and_dequantize_like_gguf_py() {
     let dir = tempfile::tempdir().unwrap();
     let script = common::repo_root().join("tests/interop/quant_reference.py");
     common::run_python(&py, &script, &[dir.path().as_os_str()]);
-    let mut cases: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().into_string().unwrap();
-            n.strip_suffix(".json").map(str::to_owned)
-        })
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 10, "too few cases: {cases:?}");
+    let cases = cases(dir.path());
+    assert!(cases.len() >= 10, "too few cases: {}", cases.len());
     let mut failures = Vec::new();
     let mut compared = 0;
     for case in &cases {
-        let meta: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join(format!("{case}.json"))).unwrap(),
-        )
-        .unwrap();
-        let n_per_row = meta["n_per_row"].as_u64().unwrap() as usize;
-        let x = read_f32(&dir.path().join(format!("{case}.f32")));
+        let (x, n_per_row, case) = (&case.x, case.n_per_row, &case.name);
         for t in TYPES {
             let dtype = DType::from_name(t).unwrap();
-            let ours = quantize(dtype, &x, n_per_row).unwrap();
+            let ours = quantize(dtype, x, n_per_row).unwrap();
             let bb = dtype.block_bytes();
             let ggml = std::fs::read(dir.path().join(format!("{case}.{t}.ggml"))).ok();
             for producer in ["ggml", "ggufpy"] {

@@ -97,10 +97,9 @@ pub fn write_gguf<W: Write>(
 ) -> Result<(W, ExportSummary), ExportError> {
     let params = ck.params()?;
     if opts.vocab_only && opts.tokenizer.is_none() {
-        return Err(ExportError::Invalid(format!(
-            "{}: no tokenizer.model found, so there is no vocabulary to write",
-            ck.path().display()
-        )));
+        return Err(ExportError::NoVocabulary {
+            path: ck.path().to_path_buf(),
+        });
     }
     let mut jobs = if opts.vocab_only {
         Vec::new()

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::piped::{commit_piped, create_piped, TapFactory};
-use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
-use super::{advance, extra_jobs, io_at, out_bytes, ExportError, ExportSummary, Progress};
+use super::piped::{PipedFiles, TapFactory};
+use super::pipeline::{Job, Part};
+use super::{extra_jobs, io_at, out_bytes, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
 use crate::llama::naming::Layout;
@@ -103,10 +103,11 @@ fn plan(ck: &Checkpoint, p: &ModelParams, opts: &HfOptions) -> Result<Vec<Job<Pa
         let (src, shape) = ck.tensor_info(t)?;
         let dtype = opts.dtype.unwrap_or(src);
         if dtype.is_quantized() || src.is_quantized() {
-            return Err(ExportError::Invalid(format!(
-                "{}: Hugging Face output needs float tensors, found {src}",
-                t.meta()
-            )));
+            return Err(ExportError::NotFloat {
+                tensor: t.meta(),
+                output: Layout::Hf,
+                found: src,
+            });
         }
         let key = match t.role {
             Role::Wq => Part::HfRotary {
@@ -180,28 +181,19 @@ pub fn write_hf_tapped(
             format!("model-{:05}-of-{n:05}.safetensors", k + 1)
         }
     };
-    let mut summary = ExportSummary::default();
+    let mut files = PipedFiles::new(ck, taps, progress);
     let mut weight_map = BTreeMap::new();
-    let mut enc = Encoder::default();
     for (k, range) in shards.into_iter().enumerate() {
         let part = &jobs[range];
-        let path = dir.join(file_name(k));
-        let infos = part.iter().map(|j| j.out.clone()).collect();
-        let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
-        let mut w = SafetensorsWriter::new(create_piped(&path, taps)?, infos, Some(meta))?;
-        write_tensors(
-            ck,
-            part,
-            &mut w,
-            &mut enc,
-            &mut summary,
-            &mut advance(progress),
-        )?;
-        commit_piped(TensorWriter::finish(w)?, &mut summary)?;
+        files.write(&dir.join(file_name(k)), part, |out, infos| {
+            let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+            Ok(SafetensorsWriter::new(out, infos, Some(meta))?)
+        })?;
         for j in part {
             weight_map.insert(j.out.name.clone(), file_name(k));
         }
     }
+    let mut summary = files.summary;
     if n > 1 {
         let path = dir.join("model.safetensors.index.json");
         write_json(

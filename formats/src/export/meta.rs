@@ -5,11 +5,12 @@
 
 use std::path::Path;
 
-use super::piped::{commit_piped, create_piped, TapFactory};
-use super::pipeline::{write_tensors, Encoder, Job, Part, TensorWriter};
-use super::{advance, extra_jobs, io_at, ExportError, ExportSummary, Progress};
+use super::piped::{PipedFiles, TapFactory};
+use super::pipeline::{Job, Part};
+use super::{extra_jobs, io_at, ExportError, ExportSummary, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
+use crate::llama::naming::Layout;
 use crate::llama::{Role, TensorName};
 use crate::merge;
 use crate::pth::PthWriter;
@@ -30,7 +31,7 @@ pub struct MetaOptions {
 pub fn check_mp(ck: &Checkpoint, mp: usize) -> Result<(), ExportError> {
     let p = ck.params()?;
     if mp == 0 {
-        return Err(ExportError::Invalid("--mp must be at least 1".into()));
+        return Err(ExportError::ZeroShards);
     }
     for (what, n) in [
         ("n_heads", p.n_heads),
@@ -40,9 +41,7 @@ pub fn check_mp(ck: &Checkpoint, mp: usize) -> Result<(), ExportError> {
         ("vocab size", p.vocab_size),
     ] {
         if n % mp as u64 != 0 {
-            return Err(ExportError::Invalid(format!(
-                "cannot split into {mp} shards: {what} {n} is not divisible by {mp}"
-            )));
+            return Err(ExportError::ShardSplit { mp, what, n });
         }
     }
     Ok(())
@@ -73,10 +72,11 @@ fn shard_plan(
                 opts.dtype.unwrap_or(src)
             };
             if dtype.is_quantized() || src.is_quantized() {
-                return Err(ExportError::Invalid(format!(
-                    "{}: Meta .pth output needs float tensors, found {src}",
-                    t.meta()
-                )));
+                return Err(ExportError::NotFloat {
+                    tensor: t.meta(),
+                    output: Layout::Meta,
+                    found: src,
+                });
             }
             Ok(Job {
                 key: Part::Llama { tensor: t, range },
@@ -124,25 +124,16 @@ pub fn write_meta_tapped(
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     // Tensors that are not LLaMA tensors go, whole, into shard 0.
     let mut extras = extra_jobs(ck, opts.allow_extra, &names)?;
-    let mut summary = ExportSummary::default();
-    let mut enc = Encoder::default();
+    let mut files = PipedFiles::new(ck, taps, progress);
     for m in 0..opts.mp {
         let stem = format!("consolidated.{m:02}");
-        let path = dir.join(format!("{stem}.pth"));
         let mut jobs = shard_plan(ck, &tensors, m, opts)?;
         jobs.append(&mut extras);
-        let infos = jobs.iter().map(|j| j.out.clone()).collect();
-        let mut w = PthWriter::new(create_piped(&path, taps)?, &stem, infos)?;
-        write_tensors(
-            ck,
-            &jobs,
-            &mut w,
-            &mut enc,
-            &mut summary,
-            &mut advance(progress),
-        )?;
-        commit_piped(TensorWriter::finish(w)?, &mut summary)?;
+        files.write(&dir.join(format!("{stem}.pth")), &jobs, |out, infos| {
+            Ok(PthWriter::new(out, &stem, infos)?)
+        })?;
     }
+    let mut summary = files.summary;
     // params.json: the source's own when it has one (unknown fields kept), else derived.
     let mut mp = ck.meta_params().cloned().unwrap_or_else(|| p.to_meta());
     mp.n_layers = p.n_layers;

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic::AtomicFile;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::dtype::DType;
+use crate::llama::naming::Layout;
 use pipeline::{Job, Part};
 
 /// Why an export failed.
@@ -68,9 +69,138 @@ pub enum ExportError {
         /// The system's error.
         error: std::io::Error,
     },
-    /// The request cannot be met for this model.
-    #[error("{0}")]
-    Invalid(String),
+    /// A tensor the plan names is not in the source file.
+    #[error("tensor {tensor:?} is not in the file")]
+    NotInFile {
+        /// The tensor's name.
+        tensor: String,
+    },
+    /// A q or k matrix whose rows do not split into its heads (for the HF permutation).
+    #[error("{tensor}: rows do not split into {heads} heads")]
+    HeadsSplit {
+        /// The tensor (Meta name).
+        tensor: String,
+        /// The heads it should split into.
+        heads: u64,
+    },
+    /// Quantized data asked for another type: only float data is converted.
+    #[error("cannot convert quantized {from} data to {to}; convert from a float checkpoint")]
+    QuantizedInput {
+        /// The source type.
+        from: DType,
+        /// The output type asked for.
+        to: DType,
+    },
+    /// A block of source data that is not whole rows.
+    #[error("{bytes} bytes of {dtype} are not whole rows of {n_per_row}")]
+    PartialRows {
+        /// Bytes in the block.
+        bytes: usize,
+        /// The source type.
+        dtype: DType,
+        /// Values per row.
+        n_per_row: usize,
+    },
+    /// The checkpoint has tensors that are not LLaMA tensors and `--allow-extra` was not
+    /// given.
+    #[error(
+        "{}: {} tensors are not LLaMA tensors ({}); pass them through with --allow-extra",
+        path.display(),
+        names.len(),
+        names.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    )]
+    ExtraTensors {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensors' names (the message shows the first five).
+        names: Vec<String>,
+    },
+    /// An extra tensor passed through would have the name of an output LLaMA tensor.
+    #[error("extra tensor `{name}` has the name of a converted LLaMA tensor in the output")]
+    ExtraNameTaken {
+        /// The name.
+        name: String,
+    },
+    /// A tensor's element count overflows.
+    #[error("{tensor}: shape {shape:?} overflows")]
+    ShapeOverflow {
+        /// The tensor.
+        tensor: String,
+        /// Its shape.
+        shape: Vec<u64>,
+    },
+    /// A tensor's element count is not a whole number of its type's blocks.
+    #[error("{tensor}: {elements} elements do not fill whole {dtype} blocks")]
+    PartialBlocks {
+        /// The tensor.
+        tensor: String,
+        /// Its element count.
+        elements: u64,
+        /// The (block) type.
+        dtype: DType,
+    },
+    /// A format that stores float tensors only was given quantized ones.
+    #[error("{tensor}: {} output needs float tensors, found {found}", layout_output(*output))]
+    NotFloat {
+        /// The tensor (Meta name).
+        tensor: String,
+        /// The output's layout (HF or Meta).
+        output: Layout,
+        /// The tensor's type.
+        found: DType,
+    },
+    /// `vocab_only` without a tokenizer.
+    #[error("{}: no tokenizer.model found, so there is no vocabulary to write", path.display())]
+    NoVocabulary {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// `--mp 0`.
+    #[error("--mp must be at least 1")]
+    ZeroShards,
+    /// A model-parallel count that does not divide one of the model's sizes.
+    #[error("cannot split into {mp} shards: {what} {n} is not divisible by {mp}")]
+    ShardSplit {
+        /// The shard count.
+        mp: usize,
+        /// Which size (`n_heads`, `dim`, ...).
+        what: &'static str,
+        /// Its value.
+        n: u64,
+    },
+    /// `synth` asked for a type it does not write.
+    #[error("synth writes f16, bf16 or f32, not {0}")]
+    SynthDType(DType),
+    /// `synth --kv-heads` that does not divide the heads.
+    #[error("--kv-heads {kv_heads} must divide the {heads} heads")]
+    SynthKvHeads {
+        /// Key/value heads asked for.
+        kv_heads: u64,
+        /// Attention heads.
+        heads: u64,
+    },
+    /// `synth --ffn-dim-multiplier` out of range.
+    #[error("--ffn-dim-multiplier must be in (0, 16]")]
+    SynthFfnMultiplier,
+    /// `synth --mp` that does not divide one of the model's sizes.
+    #[error("--mp {mp} does not divide {what} {n}")]
+    SynthShards {
+        /// The shard count.
+        mp: usize,
+        /// Which size (`n_heads`, `dim`, ...).
+        what: &'static str,
+        /// Its value.
+        n: u64,
+    },
+}
+
+/// How [`ExportError::NotFloat`] names an output layout.
+fn layout_output(l: Layout) -> &'static str {
+    match l {
+        Layout::Hf => "Hugging Face",
+        Layout::Meta => "Meta .pth",
+        Layout::Gguf => "GGUF",
+    }
 }
 
 /// A buffered output file at `path`, kept under a temporary name until [`commit_output`].
@@ -159,20 +289,16 @@ pub(crate) fn extra_jobs(
         return Ok(Vec::new());
     }
     if !pass {
-        return Err(ExportError::Invalid(format!(
-            "{}: {} tensors are not LLaMA tensors ({}); pass them through with --allow-extra",
-            ck.path().display(),
-            extra.len(),
-            extra.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(ExportError::ExtraTensors {
+            path: ck.path().to_path_buf(),
+            names: extra.to_vec(),
+        });
     }
     extra
         .iter()
         .map(|name| {
             if taken.contains(&name.as_str()) {
-                return Err(ExportError::Invalid(format!(
-                    "extra tensor `{name}` has the name of a converted LLaMA tensor in the output"
-                )));
+                return Err(ExportError::ExtraNameTaken { name: name.clone() });
             }
             let out = ck.extra_info(name)?;
             Ok(Job {
@@ -189,10 +315,15 @@ pub(crate) fn out_bytes(name: &str, dtype: DType, shape: &[u64]) -> Result<u64, 
     let n = shape
         .iter()
         .try_fold(1u64, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| ExportError::Invalid(format!("{name}: shape {shape:?} overflows")))?;
-    dtype.bytes_for(n).ok_or_else(|| {
-        ExportError::Invalid(format!(
-            "{name}: {n} elements do not fill whole {dtype} blocks"
-        ))
-    })
+        .ok_or_else(|| ExportError::ShapeOverflow {
+            tensor: name.to_string(),
+            shape: shape.to_vec(),
+        })?;
+    dtype
+        .bytes_for(n)
+        .ok_or_else(|| ExportError::PartialBlocks {
+            tensor: name.to_string(),
+            elements: n,
+            dtype,
+        })
 }

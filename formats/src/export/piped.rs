@@ -279,6 +279,58 @@ pub fn commit_piped(
     Ok(done)
 }
 
+/// What every file of a multi-file export (the HF folder's safetensors files, the Meta
+/// shards) is written with: one encoder and one summary across the files, each file piped
+/// through the tap `taps` makes for it.
+pub(crate) struct PipedFiles<'a> {
+    pub ck: &'a crate::checkpoint::Checkpoint,
+    pub taps: Option<&'a dyn TapFactory>,
+    pub progress: &'a dyn super::Progress,
+    pub enc: super::pipeline::Encoder,
+    pub summary: super::ExportSummary,
+}
+
+impl<'a> PipedFiles<'a> {
+    pub(crate) fn new(
+        ck: &'a crate::checkpoint::Checkpoint,
+        taps: Option<&'a dyn TapFactory>,
+        progress: &'a dyn super::Progress,
+    ) -> Self {
+        PipedFiles {
+            ck,
+            taps,
+            progress,
+            enc: super::pipeline::Encoder::default(),
+            summary: super::ExportSummary::default(),
+        }
+    }
+
+    /// Write the file `path` holding `jobs`: `new` makes the format's writer over the
+    /// output and the jobs' headers, every job streams through it, and the file is moved
+    /// to its final name and recorded in the summary.
+    pub(crate) fn write<W>(
+        &mut self,
+        path: &Path,
+        jobs: &[super::pipeline::Job<super::pipeline::Part>],
+        new: impl FnOnce(PipedOutput, Vec<crate::tensor::TensorInfo>) -> Result<W, super::ExportError>,
+    ) -> Result<PathBuf, super::ExportError>
+    where
+        W: super::pipeline::TensorWriter<Output = PipedOutput>,
+    {
+        let infos = jobs.iter().map(|j| j.out.clone()).collect();
+        let mut w = new(create_piped(path, self.taps)?, infos)?;
+        super::pipeline::write_tensors(
+            self.ck,
+            jobs,
+            &mut w,
+            &mut self.enc,
+            &mut self.summary,
+            &mut super::advance(self.progress),
+        )?;
+        commit_piped(w.finish()?, &mut self.summary)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,11 +169,9 @@ impl TensorSource for Checkpoint {
                 let meta = self.read(*tensor)?;
                 let rows = self.tensor_info(*tensor)?.1.first().copied().unwrap_or(0);
                 let hf = permute::permute_rows(&meta, rows as usize, *heads as usize, true)
-                    .ok_or_else(|| {
-                        ExportError::Invalid(format!(
-                            "{}: rows do not split into {heads} heads",
-                            tensor.meta()
-                        ))
+                    .ok_or_else(|| ExportError::HeadsSplit {
+                        tensor: tensor.meta(),
+                        heads: *heads,
                     })?;
                 sink(&hf)?;
                 consumed = meta.len() as u64;
@@ -204,7 +202,9 @@ impl TensorSource for GgufFile {
     ) -> Result<u64, ExportError> {
         let t = self
             .get_tensor(name)
-            .ok_or_else(|| ExportError::Invalid(format!("tensor {name:?} is not in the file")))?;
+            .ok_or_else(|| ExportError::NotInFile {
+                tensor: name.clone(),
+            })?;
         let view = self.view(t)?;
         let data = view.data();
         sink(&data)?;
@@ -318,16 +318,15 @@ impl Encoder {
             return sink(data);
         }
         if from.is_quantized() {
-            return Err(ExportError::Invalid(format!(
-                "cannot convert quantized {from} data to {to}; convert from a float checkpoint"
-            )));
+            return Err(ExportError::QuantizedInput { from, to });
         }
         let row_bytes = from.bytes_for(n_per_row as u64).unwrap_or(0) as usize;
         if row_bytes == 0 || !data.len().is_multiple_of(row_bytes) {
-            return Err(ExportError::Invalid(format!(
-                "{} bytes of {from} are not whole rows of {n_per_row}",
-                data.len()
-            )));
+            return Err(ExportError::PartialRows {
+                bytes: data.len(),
+                dtype: from,
+                n_per_row,
+            });
         }
         if to.is_quantized() || self.ggml_floats {
             // The quantizer decodes and encodes the blocks of a slab on the rayon pool.

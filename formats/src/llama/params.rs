@@ -30,13 +30,70 @@ pub enum ParamsError {
         /// The underlying error.
         error: serde_json::Error,
     },
-    /// A value is out of range or inconsistent.
-    #[error("{path}: {msg}")]
-    Invalid {
+    /// `dim` is not a positive multiple of `2 * n_heads` (whole, even heads).
+    #[error("{path}: dim {dim} must be a positive multiple of 2 * n_heads ({n_heads})")]
+    HeadDim {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        msg: String,
+        /// Model width.
+        dim: u64,
+        /// Attention heads.
+        n_heads: u64,
+    },
+    /// `n_kv_heads` does not divide `n_heads`.
+    #[error("{path}: n_kv_heads {n_kv_heads} must divide n_heads {n_heads}")]
+    KvHeads {
+        /// The file.
+        path: PathBuf,
+        /// Key/value heads.
+        n_kv_heads: u64,
+        /// Attention heads.
+        n_heads: u64,
+    },
+    /// `ffn_dim_multiplier` outside (0, 16].
+    #[error("{path}: ffn_dim_multiplier {value} must be in (0, 16]")]
+    FfnMultiplier {
+        /// The file.
+        path: PathBuf,
+        /// The value found.
+        value: f64,
+    },
+    /// `multiple_of` is 0 or absurd.
+    #[error("{path}: multiple_of {value} out of range")]
+    MultipleOf {
+        /// The file.
+        path: PathBuf,
+        /// The value found.
+        value: u64,
+    },
+    /// `dim`, `n_layers` or `norm_eps` is absurd.
+    #[error("{path}: dim, n_layers or norm_eps out of range")]
+    OutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// Model width.
+        dim: u64,
+        /// Layers.
+        n_layers: u64,
+        /// RMS norm epsilon.
+        norm_eps: f64,
+    },
+    /// `config.json` lacks an integer field the model needs.
+    #[error("{path}: config.json lacks integer `{key}`")]
+    MissingKey {
+        /// The file.
+        path: PathBuf,
+        /// The field.
+        key: &'static str,
+    },
+    /// Parameters that do not describe a LLaMA model (heads do not divide the width, kv
+    /// heads do not divide the heads, a size is zero or absurd).
+    #[error("{path}: inconsistent model parameters: {params:?}")]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// The parameters.
+        params: Box<ModelParams>,
     },
 }
 
@@ -101,38 +158,46 @@ impl MetaParams {
             what: "params.json",
             error: source,
         })?;
-        let bad = |msg: String| {
-            Err(ParamsError::Invalid {
-                path: path.to_path_buf(),
-                msg,
-            })
-        };
+        let path = path.to_path_buf();
         if p.dim == 0
             || p.n_layers == 0
             || p.n_heads == 0
             || !p.dim.is_multiple_of(p.n_heads)
             || !(p.dim / p.n_heads).is_multiple_of(2)
         {
-            return bad(format!(
-                "dim {} must be a positive multiple of 2 * n_heads ({})",
-                p.dim, p.n_heads
-            ));
+            return Err(ParamsError::HeadDim {
+                path,
+                dim: p.dim,
+                n_heads: p.n_heads,
+            });
         }
         if let Some(kv) = p.n_kv_heads {
             if kv == 0 || !p.n_heads.is_multiple_of(kv) {
-                return bad(format!("n_kv_heads {kv} must divide n_heads {}", p.n_heads));
+                return Err(ParamsError::KvHeads {
+                    path,
+                    n_kv_heads: kv,
+                    n_heads: p.n_heads,
+                });
             }
         }
         if let Some(m) = p.ffn_dim_multiplier {
             if !(m.is_finite() && m > 0.0 && m <= 16.0) {
-                return bad(format!("ffn_dim_multiplier {m} must be in (0, 16]"));
+                return Err(ParamsError::FfnMultiplier { path, value: m });
             }
         }
         if p.multiple_of == 0 || p.multiple_of > 1 << 20 {
-            return bad(format!("multiple_of {} out of range", p.multiple_of));
+            return Err(ParamsError::MultipleOf {
+                path,
+                value: p.multiple_of,
+            });
         }
         if p.dim > 1 << 20 || p.n_layers > 1 << 12 || !(p.norm_eps > 0.0 && p.norm_eps < 1.0) {
-            return bad("dim, n_layers or norm_eps out of range".into());
+            return Err(ParamsError::OutOfRange {
+                path,
+                dim: p.dim,
+                n_layers: p.n_layers,
+                norm_eps: p.norm_eps,
+            });
         }
         Ok(p)
     }
@@ -196,9 +261,9 @@ impl ModelParams {
     pub fn from_hf_config(path: &Path, v: &serde_json::Value) -> Result<ModelParams, ParamsError> {
         let get = |k: &str| v.get(k).and_then(|x| x.as_u64());
         let need = |k: &'static str| {
-            get(k).ok_or_else(|| ParamsError::Invalid {
+            get(k).ok_or_else(|| ParamsError::MissingKey {
                 path: path.to_path_buf(),
-                msg: format!("config.json lacks integer `{k}`"),
+                key: k,
             })
         };
         let n_heads = need("num_attention_heads")?;
@@ -241,9 +306,9 @@ impl ModelParams {
         if ok {
             Ok(())
         } else {
-            Err(ParamsError::Invalid {
+            Err(ParamsError::Inconsistent {
                 path: path.to_path_buf(),
-                msg: format!("inconsistent model parameters: {self:?}"),
+                params: Box::new(self.clone()),
             })
         }
     }

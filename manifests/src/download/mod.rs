@@ -96,8 +96,17 @@ pub enum DownloadError {
     #[error("unknown model size {0:?} (7B, 13B, 30B, 65B)")]
     Model(String),
     /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Client(String),
+    #[error("HTTP client: {error}")]
+    Client {
+        /// reqwest's error.
+        error: reqwest::Error,
+    },
+    /// The download threads could not start.
+    #[error("cannot start the download threads: {error}")]
+    Threads {
+        /// rayon's error.
+        error: rayon::ThreadPoolBuildError,
+    },
     /// A request failed for good.
     #[error("{url}: {what}")]
     Http {
@@ -271,20 +280,8 @@ pub fn manifest_targets(
                 rel: f.path.clone(),
                 url: join_url(base_url, &f.path)?,
                 size: Some(f.size),
-                expect: f
-                    .digests()
-                    .into_iter()
-                    .map(|(algo, hex)| Expect {
-                        algo,
-                        hex,
-                        source: location.clone(),
-                    })
-                    .collect(),
-                chunks: (!f.chunks.is_empty()).then(|| Chunks {
-                    algo,
-                    size: m.chunk_size,
-                    digests: f.chunks.iter().map(|c| c.to_ascii_lowercase()).collect(),
-                }),
+                expect: discover::entry_expect(f, &location),
+                chunks: discover::entry_chunks(&m, f, algo),
             });
         }
     } else {
@@ -300,11 +297,7 @@ pub fn manifest_targets(
                 rel: e.name.clone(),
                 url: join_url(base_url, &e.name)?,
                 size: None,
-                expect: vec![Expect {
-                    algo: e.algo,
-                    hex: e.hex,
-                    source: location,
-                }],
+                expect: vec![discover::line_expect(e, location)],
                 chunks: None,
             });
         }
@@ -382,7 +375,7 @@ pub fn client(opts: &Options) -> Result<reqwest::blocking::Client, DownloadError
         .timeout(opts.timeout)
         .user_agent(concat!("llama-tool/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| DownloadError::Client(e.to_string()))
+        .map_err(|error| DownloadError::Client { error })
 }
 
 /// Fetch every target into `dir` (`jobs` at once). Returns one report per target, in order.
@@ -400,7 +393,7 @@ pub fn download_all(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
-        .map_err(|e| DownloadError::Client(e.to_string()))?;
+        .map_err(|error| DownloadError::Threads { error })?;
     Ok(pool.install(|| {
         targets
             .par_iter()

@@ -151,9 +151,9 @@ impl Bundle {
     /// Parse a bundle strictly (`path` names it in errors) and check that it is a key-based
     /// DSSE bundle model_signing would accept.
     pub fn parse(text: &str, path: &str) -> Result<Bundle, SignError> {
-        let b: Bundle = serde_json::from_str(text).map_err(|e| SignError::Json {
+        let b: Bundle = serde_json::from_str(text).map_err(|error| SignError::Json {
             path: path.into(),
-            msg: e.to_string(),
+            error,
         })?;
         let bad = |what: String| SignError::Bundle {
             path: path.into(),

@@ -77,12 +77,18 @@ pub enum SignError {
     #[error(transparent)]
     Digest(#[from] DigestError),
     /// The signature file is not a JSON bundle of the expected shape (unknown or missing keys).
-    #[error("{path}: malformed signature bundle: {msg}")]
+    #[error("{path}: malformed signature bundle: {error}")]
     Json {
         /// The signature file.
         path: String,
-        /// serde's message (names the key, line and column).
-        msg: String,
+        /// serde's error (names the key, line and column).
+        error: serde_json::Error,
+    },
+    /// The signature file is not UTF-8 text.
+    #[error("{path}: malformed signature bundle: not UTF-8 text")]
+    NotUtf8 {
+        /// The signature file.
+        path: String,
     },
     /// The bundle parses but is not a key-based model signature bundle.
     #[error("{path}: bad signature bundle: {what}")]
@@ -171,8 +177,11 @@ pub enum SignError {
         name: String,
     },
     /// The thread pool could not start.
-    #[error("cannot start worker threads: {0}")]
-    Threads(String),
+    #[error("cannot start worker threads: {error}")]
+    Threads {
+        /// rayon's error.
+        error: rayon::ThreadPoolBuildError,
+    },
 }
 
 impl SignError {
@@ -345,9 +354,8 @@ pub fn read_bundle(path: &Path) -> Result<Bundle, SignError> {
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|_| SignError::Json {
+    let text = String::from_utf8(bytes).map_err(|_| SignError::NotUtf8 {
         path: shown.clone(),
-        msg: "not UTF-8 text".into(),
     })?;
     Bundle::parse(&text, &shown).map_err(|e| with_path(e, &shown))
 }

@@ -187,7 +187,7 @@ pub fn hash_files(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
-        .map_err(|e| SignError::Threads(e.to_string()))?;
+        .map_err(|error| SignError::Threads { error })?;
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(files[i].size));
     let hashed: Vec<(usize, Result<String, SignError>)> = pool.install(|| {

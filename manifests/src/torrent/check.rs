@@ -73,7 +73,7 @@ pub fn verify_content(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
-        .map_err(|e| TorrentError::Threads(e.to_string()))?;
+        .map_err(|error| TorrentError::Threads { error })?;
     let disk: Vec<Disk> = meta.files.iter().map(|f| open(meta, root, f)).collect();
     let v1 = match meta.version {
         Version::V2 => None,

@@ -93,9 +93,8 @@ fn inputs(root: &Path, exclude: &[PathBuf]) -> Result<Vec<Input>, TorrentError> 
                 continue;
             }
             if !meta.is_file() {
-                return Err(TorrentError::Invalid {
+                return Err(TorrentError::NotRegular {
                     file: p.display().to_string(),
-                    what: "not a regular file (refused in a torrent)".into(),
                 });
             }
             if exclude.iter().any(|e| same_file(e, &p)) {
@@ -106,9 +105,8 @@ fn inputs(root: &Path, exclude: &[PathBuf]) -> Result<Vec<Input>, TorrentError> 
                 .components()
                 .map(|c| {
                     c.as_os_str().to_str().map(str::to_string).ok_or_else(|| {
-                        TorrentError::Invalid {
+                        TorrentError::NonUtf8Name {
                             file: p.display().to_string(),
-                            what: "file name is not UTF-8".into(),
                         }
                     })
                 })
@@ -148,9 +146,8 @@ pub fn create(
     let name = std::fs::canonicalize(src)
         .ok()
         .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
-        .ok_or_else(|| TorrentError::Invalid {
+        .ok_or_else(|| TorrentError::NoTorrentName {
             file: shown.clone(),
-            what: "has no UTF-8 file name to name the torrent".into(),
         })?;
     let single = meta.is_file();
     let files = if single {
@@ -163,17 +160,13 @@ pub fn create(
         inputs(src, exclude)?
     };
     if files.is_empty() {
-        return Err(TorrentError::Invalid {
-            file: shown,
-            what: "holds no file to put in a torrent".into(),
-        });
+        return Err(TorrentError::NothingToShare { file: shown });
     }
     let total = files
         .iter()
         .try_fold(0u64, |a, f| a.checked_add(f.length))
-        .ok_or_else(|| TorrentError::Invalid {
+        .ok_or_else(|| TorrentError::SizesOverflow {
             file: shown.clone(),
-            what: "file sizes overflow".into(),
         })?;
     let pl = opts
         .piece_length

@@ -2,6 +2,7 @@
 //! `xt=urn:btih:` in hex or base32, [BEP 52](https://www.bittorrent.org/beps/bep_0052.html) for
 //! v2 `xt=urn:btmh:1220<sha-256 hex>`), `dn`, `tr` and `x.pe` parameters.
 
+use super::malformed::BadMagnet;
 use super::TorrentError;
 
 /// The parts of a magnet link llama-tool uses.
@@ -22,17 +23,17 @@ pub struct Magnet {
 impl Magnet {
     /// Parse `magnet:?xt=...`.
     pub fn parse(uri: &str) -> Result<Magnet, TorrentError> {
-        let bad = |what: &str| TorrentError::Magnet {
+        let bad = |problem: BadMagnet| TorrentError::Magnet {
             uri: uri.to_string(),
-            what: what.to_string(),
+            problem,
         };
         let query = uri
             .strip_prefix("magnet:?")
-            .ok_or_else(|| bad("does not start with `magnet:?`"))?;
+            .ok_or_else(|| bad(BadMagnet::NoPrefix))?;
         let mut m = Magnet::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = percent_decode(v).ok_or_else(|| bad("bad percent-encoding"))?;
+            let v = percent_decode(v).ok_or_else(|| bad(BadMagnet::PercentEncoding))?;
             // `xt.1`, `xt.2` number several exact topics.
             let key = k.split('.').next().unwrap_or(k);
             match key {
@@ -45,16 +46,14 @@ impl Magnet {
                             _ => None,
                         }
                         .and_then(|b| <[u8; 20]>::try_from(b).ok())
-                        .ok_or_else(|| bad("btih is not 40 hex or 32 base32 characters"))?;
+                        .ok_or_else(|| bad(BadMagnet::Btih))?;
                         m.btih = Some(hash);
                     } else if let Some(h) = lower.strip_prefix("urn:btmh:") {
                         let hash = h
                             .strip_prefix("1220")
                             .and_then(|h| hex::decode(h).ok())
                             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                            .ok_or_else(|| {
-                                bad("btmh is not a SHA-256 multihash (1220 + 64 hex)")
-                            })?;
+                            .ok_or_else(|| bad(BadMagnet::Btmh))?;
                         m.btmh = Some(hash);
                     }
                 }
@@ -65,9 +64,7 @@ impl Magnet {
             }
         }
         if m.btih.is_none() && m.btmh.is_none() {
-            return Err(bad(
-                "names no info-hash (xt=urn:btih:... or xt=urn:btmh:...)",
-            ));
+            return Err(bad(BadMagnet::NoInfoHash));
         }
         Ok(m)
     }

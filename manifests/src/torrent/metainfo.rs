@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha1::Digest as _;
 
 use super::bencode::{self, Value};
+use super::malformed::{BadComponent, BadFile, BadSize, BadTree, Malformed};
 use super::TorrentError;
 
 /// Largest `.torrent` file read (the LLaMA release's v1 torrent is ~0.3 MB).
@@ -93,18 +94,13 @@ impl Metainfo {
         };
         let meta = std::fs::metadata(path).map_err(io)?;
         if !meta.is_file() {
-            return Err(TorrentError::Invalid {
-                file: shown,
-                what: "not a regular file".into(),
-            });
+            return Err(TorrentError::NotAFile { file: shown });
         }
         if meta.len() > MAX_TORRENT_BYTES {
-            return Err(TorrentError::Invalid {
+            return Err(TorrentError::TooLarge {
                 file: shown,
-                what: format!(
-                    "{} bytes is too large for a .torrent (limit {MAX_TORRENT_BYTES})",
-                    meta.len()
-                ),
+                size: meta.len(),
+                limit: MAX_TORRENT_BYTES,
             });
         }
         let data = std::fs::read(path).map_err(io)?;
@@ -113,67 +109,64 @@ impl Metainfo {
 
     /// Parse the bytes of a `.torrent`; `file` names it in errors.
     pub fn parse(data: &[u8], file: &str) -> Result<Metainfo, TorrentError> {
-        let bad = |what: String| TorrentError::Invalid {
+        let bad = |problem: Malformed| TorrentError::Invalid {
             file: file.to_string(),
-            what,
+            problem,
         };
-        let doc = bencode::decode(data).map_err(|e| bad(format!("not bencode: {e}")))?;
+        let doc = bencode::decode(data).map_err(|error| bad(Malformed::NotBencode { error }))?;
         let root = doc
             .value
             .as_dict()
-            .ok_or_else(|| bad("top level is not a dictionary".into()))?;
+            .ok_or_else(|| bad(Malformed::TopNotDict))?;
         let info = root
             .get(b"info".as_slice())
             .and_then(Value::as_dict)
-            .ok_or_else(|| bad("no `info` dictionary".into()))?;
+            .ok_or_else(|| bad(Malformed::NoInfo))?;
         let span = doc
             .spans
             .get(b"info".as_slice())
             .cloned()
-            .ok_or_else(|| bad("no `info` dictionary".into()))?;
+            .ok_or_else(|| bad(Malformed::NoInfo))?;
         let raw_info = &data[span];
 
         let name = info
             .get(b"name.utf-8".as_slice())
             .or_else(|| info.get(b"name".as_slice()))
             .and_then(Value::as_bytes)
-            .ok_or_else(|| bad("info has no `name`".into()))?;
-        let name = component(name).map_err(|e| bad(format!("name: {e}")))?;
+            .ok_or_else(|| bad(Malformed::NoName))?;
+        let name = component(name).map_err(|problem| bad(Malformed::Name { problem }))?;
         let piece_length = info
             .get(b"piece length".as_slice())
             .and_then(Value::as_int)
-            .ok_or_else(|| bad("info has no integer `piece length`".into()))?;
+            .ok_or_else(|| bad(Malformed::NoPieceLength))?;
         if piece_length <= 0 || piece_length as u64 > MAX_PIECE_LENGTH {
-            return Err(bad(format!(
-                "piece length {piece_length} is absurd (expected 1..={MAX_PIECE_LENGTH})"
-            )));
+            return Err(bad(Malformed::PieceLength {
+                value: piece_length,
+            }));
         }
         let piece_length = piece_length as u64;
         let meta_version = info.get(b"meta version".as_slice()).and_then(Value::as_int);
         let has_v2 = meta_version == Some(2);
         if meta_version.is_some_and(|v| v != 2) {
-            return Err(bad(format!(
-                "meta version {} is not supported (1 or 2)",
-                meta_version.unwrap_or(0)
-            )));
+            return Err(bad(Malformed::MetaVersion {
+                version: meta_version.unwrap_or(0),
+            }));
         }
         let has_v1 = info.contains_key(b"pieces".as_slice());
         if !has_v1 && !has_v2 {
-            return Err(bad(
-                "info has neither `pieces` (v1) nor `meta version` 2".into()
-            ));
+            return Err(bad(Malformed::NoVersion));
         }
         if has_v2 && (!piece_length.is_power_of_two() || piece_length < BLOCK) {
-            return Err(bad(format!(
-                "piece length {piece_length}: v2 needs a power of two of at least 16384"
-            )));
+            return Err(bad(Malformed::V2PieceLength {
+                value: piece_length,
+            }));
         }
 
         let mut files = Vec::new();
         let mut single_file = false;
         if has_v1 {
             if let Some(len) = info.get(b"length".as_slice()) {
-                let length = size(len).map_err(|e| bad(format!("length: {e}")))?;
+                let length = size(len).map_err(|problem| bad(Malformed::Length { problem }))?;
                 single_file = true;
                 files.push(TorrentFile {
                     path: vec![name.clone()],
@@ -186,32 +179,34 @@ impl Metainfo {
                 let list = info
                     .get(b"files".as_slice())
                     .and_then(Value::as_list)
-                    .ok_or_else(|| bad("info has neither `length` nor a `files` list".into()))?;
+                    .ok_or_else(|| bad(Malformed::NoFiles))?;
                 let mut offset = 0u64;
                 for (i, f) in list.iter().enumerate() {
-                    let at = |what: String| bad(format!("files[{i}]: {what}"));
-                    let f = f.as_dict().ok_or_else(|| at("not a dictionary".into()))?;
+                    let at = |problem: BadFile| bad(Malformed::File { index: i, problem });
+                    let f = f.as_dict().ok_or_else(|| at(BadFile::NotDict))?;
                     let length = f
                         .get(b"length".as_slice())
-                        .ok_or_else(|| at("no length".into()))
-                        .and_then(|v| size(v).map_err(|e| at(format!("length: {e}"))))?;
+                        .ok_or_else(|| at(BadFile::NoLength))
+                        .and_then(|v| size(v).map_err(|problem| at(BadFile::Length { problem })))?;
                     let comps = f
                         .get(b"path.utf-8".as_slice())
                         .or_else(|| f.get(b"path".as_slice()))
                         .and_then(Value::as_list)
-                        .ok_or_else(|| at("no path list".into()))?;
+                        .ok_or_else(|| at(BadFile::NoPath))?;
                     if comps.is_empty() {
-                        return Err(at("empty path".into()));
+                        return Err(at(BadFile::EmptyPath));
                     }
                     let path = comps
                         .iter()
                         .map(|c| {
                             c.as_bytes()
-                                .ok_or_else(|| "path component is not a string".to_string())
-                                .and_then(component)
+                                .ok_or(BadFile::ComponentNotString)
+                                .and_then(|c| {
+                                    component(c).map_err(|problem| BadFile::Component { problem })
+                                })
                         })
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| at(format!("path: {e}")))?;
+                        .map_err(at)?;
                     let padding = f
                         .get(b"attr".as_slice())
                         .and_then(Value::as_bytes)
@@ -225,10 +220,10 @@ impl Metainfo {
                     });
                     offset = offset
                         .checked_add(length)
-                        .ok_or_else(|| bad("the file lengths overflow".into()))?;
+                        .ok_or_else(|| bad(Malformed::LengthsOverflow))?;
                 }
                 if files.is_empty() {
-                    return Err(bad("`files` is empty".into()));
+                    return Err(bad(Malformed::EmptyFiles));
                 }
             }
         }
@@ -237,12 +232,9 @@ impl Metainfo {
             let raw = info
                 .get(b"pieces".as_slice())
                 .and_then(Value::as_bytes)
-                .ok_or_else(|| bad("`pieces` is not a string".into()))?;
+                .ok_or_else(|| bad(Malformed::PiecesNotString))?;
             if raw.len() % 20 != 0 {
-                return Err(bad(format!(
-                    "`pieces` is {} bytes, not a multiple of 20",
-                    raw.len()
-                )));
+                return Err(bad(Malformed::PiecesLength { bytes: raw.len() }));
             }
             pieces = raw
                 .chunks_exact(20)
@@ -255,13 +247,15 @@ impl Metainfo {
             let total = files
                 .iter()
                 .try_fold(0u64, |a, f| a.checked_add(f.length))
-                .ok_or_else(|| bad("the file lengths overflow".into()))?;
+                .ok_or_else(|| bad(Malformed::LengthsOverflow))?;
             let want = total.div_ceil(piece_length);
             if want != pieces.len() as u64 {
-                return Err(bad(format!(
-                    "{} piece hashes for {total} bytes in pieces of {piece_length} (expected {want})",
-                    pieces.len()
-                )));
+                return Err(bad(Malformed::PieceCount {
+                    count: pieces.len(),
+                    total,
+                    piece_length,
+                    expected: want,
+                }));
             }
         }
         let mut piece_layers = BTreeMap::new();
@@ -269,25 +263,26 @@ impl Metainfo {
             let tree = info
                 .get(b"file tree".as_slice())
                 .and_then(Value::as_dict)
-                .ok_or_else(|| bad("v2 info has no `file tree`".into()))?;
+                .ok_or_else(|| bad(Malformed::NoFileTree))?;
             let mut v2 = Vec::new();
             walk_tree(tree, &mut Vec::new(), &mut v2)
-                .map_err(|e| bad(format!("file tree: {e}")))?;
+                .map_err(|problem| bad(Malformed::FileTree { problem }))?;
             if v2.is_empty() {
-                return Err(bad("`file tree` holds no file".into()));
+                return Err(bad(Malformed::EmptyFileTree));
             }
             if let Some(layers) = root.get(b"piece layers".as_slice()) {
                 let layers = layers
                     .as_dict()
-                    .ok_or_else(|| bad("`piece layers` is not a dictionary".into()))?;
+                    .ok_or_else(|| bad(Malformed::LayersNotDict))?;
                 for (k, v) in layers {
                     let key: [u8; 32] = k
                         .as_slice()
                         .try_into()
-                        .map_err(|_| bad("a `piece layers` key is not 32 bytes".into()))?;
-                    let raw = v.as_bytes().filter(|r| r.len() % 32 == 0).ok_or_else(|| {
-                        bad("a `piece layers` value is not a multiple of 32 bytes".into())
-                    })?;
+                        .map_err(|_| bad(Malformed::LayerKey))?;
+                    let raw = v
+                        .as_bytes()
+                        .filter(|r| r.len() % 32 == 0)
+                        .ok_or_else(|| bad(Malformed::LayerValue))?;
                     let hashes: Vec<[u8; 32]> = raw
                         .chunks_exact(32)
                         .map(|c| {
@@ -306,23 +301,17 @@ impl Metainfo {
                 // Hybrid: the v1 list (without padding) must be the same files as the tree.
                 let real: Vec<&mut TorrentFile> = files.iter_mut().filter(|f| !f.padding).collect();
                 if real.len() != v2.len() {
-                    return Err(bad(format!(
-                        "hybrid torrent: v1 lists {} files, the v2 tree {}",
-                        real.len(),
-                        v2.len()
-                    )));
+                    return Err(bad(Malformed::HybridCount {
+                        v1: real.len(),
+                        v2: v2.len(),
+                    }));
                 }
                 let by_path: BTreeMap<&Vec<String>, &TorrentFile> =
                     v2.iter().map(|f| (&f.path, f)).collect();
                 for f in real {
                     match by_path.get(&f.path) {
                         Some(t) if t.length == f.length => f.pieces_root = t.pieces_root,
-                        _ => {
-                            return Err(bad(format!(
-                            "hybrid torrent: v1 file {} is not in the v2 tree with the same length",
-                            f.rel()
-                        )))
-                        }
+                        _ => return Err(bad(Malformed::HybridFile { path: f.rel() })),
                     }
                 }
             } else {
@@ -334,11 +323,11 @@ impl Metainfo {
                 match piece_layers.get(&root) {
                     Some(l) if l.len() as u64 == want => {}
                     Some(l) => {
-                        return Err(bad(format!(
-                            "piece layer of {} has {} hashes, expected {want}",
-                            f.rel(),
-                            l.len()
-                        )))
+                        return Err(bad(Malformed::LayerLength {
+                            path: f.rel(),
+                            count: l.len(),
+                            expected: want,
+                        }))
                     }
                     None => {} // a torrent from a magnet link may lack them; roots still check
                 }
@@ -437,22 +426,23 @@ impl Metainfo {
 }
 
 /// A non-negative integer length.
-fn size(v: &Value) -> Result<u64, String> {
+fn size(v: &Value) -> Result<u64, BadSize> {
     match v.as_int() {
         Some(n) if n >= 0 => Ok(n as u64),
-        Some(n) => Err(format!("{n} is negative")),
-        None => Err("not an integer".into()),
+        Some(n) => Err(BadSize::Negative(n)),
+        None => Err(BadSize::NotInt),
     }
 }
 
 /// One path component, safe to join under a folder.
-fn component(raw: &[u8]) -> Result<String, String> {
-    let s = std::str::from_utf8(raw)
-        .map_err(|_| format!("{:?} is not UTF-8", String::from_utf8_lossy(raw)))?;
+fn component(raw: &[u8]) -> Result<String, BadComponent> {
+    let s = std::str::from_utf8(raw).map_err(|_| BadComponent::NotUtf8 {
+        lossy: String::from_utf8_lossy(raw).into_owned(),
+    })?;
     if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']) {
-        return Err(format!(
-            "component {s:?} is empty, `.`, `..` or holds a separator (refused: it could leave the folder)"
-        ));
+        return Err(BadComponent::Unsafe {
+            name: s.to_string(),
+        });
     }
     Ok(s.to_string())
 }
@@ -461,27 +451,36 @@ fn walk_tree(
     tree: &BTreeMap<Vec<u8>, Value>,
     prefix: &mut Vec<String>,
     out: &mut Vec<TorrentFile>,
-) -> Result<(), String> {
+) -> Result<(), BadTree> {
     for (k, v) in tree {
-        let d = v
-            .as_dict()
-            .ok_or_else(|| format!("{}: not a dictionary", prefix.join("/")))?;
+        let d = v.as_dict().ok_or_else(|| BadTree::NotDict {
+            path: prefix.join("/"),
+        })?;
         if k.is_empty() {
             // A file: `"": {length, pieces root}`.
             if prefix.is_empty() {
-                return Err("a file with an empty name at the root".into());
+                return Err(BadTree::RootFile);
             }
             let length = d
                 .get(b"length".as_slice())
-                .ok_or_else(|| format!("{}: no length", prefix.join("/")))
-                .and_then(|l| size(l).map_err(|e| format!("{}: {e}", prefix.join("/"))))?;
+                .ok_or_else(|| BadTree::NoLength {
+                    path: prefix.join("/"),
+                })
+                .and_then(|l| {
+                    size(l).map_err(|problem| BadTree::Length {
+                        path: prefix.join("/"),
+                        problem,
+                    })
+                })?;
             let pieces_root = match d.get(b"pieces root".as_slice()).and_then(Value::as_bytes) {
-                Some(r) => {
-                    Some(<[u8; 32]>::try_from(r).map_err(|_| {
-                        format!("{}: pieces root is not 32 bytes", prefix.join("/"))
-                    })?)
+                Some(r) => Some(<[u8; 32]>::try_from(r).map_err(|_| BadTree::RootSize {
+                    path: prefix.join("/"),
+                })?),
+                None if length > 0 => {
+                    return Err(BadTree::NoRoot {
+                        path: prefix.join("/"),
+                    })
                 }
-                None if length > 0 => return Err(format!("{}: no pieces root", prefix.join("/"))),
                 None => None,
             };
             let padding = d
@@ -499,7 +498,7 @@ fn walk_tree(
             }
             continue;
         }
-        prefix.push(component(k)?);
+        prefix.push(component(k).map_err(|problem| BadTree::Component { problem })?);
         walk_tree(d, prefix, out)?;
         prefix.pop();
     }

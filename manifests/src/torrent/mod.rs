@@ -10,6 +10,7 @@ pub mod check;
 pub mod create;
 pub mod engine;
 pub mod magnet;
+pub mod malformed;
 pub mod metainfo;
 pub mod models;
 
@@ -19,6 +20,7 @@ mod tests;
 pub use check::{content_root, verify_content};
 pub use create::{create, CreateOptions};
 pub use magnet::Magnet;
+pub use malformed::{BadMagnet, Malformed};
 pub use metainfo::{Metainfo, TorrentFile, Version};
 
 /// Errors of reading, checking or making torrents (all exit 2: bad input).
@@ -33,20 +35,66 @@ pub enum TorrentError {
         error: std::io::Error,
     },
     /// A `.torrent` is malformed or hostile.
-    #[error("{file}: {what}")]
+    #[error("{file}: {problem}")]
     Invalid {
-        /// The torrent (or input file).
+        /// The torrent.
         file: String,
         /// What is wrong.
-        what: String,
+        problem: Malformed,
+    },
+    /// The `.torrent` path is not a regular file.
+    #[error("{file}: not a regular file")]
+    NotAFile {
+        /// The path.
+        file: String,
+    },
+    /// A `.torrent` over the size cap.
+    #[error("{file}: {size} bytes is too large for a .torrent (limit {limit})")]
+    TooLarge {
+        /// The path.
+        file: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// `create`: something in the folder is not a regular file or folder.
+    #[error("{file}: not a regular file (refused in a torrent)")]
+    NotRegular {
+        /// The path.
+        file: String,
+    },
+    /// `create`: a file name that is not UTF-8.
+    #[error("{file}: file name is not UTF-8")]
+    NonUtf8Name {
+        /// The path.
+        file: String,
+    },
+    /// `create`: the source has no UTF-8 name to name the torrent after.
+    #[error("{file}: has no UTF-8 file name to name the torrent")]
+    NoTorrentName {
+        /// The source.
+        file: String,
+    },
+    /// `create`: the folder holds no file.
+    #[error("{file}: holds no file to put in a torrent")]
+    NothingToShare {
+        /// The source.
+        file: String,
+    },
+    /// `create`: the file sizes add up past 2^64.
+    #[error("{file}: file sizes overflow")]
+    SizesOverflow {
+        /// The source.
+        file: String,
     },
     /// A bad magnet link.
-    #[error("magnet link {uri:?}: {what}")]
+    #[error("magnet link {uri:?}: {problem}")]
     Magnet {
         /// The link.
         uri: String,
         /// What is wrong.
-        what: String,
+        problem: BadMagnet,
     },
     /// The torrent is not the one a magnet link names.
     #[error("{file}: info-hash {actual} is not the {expected} the magnet link names")]
@@ -72,6 +120,9 @@ pub enum TorrentError {
         have: String,
     },
     /// The thread pool could not start.
-    #[error("cannot start the hashing threads: {0}")]
-    Threads(String),
+    #[error("cannot start the hashing threads: {error}")]
+    Threads {
+        /// rayon's error.
+        error: rayon::ThreadPoolBuildError,
+    },
 }

@@ -9,7 +9,9 @@
 
 use std::rc::Rc;
 
-use super::pickle::{new_dict, type_err, Heap, Obj, PickleError, StorageRef, TensorRecord, Value};
+use super::pickle::{
+    new_dict, type_err, BadArgs, Heap, Obj, PickleError, StorageRef, TensorRecord, Value,
+};
 use crate::dtype::DType;
 
 /// An allow-listed global.
@@ -98,10 +100,10 @@ impl Global {
 /// Most dimensions a tensor may have (LLaMA's have 1 or 2).
 pub const MAX_RANK: usize = 32;
 
-fn bad(call: &'static str, reason: impl Into<String>, offset: usize) -> PickleError {
+fn bad(call: &'static str, reason: BadArgs, offset: usize) -> PickleError {
     PickleError::BadCall {
         call,
-        reason: reason.into(),
+        reason,
         offset,
     }
 }
@@ -109,7 +111,7 @@ fn bad(call: &'static str, reason: impl Into<String>, offset: usize) -> PickleEr
 fn int(heap: &Heap, v: &Value, context: &'static str, offset: usize) -> Result<u64, PickleError> {
     match v {
         Value::Int(n) => {
-            u64::try_from(*n).map_err(|_| bad(context, format!("negative {n}"), offset))
+            u64::try_from(*n).map_err(|_| bad(context, BadArgs::Negative { value: *n }, offset))
         }
         other => Err(type_err(context, "an int", heap.kind(other), offset)),
     }
@@ -164,7 +166,7 @@ pub fn call(
             if !a.is_empty() {
                 return Err(bad(
                     "collections.OrderedDict",
-                    "called with arguments",
+                    BadArgs::WithArguments,
                     offset,
                 ));
             }
@@ -173,11 +175,7 @@ pub fn call(
         Global::RebuildTensorV2 => {
             const C: &str = "torch._utils._rebuild_tensor_v2";
             if a.len() != 6 && a.len() != 7 {
-                return Err(bad(
-                    C,
-                    format!("takes 6 or 7 arguments, got {}", a.len()),
-                    offset,
-                ));
+                return Err(bad(C, BadArgs::RebuildArgCount { got: a.len() }, offset));
             }
             let storage = match &a[0] {
                 Value::Obj(i) => match heap.get(*i) {
@@ -192,7 +190,11 @@ pub fn call(
                 if rank > MAX_RANK {
                     return Err(bad(
                         C,
-                        format!("{what} has {rank} dimensions (at most {MAX_RANK})"),
+                        BadArgs::Rank {
+                            what,
+                            rank,
+                            max: MAX_RANK,
+                        },
                         offset,
                     ));
                 }
@@ -202,11 +204,10 @@ pub fn call(
             if shape.len() != strides.len() {
                 return Err(bad(
                     C,
-                    format!(
-                        "size has {} dims but stride has {}",
-                        shape.len(),
-                        strides.len()
-                    ),
+                    BadArgs::StrideRank {
+                        size: shape.len(),
+                        stride: strides.len(),
+                    },
                     offset,
                 ));
             }
@@ -243,7 +244,10 @@ pub fn call(
             if a.len() != n {
                 return Err(bad(
                     C,
-                    format!("takes {n} arguments, got {}", a.len()),
+                    BadArgs::ArgCount {
+                        expected: n,
+                        got: a.len(),
+                    },
                     offset,
                 ));
             }
@@ -257,7 +261,10 @@ pub fn call(
                     if s.len() > cap {
                         return Err(bad(
                             C,
-                            format!("{} bytes of text exceed the {cap}-byte cap", s.len()),
+                            BadArgs::TextCap {
+                                bytes: s.len(),
+                                cap,
+                            },
                             offset,
                         ));
                     }
@@ -267,9 +274,9 @@ pub fn call(
                         s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
                     bytes
                         .map(|b| Value::Bytes(Rc::from(b)))
-                        .ok_or_else(|| bad(C, "text is not latin-1", offset))
+                        .ok_or_else(|| bad(C, BadArgs::NotLatin1, offset))
                 }
-                _ => Err(bad(C, "expects (str, 'latin1')", offset)),
+                _ => Err(bad(C, BadArgs::EncodeArgs, offset)),
             };
         }
         Global::Storage(_) => {
@@ -293,16 +300,14 @@ pub(crate) fn persistent_load(
     const C: &str = "storage persistent id";
     let t = heap.tuple(pid, C, offset)?;
     let [Value::Str(tag), Value::Obj(g), Value::Str(key), Value::Str(location), numel] = t else {
-        return Err(bad(
-            C,
-            "expects ('storage', storage type, key, location, numel)",
-            offset,
-        ));
+        return Err(bad(C, BadArgs::PersistentIdShape, offset));
     };
     if &**tag != "storage" {
         return Err(bad(
             C,
-            format!("unknown persistent id kind `{tag}`"),
+            BadArgs::PersistentIdKind {
+                tag: tag.to_string(),
+            },
             offset,
         ));
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::globals::{self, Global};
-use super::pickle::{limit, malformed, new_dict, type_err, Heap, Obj, PickleError, Value};
+use super::pickle::{limit, malformed, new_dict, type_err, BadArgs, Heap, Obj, PickleError, Value};
 
 /// Longest text line (GLOBAL/INST names, text ints) accepted.
 const MAX_LINE: usize = 1024;
@@ -50,7 +50,7 @@ impl<'a> Reader<'a> {
         };
         let s = std::str::from_utf8(&window[..n]).map_err(|_| PickleError::BadCall {
             call: what,
-            reason: "text is not UTF-8".into(),
+            reason: BadArgs::TextNotUtf8,
             offset: self.pos,
         })?;
         self.pos += n + 1;
@@ -63,7 +63,7 @@ fn text(b: &[u8], what: &'static str, offset: usize) -> Result<Value, PickleErro
         .map(|s| Value::Str(Rc::from(s)))
         .map_err(|_| PickleError::BadCall {
             call: what,
-            reason: "string is not UTF-8".into(),
+            reason: BadArgs::StringNotUtf8,
             offset,
         })
 }
@@ -72,7 +72,7 @@ fn little_int(b: &[u8], offset: usize) -> Result<Value, PickleError> {
     if b.len() > 8 {
         return Err(PickleError::BadCall {
             call: "LONG1/LONG4",
-            reason: format!("{}-byte integer is wider than 64 bits", b.len()),
+            reason: BadArgs::WideInt { bytes: b.len() },
             offset,
         });
     }
@@ -194,7 +194,7 @@ pub(super) fn run(pkl: &[u8], heap: &mut Heap) -> Result<Value, PickleError> {
                 if v > 5 {
                     return Err(PickleError::BadCall {
                         call: "PROTO",
-                        reason: format!("protocol {v} is newer than 5"),
+                        reason: BadArgs::Protocol { version: v },
                         offset: at,
                     });
                 }
@@ -251,7 +251,9 @@ pub(super) fn run(pkl: &[u8], heap: &mut Heap) -> Result<Value, PickleError> {
                     _ => Value::Int(s.trim_end_matches('L').parse().map_err(|_| {
                         PickleError::BadCall {
                             call: "INT",
-                            reason: format!("`{s}` is not a 64-bit integer"),
+                            reason: BadArgs::NotInt {
+                                text: s.to_string(),
+                            },
                             offset: at,
                         }
                     })?),
@@ -346,7 +348,9 @@ pub(super) fn run(pkl: &[u8], heap: &mut Heap) -> Result<Value, PickleError> {
                 let s = r.line("PUT/GET")?;
                 let i: u64 = s.parse().map_err(|_| PickleError::BadCall {
                     call: "PUT/GET",
-                    reason: format!("`{s}` is not a memo index"),
+                    reason: BadArgs::NotMemoIndex {
+                        text: s.to_string(),
+                    },
                     offset: at,
                 })?;
                 if op == b'p' {

@@ -58,13 +58,57 @@ pub enum PthError {
         /// The file.
         path: PathBuf,
     },
-    /// The zip structure is damaged or truncated.
-    #[error("{}: bad or truncated zip archive: {reason}", path.display())]
+    /// The zip structure is damaged or truncated (as the `zip` crate reads it).
+    #[error("{}: bad or truncated zip archive: {error}", path.display())]
     Zip {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The zip crate's error.
+        error: zip::result::ZipError,
+    },
+    /// The central directory lists one record name twice.
+    #[error("{}: bad or truncated zip archive: the central directory lists a record name twice (which one is meant is ambiguous)", path.display())]
+    DuplicateRecord {
+        /// The file.
+        path: PathBuf,
+    },
+    /// One record name listed twice (seen while indexing the records).
+    #[error("{}: bad or truncated zip archive: record `{record}` appears twice", path.display())]
+    RecordTwice {
+        /// The file.
+        path: PathBuf,
+        /// The record.
+        record: String,
+    },
+    /// A record whose data offset the zip crate cannot give.
+    #[error("{}: bad or truncated zip archive: record `{record}` has no data offset", path.display())]
+    NoDataOffset {
+        /// The file.
+        path: PathBuf,
+        /// The record.
+        record: String,
+    },
+    /// Inflating a compressed record failed.
+    #[error("{}: bad or truncated zip archive: record `{record}`: {error}", path.display())]
+    Inflate {
+        /// The file.
+        path: PathBuf,
+        /// The record.
+        record: String,
+        /// The decompressor's error.
+        error: std::io::Error,
+    },
+    /// A compressed record inflates to another size than the directory gives.
+    #[error("{}: bad or truncated zip archive: record `{record}` inflates to {size} bytes but the directory says {expected}", path.display())]
+    InflatedSize {
+        /// The file.
+        path: PathBuf,
+        /// The record.
+        record: String,
+        /// Bytes it inflated to.
+        size: u64,
+        /// Bytes the directory gives.
+        expected: u64,
     },
     /// A record reaches past the end of the file.
     #[error("{}: truncated: record `{record}` ends at byte {end} but the file has {len}", path.display())]
@@ -132,18 +176,39 @@ pub enum PthError {
         /// The record.
         record: String,
     },
-    /// A storage's size disagrees with its persistent id, or two tensors see one storage
-    /// with different dtypes.
-    #[error("{}: tensor `{tensor}`: storage `{record}`: {reason}", path.display())]
-    Storage {
+    /// Two tensors see one storage with different dtypes or sizes.
+    #[error("{}: tensor `{tensor}`: storage `{record}`: seen as {bytes} bytes of {dtype} and as {numel} elements of {other}", path.display())]
+    StorageSeenTwice {
         /// The file.
         path: PathBuf,
         /// The tensor.
         tensor: String,
         /// The record.
         record: String,
-        /// What is wrong.
-        reason: String,
+        /// The storage's bytes as first seen.
+        bytes: usize,
+        /// Its dtype as first seen.
+        dtype: DType,
+        /// Elements this tensor's persistent id gives.
+        numel: u64,
+        /// The dtype this tensor's persistent id gives.
+        other: DType,
+    },
+    /// A storage record's size disagrees with its persistent id.
+    #[error("{}: tensor `{tensor}`: storage `{record}`: the pickle declares {numel} {dtype} elements but the record holds {bytes} bytes", path.display())]
+    StorageSize {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The record.
+        record: String,
+        /// Elements the pickle declares.
+        numel: u64,
+        /// Their dtype.
+        dtype: DType,
+        /// Bytes in the record.
+        bytes: usize,
     },
     /// A tensor's view does not fit its storage.
     #[error("{}: tensor `{tensor}`: {error}", path.display())]
@@ -298,21 +363,20 @@ impl PthFile {
         let mut by_name = HashMap::with_capacity(records.len());
         for (name, rec) in records {
             let record = format!("{prefix}data/{}", rec.storage.key);
-            let storage_err = |reason: String| PthError::Storage {
-                path: p(),
-                tensor: name.clone(),
-                record: record.clone(),
-                reason,
-            };
             let si = match storage_index.get(&rec.storage.key) {
                 Some(&si) => {
                     let s = &storages[si];
                     let bytes = rec.storage.dtype.bytes_for(rec.storage.numel);
                     if s.dtype != rec.storage.dtype || bytes != Some(s.len as u64) {
-                        return Err(storage_err(format!(
-                            "seen as {} bytes of {} and as {} elements of {}",
-                            s.len, s.dtype, rec.storage.numel, rec.storage.dtype
-                        )));
+                        return Err(PthError::StorageSeenTwice {
+                            path: p(),
+                            tensor: name,
+                            record,
+                            bytes: s.len,
+                            dtype: s.dtype,
+                            numel: rec.storage.numel,
+                            other: rec.storage.dtype,
+                        });
                     }
                     si
                 }
@@ -332,11 +396,14 @@ impl PthFile {
                     let dtype = rec.storage.dtype;
                     let declared = dtype.bytes_for(rec.storage.numel);
                     if declared != Some(bytes.len() as u64) {
-                        return Err(storage_err(format!(
-                            "the pickle declares {} {dtype} elements but the record holds {} bytes",
-                            rec.storage.numel,
-                            bytes.len()
-                        )));
+                        return Err(PthError::StorageSize {
+                            path: p(),
+                            tensor: name,
+                            record,
+                            numel: rec.storage.numel,
+                            dtype,
+                            bytes: bytes.len(),
+                        });
                     }
                     storages.push(Storage {
                         key: rec.storage.key.clone(),

@@ -156,7 +156,7 @@ pub enum PickleError {
         /// The call.
         call: &'static str,
         /// What is wrong.
-        reason: String,
+        reason: BadArgs,
         /// Byte offset.
         offset: usize,
     },
@@ -173,6 +173,106 @@ pub enum PickleError {
         key: String,
         /// What was found.
         found: &'static str,
+    },
+}
+
+/// What is wrong with the arguments of an allow-listed call or an opcode's operand
+/// ([`PickleError::BadCall`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadArgs {
+    /// A text line that is not UTF-8.
+    #[error("text is not UTF-8")]
+    TextNotUtf8,
+    /// A string operand that is not UTF-8.
+    #[error("string is not UTF-8")]
+    StringNotUtf8,
+    /// A LONG1/LONG4 wider than 64 bits.
+    #[error("{bytes}-byte integer is wider than 64 bits")]
+    WideInt {
+        /// Its byte length.
+        bytes: usize,
+    },
+    /// A PROTO newer than 5.
+    #[error("protocol {version} is newer than 5")]
+    Protocol {
+        /// The protocol.
+        version: u8,
+    },
+    /// An INT line that is not a 64-bit integer.
+    #[error("`{text}` is not a 64-bit integer")]
+    NotInt {
+        /// The line.
+        text: String,
+    },
+    /// A PUT/GET line that is not a memo index.
+    #[error("`{text}` is not a memo index")]
+    NotMemoIndex {
+        /// The line.
+        text: String,
+    },
+    /// A negative integer where a size or offset is needed.
+    #[error("negative {value}")]
+    Negative {
+        /// The value.
+        value: i64,
+    },
+    /// `OrderedDict()` with arguments.
+    #[error("called with arguments")]
+    WithArguments,
+    /// A call with the wrong number of arguments.
+    #[error("takes {expected} arguments, got {got}")]
+    ArgCount {
+        /// Arguments taken.
+        expected: usize,
+        /// Arguments given.
+        got: usize,
+    },
+    /// `_rebuild_tensor_v2` with other than 6 or 7 arguments.
+    #[error("takes 6 or 7 arguments, got {got}")]
+    RebuildArgCount {
+        /// Arguments given.
+        got: usize,
+    },
+    /// A size or stride tuple with too many dimensions.
+    #[error("{what} has {rank} dimensions (at most {max})")]
+    Rank {
+        /// `size` or `stride`.
+        what: &'static str,
+        /// Its dimensions.
+        rank: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// Size and stride of different lengths.
+    #[error("size has {size} dims but stride has {stride}")]
+    StrideRank {
+        /// Dimensions of the size.
+        size: usize,
+        /// Dimensions of the stride.
+        stride: usize,
+    },
+    /// `_codecs.encode` input over its cap.
+    #[error("{bytes} bytes of text exceed the {cap}-byte cap")]
+    TextCap {
+        /// Bytes of text.
+        bytes: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// `_codecs.encode` of text outside latin-1.
+    #[error("text is not latin-1")]
+    NotLatin1,
+    /// `_codecs.encode` with other arguments than (str, 'latin1').
+    #[error("expects (str, 'latin1')")]
+    EncodeArgs,
+    /// A persistent id of another shape than torch's storage tuple.
+    #[error("expects ('storage', storage type, key, location, numel)")]
+    PersistentIdShape,
+    /// A persistent id whose kind is not `storage`.
+    #[error("unknown persistent id kind `{tag}`")]
+    PersistentIdKind {
+        /// The kind.
+        tag: String,
     },
 }
 

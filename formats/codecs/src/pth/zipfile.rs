@@ -31,10 +31,10 @@ pub(super) struct ZipIndex {
     by_name: HashMap<String, usize>,
 }
 
-fn zip_err(path: &Path, e: impl std::fmt::Display) -> PthError {
+fn zip_err(path: &Path, error: zip::result::ZipError) -> PthError {
     PthError::Zip {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        error,
     }
 }
 
@@ -46,19 +46,19 @@ impl ZipIndex {
         // The zip crate keys records by name, so of two records with one name only the last
         // is visible: ask it whether the central directory had duplicates, and refuse.
         if zip.has_duplicate_names() {
-            return Err(zip_err(
-                path,
-                "the central directory lists a record name twice (which one is meant is ambiguous)",
-            ));
+            return Err(PthError::DuplicateRecord {
+                path: path.to_path_buf(),
+            });
         }
         let mut entries = Vec::with_capacity(zip.len());
         let mut by_name = HashMap::with_capacity(zip.len());
         for i in 0..zip.len() {
             let f = zip.by_index_raw(i).map_err(|e| zip_err(path, e))?;
             let name = f.name().map_err(|e| zip_err(path, e))?.into_owned();
-            let data_start = f
-                .data_start()
-                .ok_or_else(|| zip_err(path, format!("record `{name}` has no data offset")))?;
+            let data_start = f.data_start().ok_or_else(|| PthError::NoDataOffset {
+                path: path.to_path_buf(),
+                record: name.clone(),
+            })?;
             let end = data_start.checked_add(f.compressed_size());
             if end.is_none_or(|e| e > bytes.len() as u64) {
                 return Err(PthError::Truncated {
@@ -76,7 +76,10 @@ impl ZipIndex {
                 name: name.clone(),
             };
             if by_name.insert(name.clone(), entries.len()).is_some() {
-                return Err(zip_err(path, format!("record `{name}` appears twice")));
+                return Err(PthError::RecordTwice {
+                    path: path.to_path_buf(),
+                    record: name,
+                });
             }
             entries.push(entry);
         }
@@ -130,20 +133,21 @@ impl ZipIndex {
         (&mut f)
             .take(cap + 1)
             .read_to_end(&mut out)
-            .map_err(|x| zip_err(path, format!("record `{}`: {x}", e.name)))?;
+            .map_err(|error| PthError::Inflate {
+                path: path.to_path_buf(),
+                record: e.name.clone(),
+                error,
+            })?;
         if out.len() as u64 > cap {
             return Err(too_large());
         }
         if out.len() as u64 != e.size {
-            return Err(zip_err(
-                path,
-                format!(
-                    "record `{}` inflates to {} bytes but the directory says {}",
-                    e.name,
-                    out.len(),
-                    e.size
-                ),
-            ));
+            return Err(PthError::InflatedSize {
+                path: path.to_path_buf(),
+                record: e.name.clone(),
+                size: out.len() as u64,
+                expected: e.size,
+            });
         }
         Ok(Cow::Owned(out))
     }

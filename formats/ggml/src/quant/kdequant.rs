@@ -45,48 +45,55 @@ pub(super) fn dequantize_q3_k(x: &[u8], y: &mut [f32]) {
 }
 
 pub(super) fn dequantize_q4_k(x: &[u8], y: &mut [f32]) {
-    for (b, y) in x.chunks_exact(144).zip(y.chunks_exact_mut(QK_K)) {
-        let (d, min) = (f16_at(b, 0), f16_at(b, 2));
-        let sc = &b[4..16];
-        for (n, (q, y)) in b[16..144]
-            .chunks_exact(32)
-            .zip(y.chunks_exact_mut(64))
-            .enumerate()
-        {
-            let (s1, m1) = get_scale_min_k4(2 * n, sc);
-            let (s2, m2) = get_scale_min_k4(2 * n + 1, sc);
-            let (d1, m1) = (d * s1 as f32, min * m1 as f32);
-            let (d2, m2) = (d * s2 as f32, min * m2 as f32);
-            let (lo, hi) = y.split_at_mut(32);
-            for ((q, a), c) in q.iter().zip(lo).zip(hi) {
-                *a = d1 * (q & 0xF) as f32 - m1;
-                *c = d2 * (q >> 4) as f32 - m2;
-            }
+    dequantize_k_asym(x, y, 144, 16, |_, q, _, [(d1, m1), (d2, m2)], y| {
+        let (lo, hi) = y.split_at_mut(32);
+        for ((q, a), c) in q.iter().zip(lo).zip(hi) {
+            *a = d1 * (q & 0xF) as f32 - m1;
+            *c = d2 * (q >> 4) as f32 - m2;
         }
-    }
+    });
 }
 
 pub(super) fn dequantize_q5_k(x: &[u8], y: &mut [f32]) {
-    for (b, y) in x.chunks_exact(176).zip(y.chunks_exact_mut(QK_K)) {
+    dequantize_k_asym(x, y, 176, 48, |b, ql, n, [(d1, m1), (d2, m2)], y| {
+        let qh = &b[16..48];
+        let (u1, u2) = (1u8 << (2 * n), 2u8 << (2 * n));
+        let (lo, hi) = y.split_at_mut(32);
+        for (((q, h), a), c) in ql.iter().zip(qh).zip(lo).zip(hi) {
+            let h1 = if h & u1 != 0 { 16 } else { 0 };
+            let h2 = if h & u2 != 0 { 16 } else { 0 };
+            *a = d1 * ((q & 0xF) + h1) as f32 - m1;
+            *c = d2 * ((q >> 4) + h2) as f32 - m2;
+        }
+    });
+}
+
+/// The frame Q4_K and Q5_K share: each `block`-byte block starts with f16 `d` and `dmin`
+/// and 12 bytes of 6-bit scales and mins; its low-nibble quants start at `qs_at`, 32 bytes
+/// per 64 values. `group` gets the block, group `n`'s 32 quant bytes, its two sub-blocks'
+/// (scale, min) as floats and the 64 outputs.
+fn dequantize_k_asym(
+    x: &[u8],
+    y: &mut [f32],
+    block: usize,
+    qs_at: usize,
+    group: impl Fn(&[u8], &[u8], usize, [(f32, f32); 2], &mut [f32]),
+) {
+    for (b, y) in x.chunks_exact(block).zip(y.chunks_exact_mut(QK_K)) {
         let (d, min) = (f16_at(b, 0), f16_at(b, 2));
-        let (sc, qh) = (&b[4..16], &b[16..48]);
-        for (n, (ql, y)) in b[48..176]
+        let sc = &b[4..16];
+        for (n, (q, y)) in b[qs_at..block]
             .chunks_exact(32)
             .zip(y.chunks_exact_mut(64))
             .enumerate()
         {
             let (s1, m1) = get_scale_min_k4(2 * n, sc);
             let (s2, m2) = get_scale_min_k4(2 * n + 1, sc);
-            let (d1, m1) = (d * s1 as f32, min * m1 as f32);
-            let (d2, m2) = (d * s2 as f32, min * m2 as f32);
-            let (u1, u2) = (1u8 << (2 * n), 2u8 << (2 * n));
-            let (lo, hi) = y.split_at_mut(32);
-            for (((q, h), a), c) in ql.iter().zip(qh).zip(lo).zip(hi) {
-                let h1 = if h & u1 != 0 { 16 } else { 0 };
-                let h2 = if h & u2 != 0 { 16 } else { 0 };
-                *a = d1 * ((q & 0xF) + h1) as f32 - m1;
-                *c = d2 * ((q >> 4) + h2) as f32 - m2;
-            }
+            let pairs = [
+                (d * s1 as f32, min * m1 as f32),
+                (d * s2 as f32, min * m2 as f32),
+            ];
+            group(b, q, n, pairs, y);
         }
     }
 }

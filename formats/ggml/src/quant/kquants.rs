@@ -166,13 +166,7 @@ fn pack2(l: &[u8; QK_K], qs: &mut [u8]) {
 }
 
 pub(super) fn quantize_q2_k(x: &[f32], y: &mut [u8]) {
-    let p = Qkx2 {
-        nmax: 3,
-        rmin: -0.5,
-        rdelta: 0.1,
-        nstep: 15,
-        use_mad: true,
-    };
+    let p = Qkx2::Q2_K;
     for (x, y) in x.chunks_exact(QK_K).zip(y.chunks_exact_mut(84)) {
         let mut l = [0u8; QK_K];
         let mut scales = [0f32; 16];
@@ -385,13 +379,7 @@ fn k_asym_finish(x: &[f32], p: &Qkx2, found: &[(f32, f32)], l: &mut [u8; QK_K], 
 }
 
 pub(super) fn quantize_q4_k(x: &[f32], y: &mut [u8]) {
-    let p = Qkx2 {
-        nmax: 15,
-        rmin: -1.0,
-        rdelta: 0.1,
-        nstep: 20,
-        use_mad: false,
-    };
+    let p = Qkx2::Q4_K;
     quantize_k_asym(x, y, 144, &p, |l, qs| {
         for (n, q) in qs.chunks_exact_mut(32).enumerate() {
             let j = 64 * n;
@@ -403,13 +391,7 @@ pub(super) fn quantize_q4_k(x: &[f32], y: &mut [u8]) {
 }
 
 pub(super) fn quantize_q5_k(x: &[f32], y: &mut [u8]) {
-    let p = Qkx2 {
-        nmax: 31,
-        rmin: -0.5,
-        rdelta: 0.1,
-        nstep: 15,
-        use_mad: false,
-    };
+    let p = Qkx2::Q5_K;
     quantize_k_asym(x, y, 176, &p, |l, rest| {
         let (qh, ql) = rest.split_at_mut(32);
         qh.fill(0);

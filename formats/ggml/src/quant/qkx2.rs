@@ -21,6 +21,36 @@ pub(super) struct Qkx2 {
     pub use_mad: bool,
 }
 
+impl Qkx2 {
+    /// Q2_K's call: `make_qkx2_quants(16, 3, ..., -0.5f, 0.1f, 15, true)`.
+    pub(super) const Q2_K: Qkx2 = Qkx2 {
+        nmax: 3,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: true,
+    };
+    /// Q4_K's call: `make_qkx2_quants(32, 15, ..., -1.f, 0.1f, 20, false)`.
+    pub(super) const Q4_K: Qkx2 = Qkx2 {
+        nmax: 15,
+        rmin: -1.0,
+        rdelta: 0.1,
+        nstep: 20,
+        use_mad: false,
+    };
+    /// Q5_K's call: `make_qkx2_quants(32, 31, ..., -0.5f, 0.1f, 15, false)`.
+    pub(super) const Q5_K: Qkx2 = Qkx2 {
+        nmax: 31,
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: false,
+    };
+    /// The three, in the order the tests walk them.
+    #[cfg(test)]
+    pub(super) const ALL: [&'static Qkx2; 3] = [&Qkx2::Q4_K, &Qkx2::Q5_K, &Qkx2::Q2_K];
+}
+
 /// `make_qkx2_quants`: an asymmetric scale and min searched over `nstep + 1` candidate
 /// scales with weighted least squares. Returns (scale, the_min); `l` gets `0..=nmax`.
 /// The quantizers run [`make_qkx2_quants_x8`]; this scalar transcription is the reference
@@ -369,11 +399,6 @@ mod tests {
     /// Q2_K's parameters, on ordinary, flat, all-positive and spiky sub-blocks.
     #[test]
     fn eight_lanes_equal_eight_scalar_calls() {
-        let params = [
-            (15, -1.0, 0.1, 20, false),
-            (31, -0.5, 0.1, 15, false),
-            (3, -0.5, 0.1, 15, true),
-        ];
         let mut s = 0x1234_5678_9abc_def0u64;
         let mut next = || {
             s ^= s << 13;
@@ -391,19 +416,13 @@ mod tests {
                 _ => {}
             }
             let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
-            for &(nmax, rmin, rdelta, nstep, use_mad) in &params {
-                let p = Qkx2 {
-                    nmax,
-                    rmin,
-                    rdelta,
-                    nstep,
-                    use_mad,
-                };
+            for p in Qkx2::ALL {
+                let nmax = p.nmax;
                 let mut want_l = [0u8; 256];
                 let mut want = [(0f32, 0f32); LANES];
                 for j in 0..LANES {
                     want[j] = make_qkx2_quants(
-                        &p,
+                        p,
                         &x[32 * j..32 * j + 32],
                         &w[32 * j..32 * j + 32],
                         &mut want_l[32 * j..32 * j + 32],
@@ -411,7 +430,7 @@ mod tests {
                 }
                 let mut got_l = [0u8; 256];
                 let mut got = [(0f32, 0f32); LANES];
-                make_qkx2_quants_x8::<32>(&p, &x, &w, &mut got_l, &mut got);
+                make_qkx2_quants_x8::<32>(p, &x, &w, &mut got_l, &mut got);
                 assert_eq!(got_l, want_l, "round {round} nmax {nmax}");
                 for j in 0..LANES {
                     assert_eq!(got[j].0.to_bits(), want[j].0.to_bits(), "round {round}");
@@ -421,14 +440,14 @@ mod tests {
                 let mut want_l = [0u8; 128];
                 for j in 0..LANES {
                     want[j] = make_qkx2_quants(
-                        &p,
+                        p,
                         &x[16 * j..16 * j + 16],
                         &w[16 * j..16 * j + 16],
                         &mut want_l[16 * j..16 * j + 16],
                     );
                 }
                 let mut got_l = [0u8; 128];
-                make_qkx2_quants_x8::<16>(&p, &x[..128], &w[..128], &mut got_l, &mut got);
+                make_qkx2_quants_x8::<16>(p, &x[..128], &w[..128], &mut got_l, &mut got);
                 assert_eq!(got_l, want_l, "round {round} nmax {nmax} (16)");
                 for j in 0..LANES {
                     assert_eq!(got[j].0.to_bits(), want[j].0.to_bits(), "round {round}");

@@ -194,27 +194,15 @@ fn edge_blocks(seed: u64) -> Vec<Vec<f32>> {
 #[test]
 fn qkx2_lanes_equal_scalar_calls() {
     use super::qkx2::{make_qkx2_quants, make_qkx2_quants_many, Qkx2};
-    let params = [
-        (15, -1.0, 0.1, 20, false),
-        (31, -0.5, 0.1, 15, false),
-        (3, -0.5, 0.1, 15, true),
-    ];
     for seed in 1..4 {
         let blocks = edge_blocks(seed);
         let x: Vec<f32> = blocks.concat();
         let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
-        for &(nmax, rmin, rdelta, nstep, use_mad) in &params {
-            let p = Qkx2 {
-                nmax,
-                rmin,
-                rdelta,
-                nstep,
-                use_mad,
-            };
+        for p in Qkx2::ALL {
             for n_sub in [8usize, 16, 24, 32, 40, 56] {
                 for start in (0..x.len() - 32 * n_sub).step_by(32 * n_sub) {
-                    check_qkx2::<32>(&p, &x[start..], &w[start..], n_sub);
-                    check_qkx2::<16>(&p, &x[start..], &w[start..], n_sub);
+                    check_qkx2::<32>(p, &x[start..], &w[start..], n_sub);
+                    check_qkx2::<16>(p, &x[start..], &w[start..], n_sub);
                 }
             }
         }
@@ -260,20 +248,6 @@ fn isas() -> Vec<super::x86::Isa> {
 #[test]
 fn qkx2_each_isa_equals_scalar_calls() {
     use super::qkx2::{make_qkx2_quants, Qkx2};
-    let p = Qkx2 {
-        nmax: 15,
-        rmin: -1.0,
-        rdelta: 0.1,
-        nstep: 20,
-        use_mad: false,
-    };
-    let q2 = Qkx2 {
-        nmax: 3,
-        rmin: -0.5,
-        rdelta: 0.1,
-        nstep: 15,
-        use_mad: true,
-    };
     let x: Vec<f32> = edge_blocks(4).concat();
     let w: Vec<f32> = x.iter().map(|v| 0.3 + v.abs()).collect();
     for (isa, groups) in isas()
@@ -281,7 +255,7 @@ fn qkx2_each_isa_equals_scalar_calls() {
         .flat_map(|i| [(i, 1), (i, super::x86::GROUPS)])
     {
         let n = groups * isa.lanes();
-        for p in [&p, &q2] {
+        for p in [&Qkx2::Q4_K, &Qkx2::Q2_K] {
             for start in (0..x.len() - 32 * n).step_by(32 * n) {
                 let (x, w) = (&x[start..start + 32 * n], &w[start..start + 32 * n]);
                 let mut want_l = vec![0u8; 32 * n];
