@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use llama_formats::quant::quantize;
-use llama_formats::DType;
+use llama_ggml::quant::quantize;
+use llama_ggml::DType;
 
 const TYPES: [&str; 10] = [
     "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",

@@ -6,7 +6,7 @@
 //! layer's hidden-state divergence is held to with `--per-layer`.
 
 use llama_formats::llama::ModelParams;
-use llama_formats::DType;
+use llama_ggml::DType;
 
 use crate::compare::Comparison;
 use crate::layers::LayerDivergence;

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use llama_formats::checkpoint::{Checkpoint, CheckpointError};
 use llama_formats::llama::TensorName;
-use llama_formats::DType;
+use llama_ggml::DType;
 
 use crate::tensors::{TensorDigest, TensorHashError};
 
@@ -292,7 +292,7 @@ fn decode_stream(
     let r = ck.stream(t, None, |bytes: &[u8]| -> Result<(), DiffError> {
         for piece in bytes.chunks(step_bytes) {
             let n = piece.len() / dtype.block_bytes() * block;
-            let vals = llama_formats::quant::dequantize(dtype, piece, n)
+            let vals = llama_ggml::quant::dequantize(dtype, piece, n)
                 .map_err(|e| decode_err(e.to_string()))?;
             f(vals)?;
         }

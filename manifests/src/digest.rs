@@ -252,7 +252,7 @@ pub fn stream_file<S: Sink + ?Sized>(
     // Opened without blocking and checked on the handle: a FIFO, socket or device where a
     // file belongs is refused instead of hanging or streaming forever.
     let (file, len) =
-        llama_formats::safe_read::open_regular(path).map_err(|source| DigestError::Open {
+        llama_codecs::safe_read::open_regular(path).map_err(|source| DigestError::Open {
             path: shown(),
             error: source,
         })?;
@@ -274,7 +274,7 @@ pub fn stream_file<S: Sink + ?Sized>(
                 }
                 sink.feed(&map[off..end])?;
                 // Give the hashed pages back: the resident set stays one block, not the file.
-                llama_formats::mmap::release_range(&map, off, end - off);
+                llama_codecs::mmap::release_range(&map, off, end - off);
                 on_bytes((end - off) as u64);
                 off = end;
             }

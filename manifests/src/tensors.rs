@@ -202,7 +202,7 @@ pub fn hash_checkpoint(
             }
             for piece in bytes.chunks(step_bytes) {
                 let n = piece.len() / dtype.block_bytes().max(1) * block;
-                let vals = llama_formats::quant::dequantize(dtype, piece, n)
+                let vals = llama_ggml::quant::dequantize(dtype, piece, n)
                     .map_err(|e| decode_err(e.to_string()))?;
                 d.update(&vals);
             }

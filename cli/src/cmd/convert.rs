@@ -13,8 +13,8 @@ use llama_formats::atomic::{self, AtomicDir};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
-use llama_formats::quant::Preset;
-use llama_formats::DType;
+use llama_ggml::quant::Preset;
+use llama_ggml::DType;
 use llama_manifests::digest::Algo;
 use llama_manifests::write::DigestTaps;
 

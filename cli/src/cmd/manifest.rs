@@ -66,7 +66,7 @@ fn files_to_list(dir: &Path, output: Option<&Path>) -> anyhow::Result<Vec<(PathB
     for (p, why) in &listing.skipped {
         eprintln!(
             "llama-tool: warning: skipping {}: {why}",
-            llama_formats::text::shown(&p.display().to_string())
+            llama_codecs::text::shown(&p.display().to_string())
         );
     }
     Ok(listing.files.into_iter().map(|f| (f.path, f.rel)).collect())

@@ -5,11 +5,11 @@
 //! - A [`TensorSource`] hands out one tensor's bytes in blocks of whole rows and drops its
 //!   pages afterwards (a [`Checkpoint`] for `convert`, a [`GgufFile`] for `quantize`).
 //! - An [`Encoder`] turns each block from the source type into the output type: untouched
-//!   when they agree, a float cast, or ggml block quantization ([`crate::quant`]).
+//!   when they agree, a float cast, or ggml block quantization ([`llama_ggml::quant`]).
 //! - A [`TensorWriter`] is a file format's writer of tensors declared up front.
 //!
 //! So a new output format is one [`TensorWriter`] implementation plus its plan, and a new
-//! quantization type is one kernel in [`crate::quant`] plus its preset rules: the loop, the
+//! quantization type is one kernel in [`llama_ggml::quant`] plus its preset rules: the loop, the
 //! encoder and the page release are shared.
 
 use std::io::{Seek, Write};
@@ -286,7 +286,7 @@ const CAST_CHUNK_VALUES: usize = 4 << 20;
 /// Turns blocks of whole rows from one type into another, keeping its buffers between
 /// calls. Float targets are cast as numpy/torch cast (the converters' rule: NaN and
 /// infinities pass through) unless made with [`Encoder::ggml`]; quantized targets go through
-/// [`crate::quant`] slab by slab, so a large tensor never exists as f32 all at once.
+/// [`llama_ggml::quant`] slab by slab, so a large tensor never exists as f32 all at once.
 #[derive(Default)]
 pub struct Encoder {
     ggml_floats: bool,
@@ -334,11 +334,11 @@ impl Encoder {
             let rows = (QUANT_SLAB_VALUES / n_per_row.max(1)).max(1);
             for slab in data.chunks(rows * row_bytes) {
                 if matches!(from, DType::F32 | DType::F16 | DType::BF16) {
-                    crate::quant::quantize_raw_into(from, slab, to, n_per_row, &mut self.out)?;
+                    llama_ggml::quant::quantize_raw_into(from, slab, to, n_per_row, &mut self.out)?;
                 } else {
                     // F64: widened (narrowed) to f32 first.
                     crate::cast::to_f32_into(from, slab, &mut self.f32s)?;
-                    crate::quant::quantize_into(to, &self.f32s, n_per_row, &mut self.out)?;
+                    llama_ggml::quant::quantize_into(to, &self.f32s, n_per_row, &mut self.out)?;
                 }
                 sink(&self.out)?;
             }
@@ -412,7 +412,7 @@ mod tests {
             .collect();
         let mut src = Vec::new();
         crate::cast::from_f32_into(DType::F32, &vals, &mut src).unwrap();
-        let want = crate::quant::quantize(DType::Q4_K, &vals, n_per_row).unwrap();
+        let want = llama_ggml::quant::quantize(DType::Q4_K, &vals, n_per_row).unwrap();
         let mut got = Vec::new();
         Encoder::default()
             .encode(DType::F32, DType::Q4_K, &src, n_per_row, |b| {
