@@ -57,7 +57,7 @@ pub enum DType {
 }
 
 /// Every dtype, for tables and tests.
-pub const ALL_DTYPES: [DType; 22] = [
+pub(crate) const ALL_DTYPES: [DType; 22] = [
     DType::F64,
     DType::F32,
     DType::F16,

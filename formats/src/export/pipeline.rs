@@ -28,7 +28,7 @@ use crate::tensor::TensorInfo;
 
 /// A format's writer of a file whose tensors (names, types, shapes) were declared when it
 /// was created; they are then written one after another, in the declared order.
-pub trait TensorWriter {
+pub(crate) trait TensorWriter {
     /// What [`finish`](Self::finish) hands back (the output stream).
     type Output;
 
@@ -111,7 +111,7 @@ impl<W: Write + Seek> TensorWriter for PthWriter<W> {
 }
 
 /// Where the bytes of planned tensors come from.
-pub trait TensorSource {
+pub(crate) trait TensorSource {
     /// How one planned tensor is found in the source.
     type Key;
 
@@ -129,7 +129,7 @@ pub trait TensorSource {
 
 /// One tensor of a [`Checkpoint`] as a writer wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// A LLaMA tensor in Meta orientation and rotary layout, restricted to `range` along its
     /// split axis (one model-parallel shard's slice) when given.
     Llama {
@@ -232,7 +232,7 @@ pub struct Job<K> {
 /// Write every job's tensor, in order, from `src` into `w`: stream its bytes, encode them to
 /// the output type, write them, release the source pages, count it in `summary` and call
 /// `on_tensor` with the job and the source bytes read. Encoding errors name the tensor.
-pub fn write_tensors<S: TensorSource + ?Sized, W: TensorWriter>(
+pub(crate) fn write_tensors<S: TensorSource + ?Sized, W: TensorWriter>(
     src: &S,
     jobs: &[Job<S::Key>],
     w: &mut W,
@@ -288,7 +288,7 @@ const CAST_CHUNK_VALUES: usize = 4 << 20;
 /// infinities pass through) unless made with [`Encoder::ggml`]; quantized targets go through
 /// [`llama_ggml::quant`] slab by slab, so a large tensor never exists as f32 all at once.
 #[derive(Default)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     ggml_floats: bool,
     f32s: Vec<f32>,
     out: Vec<u8>,
