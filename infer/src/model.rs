@@ -97,7 +97,7 @@ impl<'a> ForwardPass<'a> {
     }
 
     /// Blocks applied so far.
-    pub fn layers_done(&self) -> usize {
+    pub(crate) fn layers_done(&self) -> usize {
         self.done
     }
 

@@ -22,7 +22,7 @@ use llama_ggml::DType;
 use crate::tensors::{TensorDigest, TensorHashError};
 
 /// Values decoded and compared per step.
-pub const DECODE_STEP: usize = 1 << 20;
+pub(crate) const DECODE_STEP: usize = 1 << 20;
 
 /// Pieces in flight from the second side.
 const IN_FLIGHT: usize = 4;

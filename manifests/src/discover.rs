@@ -338,7 +338,7 @@ pub fn load_manifest(
 }
 
 /// `display_root/rel` for a path under `root`.
-pub fn display_name(path: &Path, root: &Path, display_root: &str) -> String {
+pub(crate) fn display_name(path: &Path, root: &Path, display_root: &str) -> String {
     match path.strip_prefix(root) {
         Ok(rel) if display_root.is_empty() || display_root == "." => rel.display().to_string(),
         Ok(rel) => Path::new(display_root).join(rel).display().to_string(),

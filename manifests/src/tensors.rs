@@ -16,7 +16,7 @@ use sha2::Digest as _;
 use crate::json::{TensorHash, TensorSet};
 
 /// The identity scheme this module implements.
-pub const SCHEME: &str = "llama-tool-tensor-v1";
+pub(crate) const SCHEME: &str = "llama-tool-tensor-v1";
 
 /// Errors of tensor hashing.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ pub enum TensorHashError {
 }
 
 /// The running hash of one tensor, fed its values in order, in pieces of any size.
-pub struct TensorDigest {
+pub(crate) struct TensorDigest {
     name: String,
     shape: Vec<u64>,
     expected: u64,
@@ -127,7 +127,7 @@ impl TensorDigest {
 
 /// Collects the identities of a checkpoint's tensors.
 #[derive(Default)]
-pub struct TensorHasher {
+pub(crate) struct TensorHasher {
     done: BTreeMap<String, TensorHash>,
 }
 
@@ -138,6 +138,7 @@ impl TensorHasher {
     }
 
     /// Hash one whole tensor.
+    #[cfg(test)]
     pub fn add(
         &mut self,
         name: &str,
@@ -150,7 +151,8 @@ impl TensorHasher {
     }
 
     /// Add a tensor hashed piecewise with [`TensorDigest`].
-    pub fn add_digest(&mut self, d: TensorDigest) -> Result<(), TensorHashError> {
+    #[cfg(test)]
+    pub(crate) fn add_digest(&mut self, d: TensorDigest) -> Result<(), TensorHashError> {
         let h = d.finish()?;
         if self.done.contains_key(&h.name) {
             return Err(TensorHashError::Duplicate(h.name));

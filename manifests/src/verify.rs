@@ -90,7 +90,7 @@ pub struct FileResult {
 }
 
 /// Verify one planned file.
-pub fn verify_job(job: &Job, progress: &dyn Progress) -> FileResult {
+pub(crate) fn verify_job(job: &Job, progress: &dyn Progress) -> FileResult {
     let start = Instant::now();
     let (status, bytes, digests) = check(job, progress);
     let r = FileResult {
@@ -359,7 +359,7 @@ impl digest::Sink for FnHasher<'_> {
 }
 
 /// Digests of consecutive fixed-size chunks of a stream.
-pub struct ChunkHasher {
+pub(crate) struct ChunkHasher {
     algo: Algo,
     size: u64,
     cur: MultiHasher,
@@ -397,7 +397,7 @@ impl ChunkHasher {
     }
 
     /// Completed chunk digests so far.
-    pub fn completed(&self) -> &[String] {
+    pub(crate) fn completed(&self) -> &[String] {
         &self.done
     }
 
