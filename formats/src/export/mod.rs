@@ -11,7 +11,7 @@ pub mod gguf;
 pub mod hf;
 pub mod meta;
 pub mod piped;
-pub mod pipeline;
+pub(crate) mod pipeline;
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
