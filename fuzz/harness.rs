@@ -70,13 +70,13 @@ fn scratch(target: &str, ext: &str, data: &[u8]) -> PathBuf {
 
 /// The pickle machine on raw `data.pkl` bytes.
 pub fn pickle(data: &[u8]) {
-    let _ = llama_formats::pth::pickle::load_state_dict(data);
+    let _ = llama_codecs::pth::pickle::load_state_dict(data);
 }
 
 /// The torch zip reader (central directory, records, pickle, views), then every view.
 pub fn torch_zip(data: &[u8]) {
     let p = scratch("torch_zip", "pth", data);
-    if let Ok(f) = llama_formats::pth::PthFile::open(&p) {
+    if let Ok(f) = llama_codecs::pth::PthFile::open(&p) {
         for t in f.tensors() {
             if let Ok(v) = f.view(t) {
                 // Bounded by the view checks: never more than the storage's bytes.
@@ -90,7 +90,7 @@ pub fn torch_zip(data: &[u8]) {
 /// The GGUF parser on raw bytes, then every tensor's view.
 pub fn gguf(data: &[u8]) {
     let p = scratch("gguf", "gguf", data);
-    if let Ok(g) = llama_formats::gguf::GgufFile::open(&p) {
+    if let Ok(g) = llama_codecs::gguf::GgufFile::open(&p) {
         for t in g.tensors() {
             let _ = g.view(t).map(|v| v.n_bytes());
         }
@@ -223,7 +223,7 @@ pub fn gguf_structured(data: &[u8]) {
 /// The safetensors header path (and a checkpoint's view of the file).
 pub fn safetensors(data: &[u8]) {
     let p = scratch("safetensors", "safetensors", data);
-    if let Ok(f) = llama_formats::safetensors::SafetensorsFile::open(&p) {
+    if let Ok(f) = llama_codecs::safetensors::SafetensorsFile::open(&p) {
         for t in f.tensors().to_vec() {
             let _ = f.view(&t.name).map(|v| v.n_bytes());
         }
@@ -233,7 +233,7 @@ pub fn safetensors(data: &[u8]) {
 
 /// The SentencePiece protobuf reader and its validation.
 pub fn sentencepiece(data: &[u8]) {
-    if let Ok(m) = llama_formats::sentencepiece::SpModel::from_bytes(data) {
+    if let Ok(m) = llama_codecs::sentencepiece::SpModel::from_bytes(data) {
         let _ = m.validate();
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::ValueEnum;
-use llama_formats::quant::Preset;
+use llama_ggml::quant::Preset;
 
 /// The artifact-writing options of `convert` and `reshard`.
 #[derive(clap::Args, Clone, Debug)]
@@ -195,11 +195,11 @@ pub enum FloatType {
 
 impl FloatType {
     /// The library's dtype.
-    pub fn dtype(self) -> llama_formats::DType {
+    pub fn dtype(self) -> llama_ggml::DType {
         match self {
-            FloatType::F16 => llama_formats::DType::F16,
-            FloatType::Bf16 => llama_formats::DType::BF16,
-            FloatType::F32 => llama_formats::DType::F32,
+            FloatType::F16 => llama_ggml::DType::F16,
+            FloatType::Bf16 => llama_ggml::DType::BF16,
+            FloatType::F32 => llama_ggml::DType::F32,
         }
     }
 }
@@ -291,7 +291,7 @@ impl<E: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for Choice<E
         let hint = closest(&text, &names)
             .map(|n| format!("; did you mean {n}?"))
             .unwrap_or_default();
-        let shown = llama_formats::text::shown_max(&text, 80);
+        let shown = llama_codecs::text::shown_max(&text, 80);
         let msg = format!(
             "invalid value '{shown}' for {what}{hint} (possible values: {})\n",
             names.join(", ")

@@ -129,5 +129,5 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     // Text from a file may be in the message: escape control characters, cut at 2000.
-    llama_formats::text::shown_max(&out.replace('\n', " "), 2000)
+    llama_codecs::text::shown_max(&out.replace('\n', " "), 2000)
 }

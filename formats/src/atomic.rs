@@ -25,7 +25,7 @@ pub fn register(path: &Path) {
 }
 
 /// Forget `path` (it was renamed to its final name or removed).
-pub fn unregister(path: &Path) {
+pub(crate) fn unregister(path: &Path) {
     if let Ok(mut r) = REGISTRY.lock() {
         r.retain(|p| p != path);
     }
@@ -61,7 +61,7 @@ fn remove_where(pred: impl Fn(&Path) -> bool) {
 }
 
 /// The prefix of temporaries made for `dest`: `.NAME.tmp-` (a random suffix follows).
-pub fn temp_prefix(dest: &Path) -> String {
+pub(crate) fn temp_prefix(dest: &Path) -> String {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -70,7 +70,7 @@ pub fn temp_prefix(dest: &Path) -> String {
 }
 
 /// The folder `dest` goes in ("." for a bare name).
-pub fn parent_dir(dest: &Path) -> &Path {
+pub(crate) fn parent_dir(dest: &Path) -> &Path {
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -78,13 +78,13 @@ pub fn parent_dir(dest: &Path) -> &Path {
 }
 
 /// fsync a folder, so a rename inside it survives a crash.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Create a fresh, empty temporary folder beside `dest` (exclusive, random name, mode 0777
 /// less umask), registered for cleanup on a signal. Returns its path.
-pub fn create_temp_dir(dest: &Path) -> io::Result<PathBuf> {
+pub(crate) fn create_temp_dir(dest: &Path) -> io::Result<PathBuf> {
     let dir = tempfile::Builder::new()
         .prefix(&temp_prefix(dest))
         .rand_bytes(12)
@@ -134,7 +134,8 @@ impl AtomicFile {
     }
 
     /// The temporary path being written.
-    pub fn temp_path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn temp_path(&self) -> &Path {
         &self.tmp
     }
 
@@ -293,7 +294,7 @@ pub fn check_output(dest: &Path, replace: bool) -> Result<(), OutputError> {
 }
 
 /// Create the folder `dest` goes in ("." needs nothing).
-pub fn create_parent(dest: &Path) -> Result<(), OutputError> {
+pub(crate) fn create_parent(dest: &Path) -> Result<(), OutputError> {
     match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => {
             std::fs::create_dir_all(parent).map_err(io_error(parent, "create the folder"))

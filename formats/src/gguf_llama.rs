@@ -8,11 +8,11 @@ use crate::llama::ModelParams;
 use crate::sentencepiece::{PieceType, SpModel};
 
 /// `general.quantization_version` llama.cpp writes for quantized files.
-pub const QUANTIZATION_VERSION: u32 = 2;
+pub(crate) const QUANTIZATION_VERSION: u32 = 2;
 
 /// The `<unk>` id llama.cpp assumes for a SentencePiece (`llama`) vocabulary without
 /// `tokenizer.ggml.unknown_token_id`.
-pub const DEFAULT_UNK_ID: u32 = 0;
+pub(crate) const DEFAULT_UNK_ID: u32 = 0;
 
 /// GGUF token type of a SentencePiece piece (the numbering is the same).
 pub fn token_type(kind: PieceType) -> i32 {
@@ -20,7 +20,7 @@ pub fn token_type(kind: PieceType) -> i32 {
 }
 
 /// What goes into a LLaMA GGUF besides the tensors.
-pub struct LlamaGgufMeta<'a> {
+pub(crate) struct LlamaGgufMeta<'a> {
     /// `general.name` and the other naming keys ([`GgufNaming::derive`]).
     pub naming: GgufNaming,
     /// Model parameters.
@@ -40,7 +40,7 @@ pub struct LlamaGgufMeta<'a> {
 /// `convert_hf_to_gguf.py` writes for a LLaMA (`general.type`, the naming keys,
 /// `general.quantization_version` also for float files, `llama.attention.key_length` /
 /// `value_length`, `tokenizer.ggml.pre`), as `tests/e2e/gguf_parity.rs` checks against it.
-pub fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
+pub(crate) fn llama_metadata(m: &LlamaGgufMeta<'_>) -> Vec<(String, GgufValue)> {
     let p = m.params;
     let mut kv: Vec<(String, GgufValue)> = Vec::new();
     let mut put = |k: &str, v: GgufValue| kv.push((k.to_string(), v));

@@ -267,7 +267,7 @@ pub fn inspect(ck: &Checkpoint, with_tensors: bool) -> InspectReport {
 mod tests {
     use super::*;
     use crate::synth::{synth, SynthShape, SynthSpec};
-    use crate::DType;
+    use llama_ggml::DType;
 
     #[test]
     fn a_meta_folder_report_serialises_with_the_documented_keys() {

@@ -5,7 +5,7 @@
 //! SentencePiece `tokenizer.model`; the LLaMA layout (Meta / Hugging Face / GGUF naming,
 //! split axes, rotary permutation); merge and reshard; ggml quantization.
 //!
-//! Data flows one way: reader -> [`tensor::TensorView`] stream -> transform -> writer.
+//! Data flows one way: reader -> [`llama_codecs::TensorView`] stream -> transform -> writer.
 #![deny(missing_docs)]
 
 pub mod atomic;
@@ -21,22 +21,24 @@ pub mod output;
 pub mod synth;
 pub mod vocab;
 
-// The layers below, re-exported under their old paths (`llama_formats::gguf::GgufFile`,
-// `crate::dtype::DType`): the codecs of `llama-codecs` and the ggml types of `llama-ggml`.
-pub use llama_codecs::{
-    gguf, mmap, pth, safe_read, safetensors, sentencepiece, sequence, tensor, text,
-};
-pub use llama_ggml::{cast, dtype};
-
-/// ggml quantization: the kernels and presets of `llama-ggml` ([`llama_ggml::quant`]) plus
-/// the whole-file quantizer of a GGUF (`quantize IN OUT TYPE`), which needs the GGUF codec.
+/// Whole-file quantization of a GGUF (`quantize IN OUT TYPE`): the plan and the quantizer,
+/// built on the kernels and presets of [`llama_ggml::quant`] and the GGUF codec.
 pub mod quant {
-    pub use llama_ggml::quant::*;
-
     mod file;
 
     pub use file::{plan, quantize_gguf, QuantFileError, QuantReport, TensorPlan};
 }
 
-pub use dtype::DType;
-pub use tensor::{TensorInfo, TensorView};
+// The layers below, named as modules of this crate for its own code only (callers import
+// them from `llama_codecs` and `llama_ggml`).
+use llama_codecs::{gguf, pth, safe_read, safetensors, sentencepiece, tensor, text};
+use llama_ggml::{cast, dtype};
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use export::gguf::write_gguf;
+pub use export::hf::write_hf;
+pub use export::meta::write_meta;
+pub use export::{ExportError, ExportSummary, Progress};
+pub use inspect::{inspect, InspectReport};
+pub use llama::{ModelParams, TensorName};
+pub use quant::quantize_gguf;

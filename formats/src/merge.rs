@@ -81,7 +81,7 @@ pub enum MergeError {
 }
 
 /// The shape of the merged tensor (pieces concatenated along `axis`; `None` = replicated).
-pub fn merged_shape(
+pub(crate) fn merged_shape(
     name: &str,
     parts: &[TensorView<'_>],
     axis: Option<usize>,
@@ -146,7 +146,7 @@ fn overflow(name: &str, shape: &[u64], axis: usize, more: u64) -> MergeError {
 }
 
 /// Check that a replicated tensor is identical in every shard.
-pub fn check_replicated(name: &str, parts: &[TensorView<'_>]) -> Result<(), MergeError> {
+pub(crate) fn check_replicated(name: &str, parts: &[TensorView<'_>]) -> Result<(), MergeError> {
     merged_shape(name, parts, None)?;
     let first = parts[0].data();
     for (i, p) in parts.iter().enumerate().skip(1) {
@@ -161,7 +161,7 @@ pub fn check_replicated(name: &str, parts: &[TensorView<'_>]) -> Result<(), Merg
 }
 
 /// The range along a split axis of length `len` that shard `index` of `count` holds.
-pub fn shard_range(
+pub(crate) fn shard_range(
     name: &str,
     axis: usize,
     len: u64,
@@ -182,7 +182,7 @@ pub fn shard_range(
 
 /// Append to `out` the bytes of the merged tensor restricted to `range` along `axis`
 /// (row-major). Replicated tensors (`axis = None`) yield shard 0's bytes.
-pub fn gather_into(
+pub(crate) fn gather_into(
     name: &str,
     parts: &[TensorView<'_>],
     axis: Option<usize>,
@@ -195,7 +195,7 @@ pub fn gather_into(
 /// [`gather_into`], further restricted to the indices `outer` of the dimensions before
 /// `axis` flattened (for a matrix split along its columns: a block of rows), so a large
 /// merged tensor can be produced a bounded block at a time.
-pub fn gather_block_into(
+pub(crate) fn gather_block_into(
     name: &str,
     parts: &[TensorView<'_>],
     axis: Option<usize>,

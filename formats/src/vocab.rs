@@ -72,7 +72,7 @@ impl VocabSource {
 }
 
 /// `tokenizer.model` in `dir` or its parent (Meta keeps it beside the size folders).
-pub fn find_tokenizer_model(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn find_tokenizer_model(dir: &Path) -> Option<PathBuf> {
     [
         dir.join("tokenizer.model"),
         dir.join("..").join("tokenizer.model"),

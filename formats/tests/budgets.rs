@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use llama_formats::pth::pickle::{load_state_dict, PickleError};
-use llama_formats::sentencepiece::SpModel;
+use llama_codecs::pth::pickle::{load_state_dict, PickleError};
+use llama_codecs::sentencepiece::SpModel;
 
 #[path = "../../tests/support/pickle.rs"]
 mod pickle;
@@ -143,7 +143,7 @@ fn sentencepiece_piece_count_is_capped() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     // ModelProto.pieces (field 1) each a SentencePiece with piece (field 1) "ab".
     let one: &[u8] = &[0x0a, 0x04, 0x0a, 0x02, b'a', b'b'];
-    let n = llama_formats::sentencepiece::MAX_PIECES + 1;
+    let n = llama_codecs::sentencepiece::MAX_PIECES + 1;
     let bytes = one.repeat(n);
     let (r, peak, _) = measured(|| SpModel::from_bytes(&bytes));
     let e = r.expect_err("too many pieces accepted");

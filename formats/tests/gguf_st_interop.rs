@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use llama_formats::gguf::{GgufArray, GgufFile, GgufSplit, GgufValue, GgufWriter};
-use llama_formats::safetensors::{
+use llama_codecs::gguf::{GgufArray, GgufFile, GgufSplit, GgufValue, GgufWriter};
+use llama_codecs::safetensors::{
     dtype_to_st_name, index_json, SafetensorsFile, SafetensorsFolder, SafetensorsWriter,
 };
-use llama_formats::{DType, TensorInfo};
+use llama_codecs::TensorInfo;
+use llama_ggml::DType;
 use serde_json::{json, Value};
 
 #[path = "../../tests/support/interop.rs"]

@@ -6,8 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use llama_formats::gguf::GgufFile;
-use llama_formats::safetensors::{SafetensorsFile, SafetensorsFolder};
+use llama_codecs::gguf::GgufFile;
+use llama_codecs::safetensors::{SafetensorsFile, SafetensorsFolder};
 
 struct Counting;
 

@@ -1,13 +1,13 @@
-//! Integration tests of `llama_formats::pth` against files made by the real `torch.save`
+//! Integration tests of `llama_codecs::pth` against files made by the real `torch.save`
 //! (tests/fixtures/torch/gen_torch_fixtures.py) and hostile or broken files
 //! (tests/fixtures/hostile/gen_hostile.py). Writer tests: `pth_writer.rs`.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use llama_codecs::pth::{PthError, PthFile};
 use llama_codecs::safetensors::dtype_to_st_name;
-use llama_formats::pth::{PthError, PthFile};
-use llama_formats::DType;
+use llama_ggml::DType;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -176,7 +176,7 @@ fn hostile_pickles_are_refused_by_name_and_nothing_runs() {
     let dir = fixtures().join("hostile");
     for (name, want) in cases {
         let pkl = std::fs::read(dir.join(format!("{name}.pkl"))).unwrap();
-        let e = llama_formats::pth::pickle::load_state_dict(&pkl).unwrap_err();
+        let e = llama_codecs::pth::pickle::load_state_dict(&pkl).unwrap_err();
         assert!(e.to_string().contains(want), "{name}.pkl: {e}");
         let p = dir.join(format!("{name}.pth"));
         let e = PthFile::open(&p).unwrap_err();
@@ -292,7 +292,7 @@ fn mutated_pickles_never_panic() {
                 break;
             }
         }
-        let _ = llama_formats::pth::pickle::load_state_dict(&p);
+        let _ = llama_codecs::pth::pickle::load_state_dict(&p);
     }
 }
 
@@ -328,13 +328,13 @@ fn mutated_files_never_panic() {
 fn pth_file_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<PthFile>();
-    assert_send_sync::<llama_formats::pth::PthTensor>();
+    assert_send_sync::<llama_codecs::pth::PthTensor>();
 }
 
 #[test]
 fn unknown_storage_types_are_named() {
     let p = b"\x80\x02ctorch\nFloat8_e4m3fnStorage\n.";
-    let e = llama_formats::pth::pickle::load_state_dict(p).unwrap_err();
+    let e = llama_codecs::pth::pickle::load_state_dict(p).unwrap_err();
     assert_eq!(
         e.to_string(),
         "unsupported torch storage type `torch.Float8_e4m3fnStorage` (supported: Float, Half, \

@@ -1,13 +1,14 @@
-//! Integration tests of `llama_formats::pth::PthWriter`: round trips through our reader,
+//! Integration tests of `llama_codecs::pth::PthWriter`: round trips through our reader,
 //! misuse, page release, and loading by REAL torch (`torch.load(weights_only=True)`, also
 //! zip64 past 4 GiB in an ignored test) via the interop venv (`LLAMA_TOOL_PYTHON`).
 
 use std::path::{Path, PathBuf};
 
-use llama_formats::pth::{PthError, PthFile, PthWriter, WriterOptions};
-use llama_formats::sequence::SequenceError;
-use llama_formats::{DType, TensorInfo};
+use llama_codecs::pth::{PthError, PthFile, PthWriter, WriterOptions};
+use llama_codecs::sequence::SequenceError;
+use llama_codecs::TensorInfo;
 use llama_ggml::dtype::ALL_DTYPES;
+use llama_ggml::DType;
 
 #[path = "../../tests/support/interop.rs"]
 mod interop;

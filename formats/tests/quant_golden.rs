@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use llama_formats::quant::quantize;
-use llama_formats::DType;
+use llama_ggml::quant::quantize;
+use llama_ggml::DType;
 
 #[path = "../../tests/support/quant_cases.rs"]
 mod quant_cases;

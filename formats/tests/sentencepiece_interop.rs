@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use llama_formats::sentencepiece::SpModel;
+use llama_codecs::sentencepiece::SpModel;
 
 #[path = "../../tests/support/interop.rs"]
 mod interop;

@@ -3,7 +3,7 @@
 
 use llama_formats::llama::{KnownSize, TensorName};
 use llama_formats::synth::{synth_meta_params, synth_params, SynthShape, SynthSpec};
-use llama_formats::DType;
+use llama_ggml::DType;
 
 fn spec(shape: SynthShape, layers: Option<u64>) -> SynthSpec {
     SynthSpec {

@@ -65,7 +65,7 @@ pub struct Comparison {
     /// Candidate perplexity.
     pub ppl_candidate: Option<f64>,
     /// Logits that were NaN or infinite in either model (any is a failure).
-    pub non_finite: usize,
+    pub(crate) non_finite: usize,
     /// Largest minus smallest finite reference logit (the scale the lossless gate uses).
     pub logit_range: f64,
 }
@@ -109,7 +109,7 @@ fn argmax(x: &[f32]) -> usize {
 }
 
 /// Linear-interpolated percentile of sorted values (numpy's default), `q` in 0..=100.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

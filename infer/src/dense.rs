@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use half::slice::HalfFloatSliceExt;
-use llama_formats::DType;
+use llama_ggml::DType;
 use rayon::prelude::*;
 
 /// Weight rows one task widens and multiplies: 64 rows of a 4096-wide matrix are 1 MiB of
@@ -174,7 +174,7 @@ mod tests {
                     .collect(),
                 _ => w32.iter().flat_map(|v| v.to_le_bytes()).collect(),
             };
-            let wide = llama_formats::cast::to_f32(dtype, &bytes).unwrap();
+            let wide = llama_ggml::cast::to_f32(dtype, &bytes).unwrap();
             let want = naive(&x, t, k, &wide, n);
             // Two uneven blocks, the second starting at an odd byte offset of a copy.
             let mut y = vec![f32::NAN; t * n];

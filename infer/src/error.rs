@@ -3,7 +3,7 @@
 
 use llama_formats::checkpoint::CheckpointError;
 use llama_formats::llama::TensorName;
-use llama_formats::DType;
+use llama_ggml::DType;
 
 /// Errors of the inference crate.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ pub enum InferError {
     },
     /// Float bytes that could not be widened.
     #[error(transparent)]
-    Cast(#[from] llama_formats::cast::CastError),
+    Cast(#[from] llama_ggml::cast::CastError),
     /// `norm_eps` outside (0, 1): RMSNorm would divide by zero or flatten every activation.
     #[error("norm_eps {0} is outside (0, 1)")]
     NormEps(f64),

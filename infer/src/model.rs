@@ -97,7 +97,7 @@ impl<'a> ForwardPass<'a> {
     }
 
     /// Blocks applied so far.
-    pub fn layers_done(&self) -> usize {
+    pub(crate) fn layers_done(&self) -> usize {
         self.done
     }
 
@@ -263,7 +263,7 @@ fn project(
 fn dense_cpu(
     source: &dyn WeightSource,
     name: TensorName,
-    dtype: llama_formats::DType,
+    dtype: llama_ggml::DType,
     shape: &[u64],
     x: &Tensor,
 ) -> Result<Tensor, InferError> {

@@ -2,7 +2,6 @@
 //! <https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>): the logits
 //! matrices `llama-tool logits -o` writes and the reference fixtures the tests read.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why an `.npy` could not be read or written.
@@ -47,17 +46,6 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
-}
-
-/// Write an `.npy` (plain write; callers wanting atomicity write to a temp name).
-pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
-    let io = |source| NpyError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    };
-    let mut f = std::fs::File::create(path).map_err(io)?;
-    f.write_all(&encode_f32(shape, data)).map_err(io)?;
-    f.sync_all().map_err(io)
 }
 
 /// Parse a float32 `.npy`: `(shape, values)`.

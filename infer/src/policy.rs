@@ -6,7 +6,7 @@
 //! layer's hidden-state divergence is held to with `--per-layer`.
 
 use llama_formats::llama::ModelParams;
-use llama_formats::DType;
+use llama_ggml::DType;
 
 use crate::compare::Comparison;
 use crate::layers::LayerDivergence;
@@ -14,7 +14,7 @@ use crate::layers::LayerDivergence;
 /// For lossless pairs: max |Δlogit| may be at most this fraction of the reference's logit
 /// range (max - min over all positions). A faithful conversion computes bit-identical
 /// logits; a changed `norm_eps` (1e-6 -> 1e-5) already moves them by ~1e-3 of the range.
-pub const LOSSLESS_MAX_ABS_OF_RANGE: f64 = 1e-4;
+pub(crate) const LOSSLESS_MAX_ABS_OF_RANGE: f64 = 1e-4;
 
 /// How far the candidate's weights may be from the reference's, by kind of conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -285,7 +285,7 @@ pub fn compare_params(reference: &ModelParams, candidate: &ModelParams) -> Vec<P
 }
 
 /// One failure line per differing hyper-parameter.
-pub fn param_failures(rows: &[ParamRow]) -> Vec<String> {
+pub(crate) fn param_failures(rows: &[ParamRow]) -> Vec<String> {
     rows.iter()
         .filter(|r| r.differs)
         .map(|r| {

@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 
-use llama_formats::sentencepiece::{ModelType, PieceType, SpError, SpModel};
+use llama_codecs::sentencepiece::{ModelType, PieceType, SpError, SpModel};
 
 const SPACE: &str = "\u{2581}";
 

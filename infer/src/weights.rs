@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Module, Tensor};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::llama::{ModelParams, Role, TensorName};
-use llama_formats::DType;
+use llama_ggml::DType;
 
 use crate::error::InferError;
 
@@ -197,15 +197,15 @@ pub(crate) fn to_f32_tensor(
 }
 
 /// Widen little-endian F16/BF16/F32 bytes to f32 on all cores (half's SIMD conversion for
-/// aligned 16-bit chunks); F64 and anything odd go through `llama_formats::cast`.
-fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_formats::cast::CastError> {
+/// aligned 16-bit chunks); F64 and anything odd go through `llama_ggml::cast`.
+fn float_to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>, llama_ggml::cast::CastError> {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 16;
     if cfg!(target_endian = "big")
         || !matches!(dtype, DType::F16 | DType::BF16 | DType::F32)
         || !bytes.len().is_multiple_of(dtype.block_bytes())
     {
-        return llama_formats::cast::to_f32(dtype, bytes);
+        return llama_ggml::cast::to_f32(dtype, bytes);
     }
     let es = dtype.block_bytes();
     let mut out = vec![0f32; bytes.len() / es];
@@ -433,7 +433,7 @@ pub(crate) fn embed(
                 let bytes = &b[r as usize * row_bytes..(r as usize + 1) * row_bytes];
                 let dst = &mut o[pos * cols..(pos + 1) * cols];
                 if dtype.is_float() {
-                    llama_formats::cast::to_f32_into(dtype, bytes, &mut wide)?;
+                    llama_ggml::cast::to_f32_into(dtype, bytes, &mut wide)?;
                     dst.copy_from_slice(&wide);
                 } else {
                     let q = qtensor_from(name, dtype, &[1, cols as u64], bytes, &cpu)?;
@@ -466,7 +466,7 @@ mod tests {
         for dtype in [DType::F16, DType::BF16] {
             for start in [0usize, 1] {
                 let b = &bits[start..start + 2 * 150_000];
-                let want = llama_formats::cast::to_f32(dtype, b).unwrap();
+                let want = llama_ggml::cast::to_f32(dtype, b).unwrap();
                 let got = float_to_f32(dtype, b).unwrap();
                 assert_eq!(want.len(), got.len());
                 assert!(want

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use llama_formats::sentencepiece::SpModel;
+use llama_codecs::sentencepiece::SpModel;
 use llama_infer::tokenizer::Tokenizer;
 
 #[path = "../../tests/support/interop.rs"]

@@ -17,12 +17,12 @@ use std::sync::mpsc;
 
 use llama_formats::checkpoint::{Checkpoint, CheckpointError};
 use llama_formats::llama::TensorName;
-use llama_formats::DType;
+use llama_ggml::DType;
 
 use crate::tensors::{TensorDigest, TensorHashError};
 
 /// Values decoded and compared per step.
-pub const DECODE_STEP: usize = 1 << 20;
+pub(crate) const DECODE_STEP: usize = 1 << 20;
 
 /// Pieces in flight from the second side.
 const IN_FLIGHT: usize = 4;
@@ -51,7 +51,7 @@ pub enum DiffError {
         /// Meta name.
         name: String,
         /// The dequantizer's error.
-        error: llama_formats::quant::QuantError,
+        error: llama_ggml::QuantError,
     },
     /// Side B's reader stopped because side A failed first (whose error is reported).
     #[error("{path}: tensor `{name}`: comparison stopped")]
@@ -313,7 +313,7 @@ fn decode_stream(
     let r = ck.stream(t, None, |bytes: &[u8]| -> Result<(), DiffError> {
         for piece in bytes.chunks(step_bytes) {
             let n = piece.len() / dtype.block_bytes() * block;
-            let vals = llama_formats::quant::dequantize(dtype, piece, n).map_err(|error| {
+            let vals = llama_ggml::quant::dequantize(dtype, piece, n).map_err(|error| {
                 DiffError::Decode {
                     path: path.clone(),
                     name: name.clone(),

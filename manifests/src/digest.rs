@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use sha2::Digest as _;
 
 /// Size of one read buffer.
-pub const READ_BUF: usize = 8 << 20;
+pub(crate) const READ_BUF: usize = 8 << 20;
 /// Buffers in flight between the reader thread and the hasher.
 const BUFS_IN_FLIGHT: usize = 3;
 
@@ -43,15 +43,6 @@ impl Algo {
             Algo::Md5 => "md5",
             Algo::Sha256 => "sha256",
             Algo::Blake3 => "blake3",
-        }
-    }
-
-    /// The tag in BSD-style lines (`MD5 (name) = hex`).
-    pub fn bsd_tag(self) -> &'static str {
-        match self {
-            Algo::Md5 => "MD5",
-            Algo::Sha256 => "SHA256",
-            Algo::Blake3 => "BLAKE3",
         }
     }
 
@@ -159,7 +150,7 @@ impl Md5State {
 pub type Digests = Vec<(Algo, String)>;
 
 /// Computes any set of digests over one stream of bytes.
-pub struct MultiHasher {
+pub(crate) struct MultiHasher {
     md5: Option<Md5State>,
     sha256: Option<sha2::Sha256>,
     blake3: Option<Box<blake3::Hasher>>,
@@ -216,7 +207,8 @@ impl MultiHasher {
 }
 
 /// Digest of one byte slice.
-pub fn hash_bytes(algo: Algo, data: &[u8]) -> Result<String, DigestError> {
+#[cfg(test)]
+pub(crate) fn hash_bytes(algo: Algo, data: &[u8]) -> Result<String, DigestError> {
     let mut h = MultiHasher::new(&[algo]);
     h.update(data)?;
     let d = h.finish()?;
@@ -225,7 +217,7 @@ pub fn hash_bytes(algo: Algo, data: &[u8]) -> Result<String, DigestError> {
 
 /// Stream `path` once through a hasher for `algos`; `on_bytes` is called after each block
 /// with its length. Returns the byte count and the digests.
-pub fn hash_file(
+pub(crate) fn hash_file(
     path: &Path,
     algos: &[Algo],
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -246,7 +238,7 @@ pub fn hash_file(
 ///
 /// A file truncated by another process while it is mapped ends this process with SIGBUS,
 /// as for every mmap reader; verification of files being rewritten is not meaningful anyway.
-pub fn stream_file<S: Sink + ?Sized>(
+pub(crate) fn stream_file<S: Sink + ?Sized>(
     path: &Path,
     sink: &mut S,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -255,7 +247,7 @@ pub fn stream_file<S: Sink + ?Sized>(
     // Opened without blocking and checked on the handle: a FIFO, socket or device where a
     // file belongs is refused instead of hanging or streaming forever.
     let (file, len) =
-        llama_formats::safe_read::open_regular(path).map_err(|source| DigestError::Open {
+        llama_codecs::safe_read::open_regular(path).map_err(|source| DigestError::Open {
             path: shown(),
             error: source,
         })?;
@@ -277,7 +269,7 @@ pub fn stream_file<S: Sink + ?Sized>(
                 }
                 sink.feed(&map[off..end])?;
                 // Give the hashed pages back: the resident set stays one block, not the file.
-                llama_formats::mmap::release_range(&map, off, end - off);
+                llama_codecs::mmap::release_range(&map, off, end - off);
                 on_bytes((end - off) as u64);
                 off = end;
             }
@@ -296,7 +288,7 @@ pub fn stream_file<S: Sink + ?Sized>(
 
 /// Error of [`hash_reader`].
 #[derive(Debug)]
-pub enum ReadOrDigest {
+pub(crate) enum ReadOrDigest {
     /// The reader failed.
     Read(io::Error),
     /// The hasher failed.
@@ -306,7 +298,7 @@ pub enum ReadOrDigest {
 }
 
 /// Something fed bytes in order.
-pub trait Sink {
+pub(crate) trait Sink {
     /// Take the next bytes.
     fn feed(&mut self, data: &[u8]) -> Result<(), DigestError>;
 }
@@ -319,7 +311,8 @@ impl Sink for MultiHasher {
 
 /// Feed everything `reader` yields into `hasher`, reading in a helper thread through a small
 /// pool of large buffers.
-pub fn hash_reader<R: Read + Send>(
+#[cfg(test)]
+pub(crate) fn hash_reader<R: Read + Send>(
     reader: R,
     hasher: &mut MultiHasher,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -328,7 +321,7 @@ pub fn hash_reader<R: Read + Send>(
 }
 
 /// [`hash_reader`] into any [`Sink`].
-pub fn hash_reader_with<R: Read + Send, S: Sink + ?Sized>(
+pub(crate) fn hash_reader_with<R: Read + Send, S: Sink + ?Sized>(
     mut reader: R,
     hasher: &mut S,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -400,7 +393,7 @@ pub fn hash_reader_with<R: Read + Send, S: Sink + ?Sized>(
 /// Digest of bytes `[offset, offset+len)` of `file` (positioned reads; no shared cursor, so
 /// chunks of one file can be hashed on several threads at once). Returns the digest and the
 /// byte count actually read (short when the file is shorter).
-pub fn hash_range(
+pub(crate) fn hash_range(
     file: &File,
     offset: u64,
     len: u64,

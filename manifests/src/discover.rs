@@ -225,7 +225,7 @@ pub fn resolve_or_base(base: &Path, name: &str, location: &str) -> Result<PathBu
 
 fn read_manifest_text(path: &Path) -> Result<String, PlanError> {
     // Open, then fstat the handle: a FIFO or a link to /dev/zero is refused, not read.
-    let (f, len) = llama_formats::safe_read::open_regular(path).map_err(io_err(path))?;
+    let (f, len) = llama_codecs::safe_read::open_regular(path).map_err(io_err(path))?;
     if len > MAX_MANIFEST_BYTES {
         return Err(PlanError::TooLarge {
             path: path.display().to_string(),
@@ -353,7 +353,7 @@ pub(crate) fn entry_chunks(m: &Manifest, f: &FileEntry, algo: Algo) -> Option<Ch
 }
 
 /// `display_root/rel` for a path under `root`.
-pub fn display_name(path: &Path, root: &Path, display_root: &str) -> String {
+pub(crate) fn display_name(path: &Path, root: &Path, display_root: &str) -> String {
     match path.strip_prefix(root) {
         Ok(rel) if display_root.is_empty() || display_root == "." => rel.display().to_string(),
         Ok(rel) => Path::new(display_root).join(rel).display().to_string(),

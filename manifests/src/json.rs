@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Algo;
 
 /// The `format` value of every llama-tool manifest.
-pub const FORMAT: &str = "llama-tool-manifest";
+pub(crate) const FORMAT: &str = "llama-tool-manifest";
 /// The version this code writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 /// Default chunk size: 64 MiB.
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
 /// Smallest chunk size accepted (caps the chunk list a manifest can make us hold).
@@ -40,7 +40,7 @@ pub struct Manifest {
     /// Chunk size in bytes of every file's `chunks`.
     pub chunk_size: u64,
     /// Digest of each chunk: `sha256` or `blake3`.
-    pub chunk_algo: String,
+    pub(crate) chunk_algo: String,
     /// The files, paths relative to the manifest's folder, `/`-separated.
     pub files: Vec<FileEntry>,
     /// Per-tensor content hashes of checkpoints (absent when none were computed).
@@ -187,7 +187,7 @@ impl Manifest {
     }
 
     /// The chunk digest algorithm.
-    pub fn chunk_algo(&self) -> Option<Algo> {
+    pub(crate) fn chunk_algo(&self) -> Option<Algo> {
         self.chunk_algo.parse().ok()
     }
 

@@ -9,20 +9,20 @@ use std::path::{Path, PathBuf};
 use crate::discover::{self, PlanError};
 
 /// The suffix of a file being downloaded: `NAME.part` until it is verified and renamed.
-pub const PARTIAL_SUFFIX: &str = ".part";
+pub(crate) const PARTIAL_SUFFIX: &str = ".part";
 
 /// Whether `name` is a partial download (`NAME.part`).
-pub fn is_partial_download(name: &str) -> bool {
+pub(crate) fn is_partial_download(name: &str) -> bool {
     name.ends_with(PARTIAL_SUFFIX)
 }
 
 /// Whether `name` is an output still being written (`.NAME.tmp-XXXX`, renamed when done).
-pub fn is_temporary(name: &str) -> bool {
+pub(crate) fn is_temporary(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }
 
 /// Whether `name` is work in progress (a partial download or a temporary), never content.
-pub fn is_work_in_progress(name: &str) -> bool {
+pub(crate) fn is_work_in_progress(name: &str) -> bool {
     is_partial_download(name) || is_temporary(name)
 }
 

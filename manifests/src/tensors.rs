@@ -16,7 +16,7 @@ use sha2::Digest as _;
 use crate::json::{TensorHash, TensorSet};
 
 /// The identity scheme this module implements.
-pub const SCHEME: &str = "llama-tool-tensor-v1";
+pub(crate) const SCHEME: &str = "llama-tool-tensor-v1";
 
 /// Errors of tensor hashing.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum TensorHashError {
         /// Tensor name.
         name: String,
         /// Its type.
-        dtype: llama_formats::DType,
+        dtype: llama_ggml::DType,
     },
     /// A tensor's bytes could not be decoded to f32.
     #[error("tensor {name}: {error}")]
@@ -61,12 +61,12 @@ pub enum TensorHashError {
         /// Tensor name.
         name: String,
         /// The dequantizer's error.
-        error: llama_formats::quant::QuantError,
+        error: llama_ggml::QuantError,
     },
 }
 
 /// The running hash of one tensor, fed its values in order, in pieces of any size.
-pub struct TensorDigest {
+pub(crate) struct TensorDigest {
     name: String,
     shape: Vec<u64>,
     expected: u64,
@@ -135,7 +135,7 @@ impl TensorDigest {
 
 /// Collects the identities of a checkpoint's tensors.
 #[derive(Default)]
-pub struct TensorHasher {
+pub(crate) struct TensorHasher {
     done: BTreeMap<String, TensorHash>,
 }
 
@@ -146,6 +146,7 @@ impl TensorHasher {
     }
 
     /// Hash one whole tensor.
+    #[cfg(test)]
     pub fn add(
         &mut self,
         name: &str,
@@ -158,7 +159,8 @@ impl TensorHasher {
     }
 
     /// Add a tensor hashed piecewise with [`TensorDigest`].
-    pub fn add_digest(&mut self, d: TensorDigest) -> Result<(), TensorHashError> {
+    #[cfg(test)]
+    pub(crate) fn add_digest(&mut self, d: TensorDigest) -> Result<(), TensorHashError> {
         let h = d.finish()?;
         if self.done.contains_key(&h.name) {
             return Err(TensorHashError::Duplicate(h.name));
@@ -206,7 +208,7 @@ pub fn hash_checkpoint(
             }
             for piece in bytes.chunks(step_bytes) {
                 let n = piece.len() / dtype.block_bytes().max(1) * block;
-                let vals = llama_formats::quant::dequantize(dtype, piece, n).map_err(|error| {
+                let vals = llama_ggml::quant::dequantize(dtype, piece, n).map_err(|error| {
                     TensorHashError::Decode {
                         name: name.clone(),
                         error,

@@ -90,7 +90,7 @@ pub struct FileResult {
 }
 
 /// Verify one planned file.
-pub fn verify_job(job: &Job, progress: &dyn Progress) -> FileResult {
+pub(crate) fn verify_job(job: &Job, progress: &dyn Progress) -> FileResult {
     let start = Instant::now();
     let (status, bytes, digests) = check(job, progress);
     let r = FileResult {
@@ -184,7 +184,7 @@ fn check_chunks(
     chunks: &Chunks,
     progress: &dyn Progress,
 ) -> (Status, u64, Digests) {
-    let file = match llama_formats::safe_read::open_regular(path) {
+    let file = match llama_codecs::safe_read::open_regular(path) {
         Ok((f, _)) => f,
         Err(e) => {
             return (
@@ -264,7 +264,7 @@ fn hash_slice(
     let mut h = MultiHasher::new(&[algo]);
     for (k, block) in data.chunks(digest::READ_BUF).enumerate() {
         h.update(block)?;
-        llama_formats::mmap::release_range(map, start + k * digest::READ_BUF, block.len());
+        llama_codecs::mmap::release_range(map, start + k * digest::READ_BUF, block.len());
         progress.bytes(block.len() as u64);
     }
     let hex = h
@@ -359,7 +359,7 @@ impl digest::Sink for FnHasher<'_> {
 }
 
 /// Digests of consecutive fixed-size chunks of a stream.
-pub struct ChunkHasher {
+pub(crate) struct ChunkHasher {
     algo: Algo,
     size: u64,
     cur: MultiHasher,
@@ -397,7 +397,7 @@ impl ChunkHasher {
     }
 
     /// Completed chunk digests so far.
-    pub fn completed(&self) -> &[String] {
+    pub(crate) fn completed(&self) -> &[String] {
         &self.done
     }
 

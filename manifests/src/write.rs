@@ -102,7 +102,7 @@ impl TapFactory for DigestTaps {
 
 /// Digests of an output file computed from its bytes as they are written. With several
 /// algorithms each runs on its own rayon worker over the same buffer.
-pub struct DigestTap {
+pub(crate) struct DigestTap {
     hashers: Vec<(Algo, MultiHasher)>,
     failed: Vec<Algo>,
 }

@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use llama_formats::gguf::GgufFile;
+use llama_codecs::gguf::GgufFile;
 
 use crate::common::*;
 

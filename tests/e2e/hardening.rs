@@ -610,14 +610,14 @@ fn tokenizer_larger_than_the_vocabulary_is_refused_by_convert() {
     let t = tempfile::tempdir().unwrap();
     let m = t.path().join("m");
     synth(&m);
-    let sp = llama_formats::sentencepiece::SpModel::read(&m.join("tokenizer.model")).unwrap();
+    let sp = llama_codecs::sentencepiece::SpModel::read(&m.join("tokenizer.model")).unwrap();
     let rows = sp.pieces.len();
     let mut big = sp.clone();
     for i in 0..(rows + 488) {
-        big.pieces.push(llama_formats::sentencepiece::Piece {
+        big.pieces.push(llama_codecs::sentencepiece::Piece {
             piece: format!("extra{i}"),
             score: 0.0,
-            kind: llama_formats::sentencepiece::PieceType::Normal,
+            kind: llama_codecs::sentencepiece::PieceType::Normal,
         });
     }
     big.vocab_size = big.pieces.len() as u32;

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use llama_formats::quant::{dequantize, quantize, QuantError};
-use llama_formats::DType;
+use llama_ggml::quant::{dequantize, quantize, QuantError};
+use llama_ggml::DType;
 
 use crate::common;
 
@@ -296,8 +296,8 @@ fn quantize_refuses_bad_type_and_leaves_no_output() {
 
 #[test]
 fn nan_in_a_tensor_fails_naming_it_and_leaves_no_output() {
-    use llama_formats::gguf::{GgufValue, GgufWriter};
-    use llama_formats::TensorInfo;
+    use llama_codecs::gguf::{GgufValue, GgufWriter};
+    use llama_codecs::TensorInfo;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("nan.gguf");
     let md = vec![

@@ -3,8 +3,8 @@
 
 use std::ffi::OsStr;
 
-use llama_formats::pth::PthFile;
-use llama_formats::safetensors::SafetensorsFile;
+use llama_codecs::pth::PthFile;
+use llama_codecs::safetensors::SafetensorsFile;
 
 use crate::common::*;
 

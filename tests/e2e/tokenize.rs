@@ -137,7 +137,7 @@ fn sources(py: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     ]));
     let vocab = dir.join("vocab-only.gguf");
     crate::gguf_parity::run_converter(py, &hf, &vocab, &["--vocab-only"]);
-    let g = llama_formats::gguf::GgufFile::open(&vocab).unwrap();
+    let g = llama_codecs::gguf::GgufFile::open(&vocab).unwrap();
     assert!(
         g.tensors().is_empty(),
         "a vocabulary-only GGUF has no tensors"

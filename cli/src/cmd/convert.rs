@@ -14,7 +14,7 @@ use llama_formats::checkpoint::Checkpoint;
 use llama_formats::convert::{self, ConvertError, OutputFormat};
 use llama_formats::export::piped::{commit_piped, PipedOutput, TapFactory};
 use llama_formats::export::{self, ExportSummary, Progress};
-use llama_formats::quant::Preset;
+use llama_ggml::quant::Preset;
 use llama_manifests::side_files;
 use llama_manifests::write::DigestTaps;
 

@@ -241,7 +241,7 @@ pub(crate) fn listing(
         let (base, name) = path.rsplit_once('/').unwrap_or((path, default_name));
         return Ok((text, name.to_string(), Some(format!("{base}/"))));
     }
-    let text = llama_formats::safe_read::read_capped_string(
+    let text = llama_codecs::safe_read::read_capped_string(
         Path::new(src),
         llama_manifests::json::MAX_MANIFEST_BYTES,
     )

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use llama_codecs::text::{shown, shown_max};
 use llama_formats::checkpoint::Checkpoint;
 use llama_formats::inspect::{inspect, InspectReport};
-use llama_formats::text::{shown, shown_max};
 use serde_json::Value;
 
 /// Arguments of `llama-tool inspect`.

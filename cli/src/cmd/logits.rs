@@ -96,7 +96,7 @@ fn resolve_tokens_unchecked(input: &TokenInput, ck: &Checkpoint) -> anyhow::Resu
         return parse_ids(t, "--tokens");
     }
     if let Some(f) = &input.tokens_file {
-        let text = llama_formats::safe_read::read_capped_string(f, 64 << 20)
+        let text = llama_codecs::safe_read::read_capped_string(f, 64 << 20)
             .with_context(|| format!("read {}", f.display()))?;
         return parse_ids(&text, &f.display().to_string());
     }

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (p, why) in &listing.skipped {
         eprintln!(
             "llama-tool: warning: skipping {}: {why}",
-            llama_formats::text::shown(&p.display().to_string())
+            llama_codecs::text::shown(&p.display().to_string())
         );
     }
     let bar = crate::progress::bytes_bar(listed_bytes(&listing), "manifest", args.output.is_none());

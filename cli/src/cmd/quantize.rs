@@ -12,10 +12,11 @@ use anyhow::Context;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::CommandFactory;
+use llama_codecs::gguf::GgufFile;
 use llama_formats::atomic;
-use llama_formats::gguf::GgufFile;
 use llama_formats::llama::naming::gguf_tensor_kind;
-use llama_formats::quant::{quantize_gguf, Preset, QuantReport};
+use llama_formats::quant::{quantize_gguf, QuantReport};
+use llama_ggml::quant::Preset;
 
 use crate::args::{Choice, QuantType};
 

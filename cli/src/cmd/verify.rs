@@ -166,7 +166,7 @@ fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
 
 /// A JSON manifest's text: a regular file (checked on the opened handle) within the cap.
 fn read_manifest(m: &Path) -> anyhow::Result<String> {
-    llama_formats::safe_read::read_capped_string(m, llama_manifests::json::MAX_MANIFEST_BYTES)
+    llama_codecs::safe_read::read_capped_string(m, llama_manifests::json::MAX_MANIFEST_BYTES)
         .with_context(|| m.display().to_string())
 }
 

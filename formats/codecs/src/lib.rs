@@ -19,8 +19,9 @@ pub mod sequence;
 pub mod tensor;
 pub mod text;
 
-/// The element types and float conversions of `llama-ggml`, re-exported so that paths such
-/// as `crate::dtype::DType` read the same in every layer.
-pub use llama_ggml::{cast, dtype, DType};
+// The element types and float conversions of `llama-ggml`, named as modules of this crate for
+// its own code only (callers import them from `llama_ggml`).
+use llama_ggml::dtype;
+
 pub use reader::{ReaderError, TensorReader};
 pub use tensor::{TensorInfo, TensorView};

@@ -37,7 +37,7 @@ pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
 }
 
 /// Read a whole regular file of at most `cap` bytes (checked before and while reading).
-pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     let (f, len) = open_regular(path)?;
     let too_big = |n: u64| {
         io::Error::new(

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use proto::{expect_f32, expect_i32, expect_len, expect_string, expect_varint, Reader};
 
 /// Largest `tokenizer.model` we read (real ones are 0.5-5 MB).
-pub const MAX_MODEL_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_MODEL_BYTES: u64 = 256 << 20;
 
 /// Most pieces a model may have (LLaMA has 32,000, Gemma 256,000). Each piece costs about
 /// 64 bytes in memory whatever its size in the file (a 2-byte piece takes 6 bytes there), so

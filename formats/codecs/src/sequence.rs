@@ -45,7 +45,7 @@ pub enum SequenceError {
 
 /// The declared tensors, their data sizes, and how far the data has come.
 #[derive(Debug)]
-pub struct TensorSequence {
+pub(crate) struct TensorSequence {
     tensors: Vec<TensorInfo>,
     /// Data bytes of each tensor.
     sizes: Vec<u64>,
@@ -68,11 +68,6 @@ impl TensorSequence {
             next: 0,
             current: None,
         }
-    }
-
-    /// The declared tensors.
-    pub fn tensors(&self) -> &[TensorInfo] {
-        &self.tensors
     }
 
     /// The data size of declared tensor `index`.

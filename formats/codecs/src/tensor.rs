@@ -341,7 +341,7 @@ mod tests {
         let bytes: &[u8] = bytemuck::cast_slice(&vals);
         let v = TensorView::strided(DType::F32, vec![3, 2], vec![1, 3], 0, bytes).unwrap();
         assert!(!v.is_contiguous());
-        let out: Vec<f32> = crate::cast::to_f32(DType::F32, &v.data()).unwrap();
+        let out: Vec<f32> = llama_ggml::cast::to_f32(DType::F32, &v.data()).unwrap();
         assert_eq!(out, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
     }
 
@@ -396,7 +396,7 @@ mod tests {
         let bytes: &[u8] = bytemuck::cast_slice(&vals);
         let v = TensorView::strided(DType::F32, vec![2], vec![1], 3, bytes).unwrap();
         assert!(matches!(v.data(), Cow::Borrowed(_)));
-        let out: Vec<f32> = crate::cast::to_f32(DType::F32, &v.data()).unwrap();
+        let out: Vec<f32> = llama_ggml::cast::to_f32(DType::F32, &v.data()).unwrap();
         assert_eq!(out, vec![3.0, 4.0]);
     }
 }

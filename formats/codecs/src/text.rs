@@ -3,7 +3,7 @@
 //! an ellipsis, so a hostile name can neither drive the terminal nor become a 4 MB line.
 
 /// Longest value shown before it is cut (in characters).
-pub const SHOWN_MAX: usize = 200;
+pub(crate) const SHOWN_MAX: usize = 200;
 
 /// `s` with control characters escaped, cut to [`SHOWN_MAX`] characters plus `…`.
 pub fn shown(s: &str) -> String {
@@ -23,14 +23,6 @@ pub fn shown_max(s: &str, max: usize) -> String {
     out
 }
 
-/// Escape the control characters of a whole message (no length cap): for text already
-/// built from [`shown`] values plus our own words.
-pub fn escape_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    s.chars().for_each(|c| push_escaped(&mut out, c));
-    out
-}
-
 fn push_escaped(out: &mut String, c: char) {
     if c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -39,17 +31,6 @@ fn push_escaped(out: &mut String, c: char) {
     } else {
         out.push(c);
     }
-}
-
-/// Bytes from a file shown as text: UTF-8 lossily, then [`shown`].
-pub fn shown_bytes(b: &[u8]) -> String {
-    let cut = &b[..b.len().min(SHOWN_MAX * 4)];
-    let s = String::from_utf8_lossy(cut);
-    let mut t = shown(&s);
-    if cut.len() < b.len() && !t.ends_with('…') {
-        t.push('…');
-    }
-    t
 }
 
 #[cfg(test)]
@@ -64,6 +45,5 @@ mod tests {
         assert_eq!(s.chars().count(), SHOWN_MAX + 1);
         assert!(s.ends_with('…'));
         assert_eq!(shown("plain.name"), "plain.name");
-        assert_eq!(shown_bytes(&[0xff, b'a']), "\u{fffd}a");
     }
 }

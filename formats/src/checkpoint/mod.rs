@@ -590,7 +590,7 @@ impl Checkpoint {
     }
 
     /// Number of model-parallel shards (1 unless Meta).
-    pub fn shard_count(&self) -> usize {
+    pub(crate) fn shard_count(&self) -> usize {
         self.readers.len()
     }
 
@@ -600,7 +600,7 @@ impl Checkpoint {
     }
 
     /// `params.json` as read, for Meta checkpoints.
-    pub fn meta_params(&self) -> Option<&MetaParams> {
+    pub(crate) fn meta_params(&self) -> Option<&MetaParams> {
         self.meta_params.as_ref()
     }
 

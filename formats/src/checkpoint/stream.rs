@@ -28,7 +28,7 @@ impl super::Checkpoint {
     /// The bytes of a LLaMA tensor restricted to `range` along its split axis (the whole
     /// tensor for `None` and for replicated tensors), row-major, in Meta orientation and
     /// rotary layout.
-    pub fn read_range(
+    pub(crate) fn read_range(
         &self,
         t: TensorName,
         range: Option<std::ops::Range<u64>>,

@@ -13,9 +13,9 @@ use crate::gguf::GgufWriter;
 use crate::gguf_llama::{llama_metadata, GgufNaming, LlamaGgufMeta};
 use crate::llama::naming::Layout;
 use crate::llama::{ModelParams, Role};
-use crate::quant::{plan_types, ModelHints, Preset};
 use crate::sentencepiece::SpModel;
 use crate::tensor::TensorInfo;
+use llama_ggml::quant::{plan_types, ModelHints, Preset};
 
 /// How to write the GGUF.
 pub struct GgufOptions<'a> {

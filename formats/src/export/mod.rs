@@ -11,7 +11,7 @@ pub mod gguf;
 pub mod hf;
 pub mod meta;
 pub mod piped;
-pub mod pipeline;
+pub(crate) mod pipeline;
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -52,14 +52,14 @@ pub enum ExportError {
     /// Quantization failed (outside a named tensor).
     #[error(transparent)]
     /// Quantization failed.
-    Quant(#[from] crate::quant::QuantError),
+    Quant(#[from] llama_ggml::quant::QuantError),
     /// A tensor's data could not be quantized or converted to the output type.
     #[error("tensor {tensor:?}: {error}")]
     Encode {
         /// The output tensor's name.
         tensor: String,
         /// Why.
-        error: crate::quant::QuantError,
+        error: llama_ggml::quant::QuantError,
     },
     /// Writing the output failed.
     #[error("{path}: {error}")]

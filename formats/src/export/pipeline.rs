@@ -5,11 +5,11 @@
 //! - A [`TensorSource`] hands out one tensor's bytes in blocks of whole rows and drops its
 //!   pages afterwards (a [`Checkpoint`] for `convert`, a [`GgufFile`] for `quantize`).
 //! - An [`Encoder`] turns each block from the source type into the output type: untouched
-//!   when they agree, a float cast, or ggml block quantization ([`crate::quant`]).
+//!   when they agree, a float cast, or ggml block quantization ([`llama_ggml::quant`]).
 //! - A [`TensorWriter`] is a file format's writer of tensors declared up front.
 //!
 //! So a new output format is one [`TensorWriter`] implementation plus its plan, and a new
-//! quantization type is one kernel in [`crate::quant`] plus its preset rules: the loop, the
+//! quantization type is one kernel in [`llama_ggml::quant`] plus its preset rules: the loop, the
 //! encoder and the page release are shared.
 
 use std::io::{Seek, Write};
@@ -28,7 +28,7 @@ use crate::tensor::TensorInfo;
 
 /// A format's writer of a file whose tensors (names, types, shapes) were declared when it
 /// was created; they are then written one after another, in the declared order.
-pub trait TensorWriter {
+pub(crate) trait TensorWriter {
     /// What [`finish`](Self::finish) hands back (the output stream).
     type Output;
 
@@ -111,7 +111,7 @@ impl<W: Write + Seek> TensorWriter for PthWriter<W> {
 }
 
 /// Where the bytes of planned tensors come from.
-pub trait TensorSource {
+pub(crate) trait TensorSource {
     /// How one planned tensor is found in the source.
     type Key;
 
@@ -129,7 +129,7 @@ pub trait TensorSource {
 
 /// One tensor of a [`Checkpoint`] as a writer wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// A LLaMA tensor in Meta orientation and rotary layout, restricted to `range` along its
     /// split axis (one model-parallel shard's slice) when given.
     Llama {
@@ -232,7 +232,7 @@ pub struct Job<K> {
 /// Write every job's tensor, in order, from `src` into `w`: stream its bytes, encode them to
 /// the output type, write them, release the source pages, count it in `summary` and call
 /// `on_tensor` with the job and the source bytes read. Encoding errors name the tensor.
-pub fn write_tensors<S: TensorSource + ?Sized, W: TensorWriter>(
+pub(crate) fn write_tensors<S: TensorSource + ?Sized, W: TensorWriter>(
     src: &S,
     jobs: &[Job<S::Key>],
     w: &mut W,
@@ -286,9 +286,9 @@ const CAST_CHUNK_VALUES: usize = 4 << 20;
 /// Turns blocks of whole rows from one type into another, keeping its buffers between
 /// calls. Float targets are cast as numpy/torch cast (the converters' rule: NaN and
 /// infinities pass through) unless made with [`Encoder::ggml`]; quantized targets go through
-/// [`crate::quant`] slab by slab, so a large tensor never exists as f32 all at once.
+/// [`llama_ggml::quant`] slab by slab, so a large tensor never exists as f32 all at once.
 #[derive(Default)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     ggml_floats: bool,
     f32s: Vec<f32>,
     out: Vec<u8>,
@@ -333,11 +333,11 @@ impl Encoder {
             let rows = (QUANT_SLAB_VALUES / n_per_row.max(1)).max(1);
             for slab in data.chunks(rows * row_bytes) {
                 if matches!(from, DType::F32 | DType::F16 | DType::BF16) {
-                    crate::quant::quantize_raw_into(from, slab, to, n_per_row, &mut self.out)?;
+                    llama_ggml::quant::quantize_raw_into(from, slab, to, n_per_row, &mut self.out)?;
                 } else {
                     // F64: widened (narrowed) to f32 first.
                     crate::cast::to_f32_into(from, slab, &mut self.f32s)?;
-                    crate::quant::quantize_into(to, &self.f32s, n_per_row, &mut self.out)?;
+                    llama_ggml::quant::quantize_into(to, &self.f32s, n_per_row, &mut self.out)?;
                 }
                 sink(&self.out)?;
             }
@@ -411,7 +411,7 @@ mod tests {
             .collect();
         let mut src = Vec::new();
         crate::cast::from_f32_into(DType::F32, &vals, &mut src).unwrap();
-        let want = crate::quant::quantize(DType::Q4_K, &vals, n_per_row).unwrap();
+        let want = llama_ggml::quant::quantize(DType::Q4_K, &vals, n_per_row).unwrap();
         let mut got = Vec::new();
         Encoder::default()
             .encode(DType::F32, DType::Q4_K, &src, n_per_row, |b| {

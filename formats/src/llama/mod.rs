@@ -6,9 +6,9 @@
 //! `convert_llama_weights_to_hf.py` (names, permutation), llama.cpp `convert_hf_to_gguf.py`
 //! (GGUF names). See shared/REFERENCE.md.
 
-pub mod family;
+pub(crate) mod family;
 pub mod naming;
-pub mod params;
+pub(crate) mod params;
 pub mod permute;
 
 pub use family::Family;

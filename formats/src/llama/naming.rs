@@ -180,7 +180,7 @@ impl TensorName {
     /// Dimension along which Meta's model-parallel shards split this tensor
     /// (`None`: replicated in every shard). ColumnParallelLinear (wq wk wv w1 w3 output) on 0,
     /// RowParallelLinear (wo w2) and ParallelEmbedding (tok_embeddings) on 1.
-    pub fn split_axis(&self) -> Option<usize> {
+    pub(crate) fn split_axis(&self) -> Option<usize> {
         match self.role {
             Role::Wq | Role::Wk | Role::Wv | Role::W1 | Role::W3 | Role::Output => Some(0),
             Role::Wo | Role::W2 | Role::TokEmbeddings => Some(1),

@@ -136,7 +136,7 @@ fn default_multiple_of() -> u64 {
 }
 
 /// Compute Meta's FFN hidden size.
-pub fn ffn_hidden(dim: u64, multiple_of: u64, ffn_dim_multiplier: Option<f64>) -> u64 {
+pub(crate) fn ffn_hidden(dim: u64, multiple_of: u64, ffn_dim_multiplier: Option<f64>) -> u64 {
     let mut hidden = (2 * 4 * dim) / 3; // int(2 * (4*dim) / 3)
     if let Some(m) = ffn_dim_multiplier {
         hidden = (m * hidden as f64) as u64;
@@ -243,7 +243,7 @@ impl ModelParams {
     }
 
     /// From `params.json` plus the vocabulary and hidden size read off the tensors.
-    pub fn from_meta(p: &MetaParams, vocab_size: u64, hidden_dim: u64) -> ModelParams {
+    pub(crate) fn from_meta(p: &MetaParams, vocab_size: u64, hidden_dim: u64) -> ModelParams {
         ModelParams {
             dim: p.dim,
             n_layers: p.n_layers,
@@ -315,7 +315,7 @@ impl ModelParams {
 
     /// Meta `params.json` for these parameters (`multiple_of` chosen so the hidden size is
     /// reproduced; vocab written as -1 like the release).
-    pub fn to_meta(&self) -> MetaParams {
+    pub(crate) fn to_meta(&self) -> MetaParams {
         let mut multiple_of = 256;
         while multiple_of > 1 && ffn_hidden(self.dim, multiple_of, None) != self.hidden_dim {
             multiple_of /= 2;

@@ -9,14 +9,14 @@
 
 use std::io::Write;
 
-use super::preset::{llama_cpp_order, plan_types, ModelHints, Preset};
-use super::QuantError;
 use crate::dtype::DType;
 use crate::export::pipeline::{write_tensors, Encoder, Job, TensorWriter};
 use crate::export::{ExportError, ExportSummary};
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
 use crate::gguf_llama::QUANTIZATION_VERSION;
 use crate::tensor::TensorInfo;
+use llama_ggml::quant::preset::{llama_cpp_order, plan_types, ModelHints, Preset};
+use llama_ggml::quant::QuantError;
 
 /// Why a model could not be quantized.
 #[derive(Debug, thiserror::Error)]
@@ -311,7 +311,7 @@ mod tests {
                 .map(|k| ((k * 7919 % 1000) as f32 - 500.0) / 1e4)
                 .collect();
             let bytes = if t.dtype == DType::Q8_0 {
-                crate::quant::quantize(DType::Q8_0, &vals, 256).unwrap()
+                llama_ggml::quant::quantize(DType::Q8_0, &vals, 256).unwrap()
             } else {
                 let mut b = Vec::new();
                 crate::cast::from_f32_into(t.dtype, &vals, &mut b).unwrap();

@@ -23,7 +23,7 @@ use crate::json::Manifest;
 pub use fetch::{fetch_small, redact};
 
 /// Shards per model size in Meta's release.
-pub fn release_shards(model: &str) -> Option<usize> {
+pub(crate) fn release_shards(model: &str) -> Option<usize> {
     match model {
         "7B" => Some(1),
         "13B" => Some(2),
@@ -70,7 +70,7 @@ pub struct Options {
 }
 
 /// Default per-file cap for files of unknown size: 64 GiB (Meta's largest shard is 16.3 GB).
-pub const DEFAULT_MAX_SIZE: u64 = 64 << 30;
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 64 << 30;
 
 impl Default for Options {
     fn default() -> Options {
@@ -215,7 +215,7 @@ pub fn fill_template(template: &str, rel: &str) -> Result<String, DownloadError>
 }
 
 /// Percent-encode a relative path for a URL (keeping `/`).
-pub fn encode_path(rel: &str) -> String {
+pub(crate) fn encode_path(rel: &str) -> String {
     let mut out = String::with_capacity(rel.len());
     for b in rel.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
@@ -228,7 +228,7 @@ pub fn encode_path(rel: &str) -> String {
 }
 
 /// `base` + `rel`: `*` in `base` is replaced, else `rel` is appended after a `/`.
-pub fn join_url(base: &str, rel: &str) -> Result<String, DownloadError> {
+pub(crate) fn join_url(base: &str, rel: &str) -> Result<String, DownloadError> {
     let lower = base.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(DownloadError::Url(redact(base)));
@@ -306,7 +306,7 @@ pub fn manifest_targets(
 }
 
 /// One target per path (claims merged).
-pub fn merge_targets(targets: Vec<Target>) -> Vec<Target> {
+pub(crate) fn merge_targets(targets: Vec<Target>) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
     for t in targets {
         if let Some(have) = out.iter_mut().find(|o| o.rel == t.rel) {
@@ -332,7 +332,7 @@ pub fn merge_targets(targets: Vec<Target>) -> Vec<Target> {
 
 /// Why a redirect from a URL of scheme `from` (None: the first request) to one of scheme
 /// `to`, after `hops` redirects, is refused; `None` when it may be followed.
-pub fn redirect_refusal(
+pub(crate) fn redirect_refusal(
     from: Option<&str>,
     to: &str,
     hops: usize,

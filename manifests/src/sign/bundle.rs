@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use super::SignError;
 
 /// `mediaType` of every bundle model_signing writes and the only one its key verifier accepts.
-pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub(crate) const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// DSSE `payloadType` of an in-toto statement.
-pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub(crate) const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// Largest signature file read (a sharded signature of a 1 TB model is a few MB).
-pub const MAX_SIGNATURE_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_SIGNATURE_BYTES: u64 = 256 << 20;
 
 /// A whole bundle.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -28,77 +28,77 @@ pub struct Bundle {
     /// Always [`BUNDLE_MEDIA_TYPE`].
     pub media_type: String,
     /// How to find the key.
-    pub verification_material: VerificationMaterial,
+    pub(crate) verification_material: VerificationMaterial,
     /// Refused when present: a plain message signature is not a model signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_signature: Option<serde_json::Value>,
+    pub(crate) message_signature: Option<serde_json::Value>,
     /// The signed statement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dsse_envelope: Option<Envelope>,
+    pub(crate) dsse_envelope: Option<Envelope>,
 }
 
 /// `verificationMaterial`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct VerificationMaterial {
+pub(crate) struct VerificationMaterial {
     /// The key identifier (key-based signatures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKeyIdentifier>,
     /// Refused when present (certificate signatures are not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x509_certificate_chain: Option<serde_json::Value>,
+    pub(crate) x509_certificate_chain: Option<serde_json::Value>,
     /// Refused when present (certificate signatures are not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<serde_json::Value>,
+    pub(crate) certificate: Option<serde_json::Value>,
     /// Transparency-log entries: always empty for key-based signatures.
     #[serde(default)]
-    pub tlog_entries: Vec<serde_json::Value>,
+    pub(crate) tlog_entries: Vec<serde_json::Value>,
     /// Refused when present (timestamps come with Sigstore signatures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp_verification_data: Option<serde_json::Value>,
+    pub(crate) timestamp_verification_data: Option<serde_json::Value>,
 }
 
 /// `publicKey`: an unauthenticated hint naming the key.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PublicKeyIdentifier {
+pub(crate) struct PublicKeyIdentifier {
     /// Hex SHA-256 of the key's PEM SubjectPublicKeyInfo text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Old writers' key bytes (model_signing drops them; so do we).
     #[serde(default, skip_serializing)]
-    pub raw_bytes: Option<serde_json::Value>,
+    pub(crate) raw_bytes: Option<serde_json::Value>,
     /// Old writers' key details (model_signing drops them; so do we).
     #[serde(default, skip_serializing)]
-    pub key_details: Option<serde_json::Value>,
+    pub(crate) key_details: Option<serde_json::Value>,
 }
 
 /// `dsseEnvelope`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// Base64 of the statement's exact bytes.
     pub payload: String,
     /// Always [`PAYLOAD_TYPE`].
     pub payload_type: String,
     /// Exactly one signature.
-    pub signatures: Vec<EnvelopeSignature>,
+    pub(crate) signatures: Vec<EnvelopeSignature>,
 }
 
 /// One DSSE signature.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct EnvelopeSignature {
+pub(crate) struct EnvelopeSignature {
     /// Base64 of the ASN.1 DER ECDSA signature.
     pub sig: String,
     /// Key id; model_signing writes an empty string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyid: Option<String>,
+    pub(crate) keyid: Option<String>,
 }
 
 /// DSSE v1 pre-authentication encoding: `DSSEv1 <len> <type> <len> <payload>`, lengths in
 /// ASCII decimal bytes. The signature covers exactly these bytes.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "DSSEv1 {} {payload_type} {} ",
         payload_type.len(),

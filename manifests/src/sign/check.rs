@@ -82,7 +82,7 @@ fn split_shard(name: &str) -> Option<(&str, u64, u64)> {
 
 /// One signed file and what it must hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedFile {
+pub(crate) struct SignedFile {
     /// Relative POSIX path (`.` for a single-file model).
     pub name: String,
     /// Size, when the signature implies it (shards).
@@ -95,7 +95,10 @@ pub struct SignedFile {
 
 /// The files a verified manifest lists, in order, with their claims. Shards must tile each
 /// file in `shard_size` pieces from 0 (the last one short).
-pub fn signed_files(manifest: &ModelManifest, sig: &str) -> Result<Vec<SignedFile>, SignError> {
+pub(crate) fn signed_files(
+    manifest: &ModelManifest,
+    sig: &str,
+) -> Result<Vec<SignedFile>, SignError> {
     let ser = &manifest.serialization;
     let mut out = Vec::new();
     match ser.method {

@@ -43,15 +43,6 @@ impl Curve {
         }
     }
 
-    /// The hash ECDSA uses with this curve.
-    pub fn hash_name(self) -> &'static str {
-        match self {
-            Curve::P256 => "SHA-256",
-            Curve::P384 => "SHA-384",
-            Curve::P521 => "SHA-512",
-        }
-    }
-
     fn from_oid(oid: &ObjectIdentifier) -> Result<Curve, String> {
         Ok(match oid.to_string().as_str() {
             "1.2.840.10045.3.1.7" => Curve::P256,
@@ -266,7 +257,7 @@ impl PrivateKey {
     }
 
     /// Parse a PEM private key (`path` names it in errors).
-    pub fn from_pem(
+    pub(crate) fn from_pem(
         text: &str,
         password: Option<&[u8]>,
         path: &str,
@@ -447,7 +438,7 @@ impl PublicKey {
     }
 
     /// Parse a PEM public key (`path` names it in errors).
-    pub fn from_pem(text: &str, path: &str) -> Result<PublicKey, KeyError> {
+    pub(crate) fn from_pem(text: &str, path: &str) -> Result<PublicKey, KeyError> {
         let blocks = pem_blocks(text);
         let Some(block) = blocks.iter().find(|b| b.label == "PUBLIC KEY") else {
             if blocks.iter().any(|b| b.label.contains("PRIVATE KEY")) {
@@ -505,7 +496,7 @@ impl PublicKey {
 
     /// The key as PEM SubjectPublicKeyInfo (uncompressed point, 64-column base64, LF), the
     /// text Python's `cryptography` writes for `public_bytes(PEM, SubjectPublicKeyInfo)`.
-    pub fn spki_pem(&self) -> String {
+    pub(crate) fn spki_pem(&self) -> String {
         let pem = match &self.public {
             Public::P256(k) => k.to_public_key_pem(LineEnding::LF),
             Public::P384(k) => k.to_public_key_pem(LineEnding::LF),

@@ -17,11 +17,11 @@ use crate::digest::{self, Algo};
 use crate::verify::Progress;
 
 /// model_signing's default ignores (its `ignore_git_paths=True`), relative to the model root.
-pub const GIT_IGNORES: [&str; 4] = [".git", ".gitattributes", ".github", ".gitignore"];
+pub(crate) const GIT_IGNORES: [&str; 4] = [".git", ".gitattributes", ".github", ".gitignore"];
 
 /// One file of a model.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelFile {
+pub(crate) struct ModelFile {
     /// Resource name: relative POSIX path (`.` for a model that is one file).
     pub name: String,
     /// Where it is.
@@ -43,7 +43,7 @@ pub struct Refused {
 
 /// The folder's files and what was refused in it.
 #[derive(Clone, Debug, Default)]
-pub struct Walk {
+pub(crate) struct Walk {
     /// Regular files (and followed symlinks), sorted by path components.
     pub files: Vec<ModelFile>,
     /// Symlinks (when not allowed) and special files.
@@ -52,7 +52,7 @@ pub struct Walk {
 
 /// Normalize an ignore entry to path components (`./a/b/` -> `[a, b]`); entries that are
 /// empty, absolute or climb out of the model are dropped, as model_signing drops them.
-pub fn ignore_components(entry: &str) -> Option<Vec<String>> {
+pub(crate) fn ignore_components(entry: &str) -> Option<Vec<String>> {
     if entry.starts_with('/') {
         return None;
     }
@@ -68,7 +68,7 @@ pub fn ignore_components(entry: &str) -> Option<Vec<String>> {
 }
 
 /// Whether the relative path `components` is ignored by `ignores`.
-pub fn is_ignored(components: &[&str], ignores: &[Vec<String>]) -> bool {
+pub(crate) fn is_ignored(components: &[&str], ignores: &[Vec<String>]) -> bool {
     ignores
         .iter()
         .any(|ig| ig.len() <= components.len() && ig.iter().zip(components).all(|(a, b)| a == b))
@@ -82,7 +82,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SignError + '_ {
 }
 
 /// Walk `root` (a folder, or one file) with model_signing's rules.
-pub fn walk_model(
+pub(crate) fn walk_model(
     root: &Path,
     ignore_paths: &[String],
     allow_symlinks: bool,
@@ -178,7 +178,7 @@ pub fn walk_model(
 
 /// Hash `files` with `algo` on `threads` threads, largest first; digests come back in the
 /// files' order.
-pub fn hash_files(
+pub(crate) fn hash_files(
     files: &[ModelFile],
     algo: Algo,
     threads: usize,

@@ -19,11 +19,11 @@ use crate::digest::Algo;
 use crate::json::TensorSet;
 
 /// in-toto statement `_type`.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// model_signing v1.0 predicate type.
-pub const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
+pub(crate) const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
 /// model_signing's pre-1.0 predicate type (not supported).
-pub const PREDICATE_TYPE_COMPAT: &str = "https://model_signing/Digests/v0.1";
+pub(crate) const PREDICATE_TYPE_COMPAT: &str = "https://model_signing/Digests/v0.1";
 
 /// How a folder became resources.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub struct ModelManifest {
 /// Order of resource names: by path components (so `tokenizer/x` sorts before
 /// `tokenizer.model`, as Python's `PurePosixPath` comparison does), then shard start and end
 /// as numbers.
-pub fn compare_names(a: &str, b: &str, shards: bool) -> Ordering {
+pub(crate) fn compare_names(a: &str, b: &str, shards: bool) -> Ordering {
     let split = |s: &str| -> (String, u64, u64) {
         if shards {
             let mut it = s.rsplitn(3, ':');
@@ -177,7 +177,7 @@ struct LlamaToolOut<'a> {
 impl ModelManifest {
     /// The statement's bytes: JSON indented by two spaces, keys in the order model_signing's
     /// protobuf writer emits them.
-    pub fn to_payload(&self) -> Vec<u8> {
+    pub(crate) fn to_payload(&self) -> Vec<u8> {
         let algorithm = resource_algorithm(&self.serialization);
         let s = &self.serialization;
         let out = StatementOut {
@@ -225,7 +225,7 @@ impl ModelManifest {
     /// Parse a payload (`path` names the signature in errors). Checks what model_signing's
     /// `dsse_payload_to_manifest` checks except the root digest, which
     /// [`ModelManifest::check_root_digest`] does.
-    pub fn from_payload(payload: &[u8], path: &str) -> Result<ModelManifest, SignError> {
+    pub(crate) fn from_payload(payload: &[u8], path: &str) -> Result<ModelManifest, SignError> {
         let bad = |what: String| SignError::Payload {
             path: path.into(),
             what,

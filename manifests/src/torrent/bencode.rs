@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 /// Deepest nesting accepted (BEP 52 file trees nest one level per path component).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// Most values (integers, strings, lists, dictionaries) in one document.
-pub const MAX_VALUES: usize = 4_000_000;
+pub(crate) const MAX_VALUES: usize = 4_000_000;
 
 /// A decoded value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub struct Document {
     /// The value.
     pub value: Value,
     /// For a top-level dictionary: key -> byte range of its value in the input.
-    pub spans: BTreeMap<Vec<u8>, std::ops::Range<usize>>,
+    pub(crate) spans: BTreeMap<Vec<u8>, std::ops::Range<usize>>,
 }
 
 struct Decoder<'a> {
@@ -258,7 +258,7 @@ impl Value {
     }
 
     /// The dictionary, if this is one.
-    pub fn as_dict(&self) -> Option<&BTreeMap<Vec<u8>, Value>> {
+    pub(crate) fn as_dict(&self) -> Option<&BTreeMap<Vec<u8>, Value>> {
         match self {
             Value::Dict(d) => Some(d),
             _ => None,
@@ -274,7 +274,7 @@ impl Value {
     }
 
     /// The integer, if this is one.
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(n) => Some(*n),
             _ => None,
@@ -282,7 +282,7 @@ impl Value {
     }
 
     /// The list, if this is one.
-    pub fn as_list(&self) -> Option<&[Value]> {
+    pub(crate) fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(l) => Some(l),
             _ => None,

@@ -266,7 +266,7 @@ fn node(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
 
 /// Root of `leaves` padded with `pad` (the hash of an all-zero subtree of the same height)
 /// to a power of two; at least one leaf.
-pub fn merkle_root(mut level: Vec<[u8; 32]>, mut pad: [u8; 32]) -> [u8; 32] {
+pub(crate) fn merkle_root(mut level: Vec<[u8; 32]>, mut pad: [u8; 32]) -> [u8; 32] {
     if level.is_empty() {
         return pad;
     }
@@ -280,7 +280,7 @@ pub fn merkle_root(mut level: Vec<[u8; 32]>, mut pad: [u8; 32]) -> [u8; 32] {
 }
 
 /// Root of a subtree of `leaves` zero leaves (a power of two).
-pub fn zero_subtree(leaves: u64) -> [u8; 32] {
+pub(crate) fn zero_subtree(leaves: u64) -> [u8; 32] {
     let mut h = [0u8; 32];
     let mut n = 1;
     while n < leaves {
@@ -298,7 +298,7 @@ pub fn leaves(data: &[u8]) -> Vec<[u8; 32]> {
 }
 
 /// The v2 piece-layer hash of one piece's bytes (leaves padded to `pl / 16 KiB`).
-pub fn piece_hash(data: &[u8], pl: u64) -> [u8; 32] {
+pub(crate) fn piece_hash(data: &[u8], pl: u64) -> [u8; 32] {
     let mut l = leaves(data);
     l.resize((pl / BLOCK) as usize, [0; 32]);
     merkle_root(l, [0; 32])
@@ -306,7 +306,7 @@ pub fn piece_hash(data: &[u8], pl: u64) -> [u8; 32] {
 
 /// A file's BEP 52 piece layer and `pieces root`, from its bytes read piece by piece in
 /// parallel (on the current pool). `read(i, buf)` fills `buf` with piece `i`.
-pub fn v2_hashes(
+pub(crate) fn v2_hashes(
     length: u64,
     pl: u64,
     read: &(dyn Fn(u64, &mut [u8]) -> std::io::Result<()> + Sync),

@@ -51,7 +51,7 @@ impl Default for CreateOptions {
 
 /// Piece length for `total` bytes: the smallest power of two from 16 KiB to 16 MiB giving at
 /// most 2000 pieces.
-pub fn default_piece_length(total: u64) -> u64 {
+pub(crate) fn default_piece_length(total: u64) -> u64 {
     let mut pl = BLOCK;
     while pl < (16 << 20) && total.div_ceil(pl) > 2000 {
         pl *= 2;

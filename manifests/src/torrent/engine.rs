@@ -193,10 +193,6 @@ pub trait TorrentProgress: Sync {
     fn update(&self, _s: &Snapshot) {}
 }
 
-/// A progress sink that ignores everything.
-pub struct NoTorrentProgress;
-impl TorrentProgress for NoTorrentProgress {}
-
 /// Where to get the torrent.
 #[derive(Clone, Debug)]
 pub enum Source {

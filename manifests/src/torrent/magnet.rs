@@ -124,7 +124,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Percent-encode everything but unreserved characters.
-pub fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -15,11 +15,11 @@ use super::malformed::{BadComponent, BadFile, BadSize, BadTree, Malformed};
 use super::TorrentError;
 
 /// Largest `.torrent` file read (the LLaMA release's v1 torrent is ~0.3 MB).
-pub const MAX_TORRENT_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_TORRENT_BYTES: u64 = 64 << 20;
 /// Largest piece length accepted (clients use at most 16-64 MiB).
-pub const MAX_PIECE_LENGTH: u64 = 256 << 20;
+pub(crate) const MAX_PIECE_LENGTH: u64 = 256 << 20;
 /// BEP 52 merkle leaf size.
-pub const BLOCK: u64 = 16 << 10;
+pub(crate) const BLOCK: u64 = 16 << 10;
 
 /// Which hashes a torrent carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct TorrentFile {
     /// A BEP 47 padding file (not on disk; zeros).
     pub padding: bool,
     /// BEP 52 merkle root of its 16 KiB blocks (none for an empty file or a v1 torrent).
-    pub pieces_root: Option<[u8; 32]>,
+    pub(crate) pieces_root: Option<[u8; 32]>,
 }
 
 impl TorrentFile {
@@ -61,7 +61,7 @@ pub struct Metainfo {
     pub name: String,
     /// True when the info holds `length` rather than `files` (v1) or a tree of one file named
     /// like the torrent (v2).
-    pub single_file: bool,
+    pub(crate) single_file: bool,
     /// `info.piece length`.
     pub piece_length: u64,
     /// Files in torrent order; v1 order with padding files when v1 hashes exist.
@@ -75,7 +75,7 @@ pub struct Metainfo {
     /// SHA-256 of the raw `info` bytes (v2 and hybrid).
     pub info_hash_v2: Option<[u8; 32]>,
     /// `piece layers`: pieces root -> piece-level hashes.
-    pub piece_layers: BTreeMap<[u8; 32], Vec<[u8; 32]>>,
+    pub(crate) piece_layers: BTreeMap<[u8; 32], Vec<[u8; 32]>>,
     /// `announce` then `announce-list`, deduplicated.
     pub trackers: Vec<String>,
     /// `url-list` (BEP 19).

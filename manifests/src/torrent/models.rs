@@ -7,7 +7,7 @@ use super::metainfo::Metainfo;
 use super::TorrentError;
 
 /// The model folders (paths under the torrent root, `/`-separated) in torrent order.
-pub fn model_dirs(meta: &Metainfo) -> Vec<String> {
+pub(crate) fn model_dirs(meta: &Metainfo) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for f in meta.files.iter().filter(|f| !f.padding) {
         if f.path.len() >= 2 && f.path.last().is_some_and(|n| n == "params.json") {

@@ -26,13 +26,13 @@ use crate::sequence::SequenceError;
 use crate::tensor::ViewError;
 
 /// `GGUF` in file order.
-pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+pub(crate) const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 /// The version this crate writes.
-pub const GGUF_VERSION: u32 = 3;
+pub(crate) const GGUF_VERSION: u32 = 3;
 /// Data alignment when `general.alignment` is absent.
-pub const DEFAULT_ALIGNMENT: u64 = 32;
+pub(crate) const DEFAULT_ALIGNMENT: u64 = 32;
 /// ggml's `GGML_MAX_DIMS`: llama.cpp refuses tensors with more dimensions.
-pub const MAX_DIMS: usize = 4;
+pub(crate) const MAX_DIMS: usize = 4;
 
 /// What is wrong with a GGUF file's bytes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -187,7 +187,7 @@ pub enum GgufProblem {
 /// Most memory a parsed GGUF header (metadata keys and values, tensor infos and their
 /// indexes, counting each entry's overhead) may take: 128 MiB. A LLaMA 1 file needs ~2 MB,
 /// a 256k-vocabulary one with merges ~30 MB.
-pub const MAX_HEADER_MEMORY: u64 = 128 << 20;
+pub(crate) const MAX_HEADER_MEMORY: u64 = 128 << 20;
 
 /// Errors of the GGUF reader and writer.
 #[derive(Debug, thiserror::Error)]

@@ -27,9 +27,9 @@ pub(crate) struct Header {
     pub metadata: Vec<(String, GgufValue)>,
     pub tensors: Vec<GgufTensor>,
     /// Absolute offset of the data section (aligned).
-    pub data_start: u64,
-    pub kv_index: HashMap<String, usize>,
-    pub tensor_index: HashMap<String, usize>,
+    pub(crate) data_start: u64,
+    pub(crate) kv_index: HashMap<String, usize>,
+    pub(crate) tensor_index: HashMap<String, usize>,
 }
 
 /// Parse and validate the header of a GGUF file held in `buf`. `path` only names the file

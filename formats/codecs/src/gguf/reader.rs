@@ -67,11 +67,6 @@ impl GgufFile {
         self.header.alignment
     }
 
-    /// Absolute file offset where tensor data starts.
-    pub fn data_start(&self) -> u64 {
-        self.header.data_start
-    }
-
     /// File size in bytes.
     pub fn file_len(&self) -> u64 {
         self.mmap.len() as u64

@@ -132,11 +132,6 @@ impl<W: Write> GgufWriter<W> {
         self.end_tensor()
     }
 
-    /// Bytes written so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.pos
-    }
-
     /// Check that every tensor was written, flush, and hand back the output.
     pub fn finish(mut self) -> Result<W, GgufError> {
         self.seq.finish()?;

@@ -16,7 +16,7 @@ use crate::dtype::DType;
 
 /// An allow-listed global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Global {
+pub(crate) enum Global {
     /// `collections.OrderedDict`: called with `()` for the state dict and backward hooks.
     OrderedDict,
     /// `torch._utils._rebuild_tensor_v2`.
@@ -98,7 +98,7 @@ impl Global {
 }
 
 /// Most dimensions a tensor may have (LLaMA's have 1 or 2).
-pub const MAX_RANK: usize = 32;
+pub(crate) const MAX_RANK: usize = 32;
 
 fn bad(call: &'static str, reason: BadArgs, offset: usize) -> PickleError {
     PickleError::BadCall {

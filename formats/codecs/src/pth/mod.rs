@@ -33,7 +33,7 @@ pub use writer::{PthWriter, WriterOptions};
 use zipfile::ZipIndex;
 
 /// Largest `data.pkl` inflated when the record is compressed (stored ones are borrowed).
-pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_PICKLE_BYTES: u64 = 256 << 20;
 
 /// Why a checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use crate::dtype::DType;
 
 /// Caps on what a pickle may make the machine allocate.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Values on the stack.
     pub stack: usize,
     /// Open MARKs.
@@ -29,7 +29,7 @@ pub struct Limits {
     /// Memo entries.
     pub memo: usize,
     /// Objects (tuples, lists, dicts, tensors...) built in total.
-    pub objects: usize,
+    pub(crate) objects: usize,
     /// Elements held by all containers together.
     pub elements: usize,
     /// Nesting depth of containers.
@@ -41,7 +41,7 @@ pub struct Limits {
     /// tuples copied, shapes read): bounds the time a small file can cost.
     pub work: usize,
     /// Longest string `_codecs.encode` accepts.
-    pub encode_input: usize,
+    pub(crate) encode_input: usize,
 }
 
 impl Default for Limits {

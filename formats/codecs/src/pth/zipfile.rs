@@ -19,8 +19,8 @@ use super::PthError;
 pub(super) struct Entry {
     pub name: String,
     pub method: CompressionMethod,
-    pub data_start: u64,
-    pub compressed_size: u64,
+    pub(crate) data_start: u64,
+    pub(crate) compressed_size: u64,
     pub size: u64,
 }
 

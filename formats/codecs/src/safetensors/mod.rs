@@ -25,10 +25,10 @@ use crate::sequence::SequenceError;
 use crate::tensor::ViewError;
 
 /// The safetensors crate's header cap (`MAX_HEADER_SIZE`).
-pub const MAX_HEADER_LEN: u64 = 100_000_000;
+pub(crate) const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// The index file of a sharded checkpoint.
-pub const INDEX_NAME: &str = "model.safetensors.index.json";
+pub(crate) const INDEX_NAME: &str = "model.safetensors.index.json";
 
 /// Errors of the safetensors reader and writer.
 #[derive(Debug, thiserror::Error)]

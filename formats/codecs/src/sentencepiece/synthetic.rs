@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::{Piece, PieceType, SpModel};
 
 /// The smallest vocabulary [`SpModel::synthetic`] makes (specials, bytes and `▁`).
-pub const MIN_SYNTHETIC_VOCAB: usize = 260;
+pub(crate) const MIN_SYNTHETIC_VOCAB: usize = 260;
 
 const SPACE: char = '\u{2581}';
 

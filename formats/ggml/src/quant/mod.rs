@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use crate::cast::{self, CastError};
 use crate::dtype::DType;
 
-pub use preset::{plan_types, ModelHints, Preset, ALL_PRESETS};
+pub use preset::{plan_types, ModelHints, Preset};
 
 /// Why quantization or dequantization was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -54,7 +54,7 @@ pub enum Preset {
 }
 
 /// Every preset, for help texts and tests.
-pub const ALL_PRESETS: [Preset; 17] = [
+pub(crate) const ALL_PRESETS: [Preset; 17] = [
     Preset::Q4_0,
     Preset::Q4_1,
     Preset::Q5_0,

@@ -14,11 +14,11 @@ use super::kquants::nearest_int;
 
 /// Parameters of one `make_qkx2_quants` call.
 pub(super) struct Qkx2 {
-    pub nmax: i32,
-    pub rmin: f32,
-    pub rdelta: f32,
-    pub nstep: i32,
-    pub use_mad: bool,
+    pub(crate) nmax: i32,
+    pub(crate) rmin: f32,
+    pub(crate) rdelta: f32,
+    pub(crate) nstep: i32,
+    pub(crate) use_mad: bool,
 }
 
 impl Qkx2 {
