@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod llama;
 pub mod merge;
 pub mod output;
+pub mod prompt;
 pub mod synth;
 pub mod vocab;
 

@@ -6,6 +6,7 @@
 //! - [`tensors`]: format-independent per-tensor content hashes.
 //! - [`discover`]: manifests in a folder -> a plan of files and claims; path-escape refusal.
 //! - [`verify`]: parallel verification with progress through a trait.
+//! - [`verify_plan`]: what `verify PATH...` checks (paths, manifests, digests given).
 //! - [`write`]: checksum lists over files a command wrote.
 //! - [`build`]: a folder's manifest: list, hash in parallel, write a list or JSON.
 //! - [`listing`]: what a folder's content is (no manifests, partial downloads, temporaries).
@@ -34,6 +35,7 @@ pub mod tally;
 pub mod tensors;
 pub mod torrent;
 pub mod verify;
+pub mod verify_plan;
 pub mod write;
 
 pub use digest::Algo;

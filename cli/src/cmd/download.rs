@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use llama_manifests::checksums;
 use llama_manifests::discover::Expect;
 use llama_manifests::download::{self, DlStatus, DownloadProgress, FileReport, Options, Target};
 use llama_manifests::tally::{DownloadKind, Tally};
-use llama_manifests::Algo;
 use serde_json::json;
 
 use crate::{EXIT_ERROR, EXIT_FAIL};
@@ -221,71 +219,6 @@ fn report_line(r: &FileReport) -> String {
     }
 }
 
-fn is_url(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    l.starts_with("http://") || l.starts_with("https://")
-}
-
-/// A list of files to fetch (a manifest or a signature) from a URL or a local file: its text,
-/// its file name (`default_name` when the source has none) and, for a URL, the folder URL it
-/// sits in (the default `--base-url`). Local files are read only when regular and at most
-/// [`MAX_MANIFEST_BYTES`](llama_manifests::json::MAX_MANIFEST_BYTES) long.
-pub(crate) fn listing(
-    src: &str,
-    default_name: &str,
-    fetch_small: impl Fn(&str) -> Result<String, download::DownloadError>,
-) -> anyhow::Result<(String, String, Option<String>)> {
-    if is_url(src) {
-        let text = fetch_small(src)?;
-        let path = src.split(['?', '#']).next().unwrap_or(src);
-        let (base, name) = path.rsplit_once('/').unwrap_or((path, default_name));
-        return Ok((text, name.to_string(), Some(format!("{base}/"))));
-    }
-    let text = llama_codecs::safe_read::read_capped_string(
-        Path::new(src),
-        llama_manifests::json::MAX_MANIFEST_BYTES,
-    )
-    .with_context(|| src.to_string())?;
-    let name = Path::new(src)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(default_name)
-        .to_string();
-    Ok((text, name, None))
-}
-
-/// Expectations from a downloaded checklist, keyed by path relative to the download folder.
-fn checklist_expects(dir: &Path, chk_rel: &str) -> anyhow::Result<Vec<(String, Expect)>> {
-    let path = dir.join(chk_rel);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-    let folder = Path::new(chk_rel)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for e in checksums::parse(&text, &path, Some(Algo::Md5))? {
-        llama_manifests::discover::resolve(
-            &dir.join(&folder),
-            &e.name,
-            &format!("{}:{}", path.display(), e.line),
-        )?;
-        let rel = if folder.is_empty() {
-            e.name.clone()
-        } else {
-            format!("{folder}/{}", e.name)
-        };
-        out.push((
-            rel,
-            Expect {
-                algo: e.algo,
-                hex: e.hex,
-                source: format!("{chk_rel}:{}", e.line),
-            },
-        ));
-    }
-    Ok(out)
-}
-
 fn plain_target(url: String, rel: String) -> Target {
     Target {
         rel,
@@ -328,7 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.models.is_empty() {
             bail!("--url needs --models (e.g. --models 7B,13B)");
         }
-        if !is_url(template) {
+        if !download::is_url(template) {
             bail!("--url must be an http:// or https:// URL");
         }
         let files = download::release_files(&args.models)?;
@@ -351,7 +284,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reports.extend(got);
         let mut expects: Vec<(String, Expect)> = Vec::new();
         for c in download::release_checklists(&args.models) {
-            expects.extend(checklist_expects(&args.dir, &c)?);
+            expects.extend(download::checklist_expects(&args.dir, &c)?);
         }
         files
             .into_iter()
@@ -366,13 +299,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect::<Result<_, download::DownloadError>>()?
     } else if let Some(m) = &args.manifest {
-        let (text, name, default_base) =
-            listing(m, "manifest", |u| download::fetch_small(&client, u, &opts))?;
-        let Some(base) = args.base_url.clone().or(default_base) else {
+        let l = download::listing(m, "manifest", |u| download::fetch_small(&client, u, &opts))?;
+        let Some(base) = args.base_url.clone().or(l.base) else {
             bail!("--manifest FILE needs --base-url URL");
         };
-        let targets = download::manifest_targets(&text, &name, &base, &args.dir)?;
-        keep_listing(&args.dir, &name, &text)?;
+        let targets = download::manifest_targets(&l.text, &l.name, &base, &args.dir)?;
+        keep_listing(&args.dir, &l.name, &l.text)?;
         targets
     } else if let Some(sig) = &args.signature {
         match super::download_signature::targets(&args, sig, |u| {

@@ -20,9 +20,9 @@ pub fn targets(
         bail!("--signature needs --public-key PUB.pem (the signer's EC public key)");
     };
     let key = PublicKey::load(key_path)?;
-    let (text, name, default_base) =
-        super::download::listing(sig, sign::DEFAULT_SIGNATURE_NAME, fetch_small)?;
-    let Some(base) = args.base_url.clone().or(default_base) else {
+    let download::Listing { text, name, base } =
+        download::listing(sig, sign::DEFAULT_SIGNATURE_NAME, fetch_small)?;
+    let Some(base) = args.base_url.clone().or(base) else {
         bail!("--signature FILE needs --base-url URL");
     };
     let bundle = sign::Bundle::parse(&text, sig)?;

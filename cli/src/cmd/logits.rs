@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use llama_formats::checkpoint::Checkpoint;
+use llama_formats::prompt;
 use llama_infer::tokenizer::Tokenizer;
 use llama_infer::{npy, Device};
 
@@ -36,24 +37,6 @@ pub struct Args {
     pub device: String,
 }
 
-/// Parse ids separated by commas, whitespace, or written as a JSON array.
-pub(crate) fn parse_ids(text: &str, what: &str) -> anyhow::Result<Vec<u32>> {
-    let t = text.trim().trim_start_matches('[').trim_end_matches(']');
-    let ids = t
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .enumerate()
-        .map(|(i, s)| {
-            s.parse::<u32>()
-                .map_err(|_| anyhow!("{what}: item {} `{s}` is not a token id", i + 1))
-        })
-        .collect::<anyhow::Result<Vec<u32>>>()?;
-    if ids.is_empty() {
-        bail!("{what}: no token ids");
-    }
-    Ok(ids)
-}
-
 /// The tokenizer of a checkpoint (tokenizer.model beside it, or a GGUF's vocabulary).
 pub(crate) fn tokenizer_of(ck: &Checkpoint) -> anyhow::Result<Tokenizer> {
     let sp = ck
@@ -63,28 +46,17 @@ pub(crate) fn tokenizer_of(ck: &Checkpoint) -> anyhow::Result<Tokenizer> {
     Tokenizer::new(sp).with_context(|| format!("{}: tokenizer", ck.path().display()))
 }
 
-/// Resolve the token ids of `input`, tokenizing a prompt with `ck`'s tokenizer.
-/// Refused with a clear error when longer than the model's context length
-/// ([`context_limit`]): the forward pass's memory grows with the square of the length.
+/// Resolve the token ids of `input`, tokenizing a prompt with `ck`'s tokenizer; refused
+/// when longer than the model's context length ([`prompt::check_prompt_length`]).
 pub(crate) fn resolve_tokens(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
     let ids = resolve_tokens_unchecked(input, ck)?;
-    let limit = context_limit(ck)?;
-    if ids.len() > limit {
-        bail!(
-            "{}: {} prompt tokens exceed the model's context length of {limit}; give a shorter prompt",
-            ck.path().display(),
-            ids.len()
-        );
-    }
+    prompt::check_prompt_length(ck.path(), ids.len(), context_limit(ck)?)?;
     Ok(ids)
 }
 
-/// The most tokens one sequence may have: the model's context length (2048 for LLaMA 1,
-/// 4096 with grouped-query attention, as `convert` writes them, when no file says).
+/// The most tokens one sequence may have ([`prompt::context_limit`]).
 pub(crate) fn context_limit(ck: &Checkpoint) -> anyhow::Result<usize> {
-    let p = ck.params()?;
-    let n = p.default_context_length();
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(prompt::context_limit(&ck.params()?))
 }
 
 fn resolve_tokens_unchecked(input: &TokenInput, ck: &Checkpoint) -> anyhow::Result<Vec<u32>> {
@@ -93,12 +65,12 @@ fn resolve_tokens_unchecked(input: &TokenInput, ck: &Checkpoint) -> anyhow::Resu
         return Ok(ids);
     }
     if let Some(t) = &input.tokens {
-        return parse_ids(t, "--tokens");
+        return Ok(prompt::parse_prompt_ids(t, "--tokens")?);
     }
     if let Some(f) = &input.tokens_file {
         let text = llama_codecs::safe_read::read_capped_string(f, 64 << 20)
             .with_context(|| format!("read {}", f.display()))?;
-        return parse_ids(&text, &f.display().to_string());
+        return Ok(prompt::parse_prompt_ids(&text, &f.display().to_string())?);
     }
     bail!("give --prompt, --tokens or --tokens-file")
 }

@@ -2,7 +2,7 @@
 //! (model_signing 1.1.1, key-based): a Sigstore bundle with a DSSE-signed in-toto statement
 //! listing every file and its SHA-256. `model_signing verify key` accepts what this writes.
 //! Exit 0 signed, 2 usage or bad input (unreadable or unsupported key, symlink in the folder).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -69,25 +69,6 @@ fn password(args: &Args) -> anyhow::Result<Option<Vec<u8>>> {
     )
 }
 
-/// An `--ignore` path as an entry relative to the model folder: a path that exists inside
-/// the folder (as given, from the current directory) is made relative to it; anything else
-/// is taken as relative to the folder already.
-fn ignore_entry(root: &Path, p: &Path) -> anyhow::Result<String> {
-    if let (Ok(root_c), Ok(pc)) = (std::fs::canonicalize(root), std::fs::canonicalize(p)) {
-        if let Ok(rel) = pc.strip_prefix(&root_c) {
-            if let Some(s) = rel.to_str().filter(|s| !s.is_empty()) {
-                return Ok(s.to_string());
-            }
-        }
-    }
-    if p.is_absolute() {
-        bail!("--ignore {}: not inside {}", p.display(), root.display());
-    }
-    p.to_str()
-        .map(str::to_string)
-        .with_context(|| format!("--ignore {}: not UTF-8", p.display()))
-}
-
 struct Bar(indicatif::ProgressBar);
 impl Progress for Bar {
     fn bytes(&self, n: u64) {
@@ -111,10 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| sign::default_signature_path(&args.path));
     crate::args::check_file_output(&output, args.force)?;
-    let mut ignore = Vec::new();
-    for p in &args.ignore {
-        ignore.push(ignore_entry(&args.path, p)?);
-    }
+    let mut ignore = sign::ignore::ignore_entries(&args.path, &args.ignore)?;
     if meta.is_dir() {
         ignore.extend(sign::signature_ignore(&args.path, &output));
     }

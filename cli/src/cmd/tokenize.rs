@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
+use llama_formats::prompt::parse_token_ids;
 use llama_formats::vocab::{load_vocab, VocabSource};
 use llama_infer::tokenizer::Tokenizer;
 use serde_json::json;
@@ -166,28 +167,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Token ids from `1,2,3`, `1 2 3` or `[1, 2, 3]`.
-fn parse_ids(s: &str) -> anyhow::Result<Vec<u32>> {
-    let inner = s.trim();
-    let inner = inner
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(inner);
-    inner
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|x| !x.is_empty())
-        .map(|x| {
-            x.parse::<u32>()
-                .map_err(|_| anyhow!("token id `{x}` is not a non-negative integer"))
-        })
-        .collect()
-}
-
 pub fn run_detokenize(a: DetokenizeArgs) -> anyhow::Result<ExitCode> {
     let (tok, source) = open(&a.model)?;
     let ids = match &a.ids {
-        Some(s) => parse_ids(s)?,
-        None => parse_ids(&read_text(std::io::stdin().lock(), "standard input")?)?,
+        Some(s) => parse_token_ids(s, "--ids")?,
+        None => parse_token_ids(
+            &read_text(std::io::stdin().lock(), "standard input")?,
+            "standard input",
+        )?,
     };
     let n = tok.vocab_size();
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= n) {
@@ -212,16 +199,6 @@ pub fn run_detokenize(a: DetokenizeArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_parse_in_every_spelling() {
-        assert_eq!(parse_ids("1,15043,3186").unwrap(), [1, 15043, 3186]);
-        assert_eq!(parse_ids(" 1 2\n3 ").unwrap(), [1, 2, 3]);
-        assert_eq!(parse_ids("[1, 2, 3]\n").unwrap(), [1, 2, 3]);
-        assert!(parse_ids("").unwrap().is_empty());
-        assert!(parse_ids("1,-2").is_err());
-        assert!(parse_ids("1,x").is_err());
-    }
 
     #[test]
     fn pieces_print_on_one_line() {

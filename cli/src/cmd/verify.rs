@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use llama_formats::checkpoint::Checkpoint;
-use llama_manifests::discover::{self, Expect, Job};
+use llama_manifests::discover::{self, Plan};
 use llama_manifests::json::TensorSet;
 use llama_manifests::tally::{Tally, VerifyKind};
 use llama_manifests::tensors;
 use llama_manifests::verify::{self, FileResult, Progress, Status};
-use llama_manifests::Algo;
+use llama_manifests::verify_plan::{self, GivenDigests};
 use serde_json::json;
 
 use crate::args::ReportArgs;
@@ -177,87 +177,15 @@ pub fn default_jobs() -> usize {
         .unwrap_or(1)
 }
 
-fn flag_expects(args: &Args) -> anyhow::Result<Vec<Expect>> {
-    let mut out = Vec::new();
-    for (algo, v, flag) in [
-        (Algo::Sha256, &args.sha256, "--sha256"),
-        (Algo::Md5, &args.md5, "--md5"),
-        (Algo::Blake3, &args.blake3, "--blake3"),
-    ] {
-        if let Some(hex) = v {
-            let hex = hex.trim().to_ascii_lowercase();
-            if hex.len() != algo.hex_len() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!(
-                    "{flag}: expected {} hex digits, got {hex:?}",
-                    algo.hex_len()
-                );
-            }
-            out.push(Expect {
-                algo,
-                hex,
-                source: flag.into(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The jobs and unlisted files for the given paths.
-fn plan(args: &Args) -> anyhow::Result<(Vec<Job>, Vec<String>, Vec<PathBuf>)> {
-    let flags = flag_expects(args)?;
-    if !flags.is_empty() {
-        let [one] = args.paths.as_slice() else {
-            bail!("--sha256/--md5/--blake3 take exactly one file");
-        };
-        if one.is_dir() {
-            bail!(
-                "{}: --sha256/--md5/--blake3 check one file, not a folder",
-                one.display()
-            );
-        }
-        let job = Job {
-            path: one.clone(),
-            name: one.display().to_string(),
-            size: None,
-            expect: flags,
-            chunks: None,
-        };
-        return Ok((vec![job], Vec::new(), Vec::new()));
-    }
-    let mut jobs = Vec::new();
-    let mut unlisted = Vec::new();
-    let mut manifests = Vec::new();
-    for p in &args.paths {
-        let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
-        if meta.is_dir() {
-            let plan = discover::plan_folder(p, &p.display().to_string())?;
-            jobs.extend(plan.jobs);
-            unlisted.extend(plan.unlisted);
-            manifests.extend(plan.manifests);
-        } else if super::verify_torrent::is_torrent(p) {
-            manifests.push(p.clone());
-        } else if p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| discover::manifest_kind(n).is_some())
-        {
-            let base = p.parent().unwrap_or(Path::new(""));
-            let shown = base.display().to_string();
-            let base = if base.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                base
-            };
-            jobs.extend(discover::load_manifest(
-                &base.join(p.file_name().unwrap_or_default()),
-                base,
-                &shown,
-            )?);
-        } else {
-            jobs.push(discover::plan_file(p)?);
-        }
-    }
-    Ok((discover::merge_jobs(jobs), unlisted, manifests))
+/// The jobs, unlisted files and manifests for the given paths (or the one file against
+/// `--sha256/--md5/--blake3`).
+fn plan(args: &Args) -> anyhow::Result<Plan> {
+    let given = GivenDigests {
+        sha256: args.sha256.as_deref(),
+        md5: args.md5.as_deref(),
+        blake3: args.blake3.as_deref(),
+    };
+    Ok(verify_plan::plan_paths(&args.paths, &given)?)
 }
 
 pub(crate) struct Reporter {
@@ -389,7 +317,11 @@ fn run_args(args: Args) -> anyhow::Result<ExitCode> {
         let (results, seconds) = super::verify_torrent::run(&args, t, jobs_n)?;
         return report(&args, results, seconds);
     }
-    let (jobs, unlisted, manifests) = plan(&args)?;
+    let Plan {
+        manifests,
+        jobs,
+        unlisted,
+    } = plan(&args)?;
     let total = verify::total_bytes(&jobs);
     let reporter = Reporter {
         bar: crate::progress::bytes_bar(total, "verify", args.ci.json),

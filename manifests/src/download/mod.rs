@@ -9,6 +9,7 @@
 //! backoff. Progress goes to a [`DownloadProgress`] the caller implements.
 
 mod fetch;
+mod sources;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::discover::{self, Chunks, Expect, PlanError};
 use crate::json::Manifest;
 
 pub use fetch::{fetch_small, redact};
+pub use sources::{checklist_expects, is_url, listing, Listing};
 
 /// Shards per model size in Meta's release.
 pub(crate) fn release_shards(model: &str) -> Option<usize> {

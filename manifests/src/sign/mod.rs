@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod check;
+pub mod ignore;
 pub mod keys;
 pub mod serialize;
 pub mod statement;
