@@ -52,13 +52,13 @@ impl Curve {
         }
     }
 
-    fn from_oid(oid: &ObjectIdentifier) -> Result<Curve, String> {
+    fn from_oid(oid: &ObjectIdentifier) -> Result<Curve, KeyKind> {
         Ok(match oid.to_string().as_str() {
             "1.2.840.10045.3.1.7" => Curve::P256,
             "1.3.132.0.34" => Curve::P384,
             "1.3.132.0.35" => Curve::P521,
-            "1.3.132.0.10" => return Err("EC key on secp256k1".into()),
-            other => return Err(format!("EC key on curve {other}")),
+            "1.3.132.0.10" => return Err(KeyKind::Secp256k1),
+            _ => return Err(KeyKind::Curve { oid: *oid }),
         })
     }
 }
@@ -87,8 +87,8 @@ pub enum KeyError {
     Unsupported {
         /// The key file.
         path: String,
-        /// The type found (`RSA`, `Ed25519`, `EC key on secp256k1`).
-        kind: String,
+        /// The type found.
+        kind: KeyKind,
     },
     /// The key is encrypted and no password was given.
     #[error("{path}: the private key is encrypted: give its password (--password-file FILE or LLAMA_TOOL_KEY_PASSWORD)")]
@@ -122,6 +122,56 @@ pub enum KeyError {
         /// The key file.
         path: String,
     },
+}
+
+/// A key model_signing does not sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyKind {
+    /// An RSA key.
+    #[error("RSA")]
+    Rsa,
+    /// A DSA key.
+    #[error("DSA")]
+    Dsa,
+    /// An OpenSSH-format private key.
+    #[error("OpenSSH private key")]
+    OpenSsh,
+    /// A certificate, not a key.
+    #[error("X.509 certificate")]
+    Certificate,
+    /// An Ed25519 key.
+    #[error("Ed25519")]
+    Ed25519,
+    /// An Ed448 key.
+    #[error("Ed448")]
+    Ed448,
+    /// An X25519 key.
+    #[error("X25519")]
+    X25519,
+    /// An X448 key.
+    #[error("X448")]
+    X448,
+    /// Another algorithm.
+    #[error("algorithm {oid}")]
+    Algorithm {
+        /// The algorithm's OID.
+        oid: ObjectIdentifier,
+    },
+    /// An EC key on secp256k1.
+    #[error("EC key on secp256k1")]
+    Secp256k1,
+    /// An EC key on another named curve.
+    #[error("EC key on curve {oid}")]
+    Curve {
+        /// The curve's OID.
+        oid: ObjectIdentifier,
+    },
+    /// An EC key whose curve is given by explicit parameters.
+    #[error("EC key with explicit (unnamed) curve parameters")]
+    ExplicitCurve,
+    /// A PEM key encrypted the legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`).
+    #[error("legacy OpenSSL-encrypted PEM (convert it: openssl pkcs8 -topk8 -in KEY -out KEY.p8)")]
+    LegacyEncrypted,
 }
 
 /// Why a key file is not a PEM key of a kind we read.
@@ -287,25 +337,25 @@ fn decode_pem(block: &PemBlock<'_>, path: &str) -> Result<Vec<u8>, KeyError> {
 }
 
 /// The type a PEM label or algorithm OID names, for refusals.
-fn kind_of_label(label: &str) -> Option<&'static str> {
+fn kind_of_label(label: &str) -> Option<KeyKind> {
     Some(match label {
-        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => "RSA",
-        "DSA PRIVATE KEY" => "DSA",
-        "OPENSSH PRIVATE KEY" => "OpenSSH private key",
-        "CERTIFICATE" => "X.509 certificate",
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => KeyKind::Rsa,
+        "DSA PRIVATE KEY" => KeyKind::Dsa,
+        "OPENSSH PRIVATE KEY" => KeyKind::OpenSsh,
+        "CERTIFICATE" => KeyKind::Certificate,
         _ => return None,
     })
 }
 
-fn kind_of_oid(oid: &ObjectIdentifier) -> String {
+fn kind_of_oid(oid: &ObjectIdentifier) -> KeyKind {
     match oid.to_string().as_str() {
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "RSA".into(),
-        "1.2.840.10040.4.1" => "DSA".into(),
-        "1.3.101.112" => "Ed25519".into(),
-        "1.3.101.113" => "Ed448".into(),
-        "1.3.101.110" => "X25519".into(),
-        "1.3.101.111" => "X448".into(),
-        other => format!("algorithm {other}"),
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => KeyKind::Rsa,
+        "1.2.840.10040.4.1" => KeyKind::Dsa,
+        "1.3.101.112" => KeyKind::Ed25519,
+        "1.3.101.113" => KeyKind::Ed448,
+        "1.3.101.110" => KeyKind::X25519,
+        "1.3.101.111" => KeyKind::X448,
+        _ => KeyKind::Algorithm { oid: *oid },
     }
 }
 
@@ -315,7 +365,7 @@ fn curve_of_algorithm(
     params: Option<&pkcs8::der::AnyRef<'_>>,
     path: &str,
 ) -> Result<Curve, KeyError> {
-    let unsupported = |kind: String| KeyError::Unsupported {
+    let unsupported = |kind: KeyKind| KeyError::Unsupported {
         path: path.into(),
         kind,
     };
@@ -324,7 +374,7 @@ fn curve_of_algorithm(
     }
     let curve = params
         .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-        .ok_or_else(|| unsupported("EC key with explicit (unnamed) curve parameters".into()))?;
+        .ok_or_else(|| unsupported(KeyKind::ExplicitCurve))?;
     Curve::from_oid(&curve).map_err(unsupported)
 }
 
@@ -353,7 +403,7 @@ impl PrivateKey {
                 if let Some(kind) = kind_of_label(b.label) {
                     return Err(KeyError::Unsupported {
                         path: path.into(),
-                        kind: kind.into(),
+                        kind,
                     });
                 }
             }
@@ -365,13 +415,13 @@ impl PrivateKey {
         if let Some(kind) = kind_of_label(block.label) {
             return Err(KeyError::Unsupported {
                 path: path.into(),
-                kind: kind.into(),
+                kind,
             });
         }
         if block.legacy_encrypted {
             return Err(KeyError::Unsupported {
                 path: path.into(),
-                kind: "legacy OpenSSL-encrypted PEM (convert it: openssl pkcs8 -topk8 -in KEY -out KEY.p8)".into(),
+                kind: KeyKind::LegacyEncrypted,
             });
         }
         let der = decode_pem(block, path)?;
@@ -530,7 +580,7 @@ impl PublicKey {
             if let Some(kind) = blocks.first().and_then(|b| kind_of_label(b.label)) {
                 return Err(KeyError::Unsupported {
                     path: path.into(),
-                    kind: kind.into(),
+                    kind,
                 });
             }
             return Err(KeyError::NotPem {
