@@ -16,12 +16,54 @@ pub enum NpyError {
         error: std::io::Error,
     },
     /// Not a little-endian float32 C-order array.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {problem}", path.display())]
     Format {
         /// The file.
         path: PathBuf,
         /// What was wrong.
-        message: String,
+        problem: NpyProblem,
+    },
+}
+
+/// What is wrong with an `.npy` file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NpyProblem {
+    /// Too short, or not starting with `\x93NUMPY`.
+    #[error("not an .npy file (bad magic)")]
+    Magic,
+    /// A format version other than 1, 2 or 3 (or a 2/3 header cut short).
+    #[error("unsupported .npy version")]
+    Version,
+    /// The header is longer than the file.
+    #[error("header truncated")]
+    HeaderTruncated,
+    /// The header is not UTF-8.
+    #[error("header is not text")]
+    HeaderNotText,
+    /// The dtype is not `<f4`.
+    #[error("dtype is not little-endian float32 ('<f4')")]
+    Dtype,
+    /// A Fortran-order array.
+    #[error("Fortran-order arrays are not supported")]
+    FortranOrder,
+    /// The header has no `'shape': (...)`.
+    #[error("no shape in header")]
+    NoShape,
+    /// A shape entry that is not a number.
+    #[error("bad shape")]
+    BadShape,
+    /// The element count overflows.
+    #[error("shape overflows")]
+    ShapeOverflow,
+    /// The data is not as long as the shape needs.
+    #[error("data holds {bytes} bytes, shape {shape:?} needs {needed}")]
+    DataLength {
+        /// Bytes after the header.
+        bytes: usize,
+        /// The shape.
+        shape: Vec<usize>,
+        /// Bytes the shape needs (saturated).
+        needed: usize,
     },
 }
 
@@ -50,50 +92,50 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 
 /// Parse a float32 `.npy`: `(shape, values)`.
 pub fn decode_f32(path: &Path, b: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
-    let bad = |m: &str| NpyError::Format {
+    let bad = |problem: NpyProblem| NpyError::Format {
         path: path.to_path_buf(),
-        message: m.to_string(),
+        problem,
     };
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return Err(bad("not an .npy file (bad magic)"));
+        return Err(bad(NpyProblem::Magic));
     }
     let (hlen, hstart) = match b[6] {
         1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10usize),
         2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        _ => return Err(bad("unsupported .npy version")),
+        _ => return Err(bad(NpyProblem::Version)),
     };
     let header = b
         .get(hstart..hstart.saturating_add(hlen))
-        .ok_or_else(|| bad("header truncated"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
+        .ok_or_else(|| bad(NpyProblem::HeaderTruncated))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad(NpyProblem::HeaderNotText))?;
     if !header.contains("'descr': '<f4'") {
-        return Err(bad("dtype is not little-endian float32 ('<f4')"));
+        return Err(bad(NpyProblem::Dtype));
     }
     if !header.contains("'fortran_order': False") {
-        return Err(bad("Fortran-order arrays are not supported"));
+        return Err(bad(NpyProblem::FortranOrder));
     }
     let shape_text = header
         .split("'shape': (")
         .nth(1)
         .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("no shape in header"))?;
+        .ok_or_else(|| bad(NpyProblem::NoShape))?;
     let shape = shape_text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad("bad shape")))
+        .map(|s| s.parse::<usize>().map_err(|_| bad(NpyProblem::BadShape)))
         .collect::<Result<Vec<_>, _>>()?;
     let n = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| bad("shape overflows"))?;
+        .ok_or_else(|| bad(NpyProblem::ShapeOverflow))?;
     let data = &b[hstart + hlen..];
     if Some(data.len()) != n.checked_mul(4) {
-        return Err(bad(&format!(
-            "data holds {} bytes, shape {shape:?} needs {}",
-            data.len(),
-            n.saturating_mul(4)
-        )));
+        return Err(bad(NpyProblem::DataLength {
+            bytes: data.len(),
+            shape,
+            needed: n.saturating_mul(4),
+        }));
     }
     let values = data
         .chunks_exact(4)

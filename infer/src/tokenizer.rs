@@ -28,7 +28,24 @@ pub enum TokenizerError {
     Model(#[from] SpError),
     /// A model kind we do not encode.
     #[error("unsupported SentencePiece model: {0}")]
-    Unsupported(String),
+    Unsupported(Unsupported),
+}
+
+/// A SentencePiece model this tokenizer refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// Not a BPE model (unigram, word, char).
+    #[error("{model_type:?} model (only BPE, as LLaMA uses)")]
+    ModelType {
+        /// The model's type.
+        model_type: ModelType,
+    },
+    /// A normalizer with a precompiled character map.
+    #[error("normalizer `{name}` with a precompiled character map (only identity, as LLaMA uses)")]
+    Normalizer {
+        /// The normalizer's name.
+        name: String,
+    },
 }
 
 /// A SentencePiece BPE tokenizer.
@@ -90,16 +107,14 @@ impl Tokenizer {
     pub fn new(model: SpModel) -> Result<Tokenizer, TokenizerError> {
         model.validate()?;
         if model.model_type != ModelType::Bpe {
-            return Err(TokenizerError::Unsupported(format!(
-                "{:?} model (only BPE, as LLaMA uses)",
-                model.model_type
-            )));
+            return Err(TokenizerError::Unsupported(Unsupported::ModelType {
+                model_type: model.model_type,
+            }));
         }
         if !model.precompiled_charsmap.is_empty() {
-            return Err(TokenizerError::Unsupported(format!(
-                "normalizer `{}` with a precompiled character map (only identity, as LLaMA uses)",
-                model.normalizer_name
-            )));
+            return Err(TokenizerError::Unsupported(Unsupported::Normalizer {
+                name: model.normalizer_name.clone(),
+            }));
         }
         let mut pieces = HashMap::new();
         let mut reserved = HashMap::new();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 
-use super::{DlStatus, DownloadError, DownloadProgress, FileReport, Options, Target};
+use super::{DlStatus, DownloadError, DownloadProgress, FetchProblem, FileReport, Options, Target};
 use crate::digest::{self, Algo, MultiHasher};
 use crate::discover::Job;
 use crate::verify::{self, ChunkHasher, NoProgress};
@@ -346,7 +346,7 @@ fn try_once(
     Ok(())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -572,30 +572,28 @@ pub fn fetch_small(
         let res = client
             .get(url)
             .send()
-            .map_err(|e| (true, error_chain(&e)))
+            .map_err(|error| FetchProblem::Request { error })
             .and_then(|resp| {
-                let s = resp.status();
-                if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
-                    return Err((true, format!("HTTP {s}")));
-                }
-                if !s.is_success() {
-                    return Err((false, format!("HTTP {s}")));
+                let status = resp.status();
+                if !status.is_success() {
+                    return Err(FetchProblem::Status { status });
                 }
                 let mut body = Vec::new();
                 resp.take(SMALL_MAX + 1)
                     .read_to_end(&mut body)
-                    .map_err(|e| (true, e.to_string()))?;
+                    .map_err(|error| FetchProblem::Read { error })?;
                 if body.len() as u64 > SMALL_MAX {
-                    return Err((false, format!("larger than {SMALL_MAX} bytes")));
+                    return Err(FetchProblem::TooLarge { limit: SMALL_MAX });
                 }
-                String::from_utf8(body).map_err(|_| (false, "not UTF-8 text".to_string()))
+                String::from_utf8(body).map_err(|_| FetchProblem::NotUtf8)
             });
         match res {
             Ok(t) => return Ok(t),
-            Err((retry, what)) if !retry || attempt >= opts.retries => {
+            Err(problem) if !problem.is_transient() || attempt >= opts.retries => {
                 return Err(DownloadError::Http {
                     url: shown,
-                    what: format!("{what} (after {} tries)", attempt + 1),
+                    problem,
+                    tries: attempt + 1,
                 })
             }
             Err(_) => {

@@ -110,12 +110,14 @@ pub enum DownloadError {
         error: rayon::ThreadPoolBuildError,
     },
     /// A request failed for good.
-    #[error("{url}: {what}")]
+    #[error("{url}: {problem} (after {tries} tries)")]
     Http {
         /// URL (query redacted).
         url: String,
-        /// What happened.
-        what: String,
+        /// What happened on the last try.
+        problem: FetchProblem,
+        /// How many requests were made.
+        tries: u32,
     },
     /// Local file trouble.
     #[error("{path}: {error}")]
@@ -131,6 +133,51 @@ pub enum DownloadError {
     /// A URL could not be formed.
     #[error("{0}: not an http:// or https:// URL")]
     Url(String),
+}
+
+/// Why one GET of a small document failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchProblem {
+    /// The request could not be made (connection, TLS, redirect loop).
+    #[error("{}", fetch::error_chain(.error))]
+    Request {
+        /// reqwest's error (shown with its causes).
+        error: reqwest::Error,
+    },
+    /// The server answered with a status other than success.
+    #[error("HTTP {status}")]
+    Status {
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// The body could not be read.
+    #[error("{error}")]
+    Read {
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The body is larger than a manifest can be.
+    #[error("larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The body is not UTF-8 text.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+}
+
+impl FetchProblem {
+    /// Worth another try: a network failure, a 5xx or 429.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchProblem::Request { .. } | FetchProblem::Read { .. } => true,
+            FetchProblem::Status { status } => {
+                status.is_server_error() || *status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            }
+            FetchProblem::TooLarge { .. } | FetchProblem::NotUtf8 => false,
+        }
+    }
 }
 
 /// How one file ended.

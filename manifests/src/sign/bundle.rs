@@ -12,7 +12,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::SignError;
+use super::{BundleProblem, SignError, Unsupported};
 
 /// `mediaType` of every bundle model_signing writes and the only one its key verifier accepts.
 pub(crate) const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -155,45 +155,41 @@ impl Bundle {
             path: path.into(),
             error,
         })?;
-        let bad = |what: String| SignError::Bundle {
+        let bad = |problem: BundleProblem| SignError::Bundle {
             path: path.into(),
-            what,
+            problem,
         };
         if b.media_type != BUNDLE_MEDIA_TYPE {
-            return Err(bad(format!(
-                "mediaType {:?}, expected {BUNDLE_MEDIA_TYPE:?}",
-                b.media_type
-            )));
+            return Err(bad(BundleProblem::MediaType {
+                found: b.media_type.clone(),
+            }));
         }
         let vm = &b.verification_material;
         if vm.x509_certificate_chain.is_some() || vm.certificate.is_some() {
             return Err(SignError::Unsupported {
                 path: path.into(),
-                what: "certificate-based signature (only key-based signatures are verified)".into(),
+                what: Unsupported::Certificate,
             });
         }
         if vm.public_key.is_none() {
-            return Err(bad("verificationMaterial has no publicKey".into()));
+            return Err(bad(BundleProblem::NoPublicKey));
         }
         if !vm.tlog_entries.is_empty() || vm.timestamp_verification_data.is_some() {
             return Err(SignError::Unsupported {
                 path: path.into(),
-                what: "transparency-log entries or timestamps (a Sigstore keyless signature; only key-based signatures are verified)".into(),
+                what: Unsupported::Keyless,
             });
         }
         if b.message_signature.is_some() {
-            return Err(bad(
-                "messageSignature instead of dsseEnvelope (not a model signature)".into(),
-            ));
+            return Err(bad(BundleProblem::MessageSignature));
         }
         let Some(env) = &b.dsse_envelope else {
-            return Err(bad("no dsseEnvelope".into()));
+            return Err(bad(BundleProblem::NoEnvelope));
         };
         if env.signatures.len() != 1 {
-            return Err(bad(format!(
-                "{} signatures in dsseEnvelope, expected 1",
-                env.signatures.len()
-            )));
+            return Err(bad(BundleProblem::SignatureCount {
+                count: env.signatures.len(),
+            }));
         }
         b.payload()?;
         b.signature()?;
@@ -228,9 +224,9 @@ impl Bundle {
     pub fn payload(&self) -> Result<Vec<u8>, SignError> {
         b64()
             .decode(self.envelope().payload.trim())
-            .map_err(|e| SignError::Bundle {
+            .map_err(|error| SignError::Bundle {
                 path: String::new(),
-                what: format!("dsseEnvelope.payload is not base64: {e}"),
+                problem: BundleProblem::PayloadBase64 { error },
             })
     }
 
@@ -242,9 +238,9 @@ impl Bundle {
             .first()
             .map(|s| s.sig.trim())
             .unwrap_or("");
-        b64().decode(sig).map_err(|e| SignError::Bundle {
+        b64().decode(sig).map_err(|error| SignError::Bundle {
             path: String::new(),
-            what: format!("dsseEnvelope.signatures[0].sig is not base64: {e}"),
+            problem: BundleProblem::SignatureBase64 { error },
         })
     }
 }

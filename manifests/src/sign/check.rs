@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::serialize::{self, GIT_IGNORES};
 use super::statement::{Method, ModelManifest};
-use super::SignError;
+use super::{PayloadProblem, SignError, Unsupported};
 use crate::discover::{Chunks, Expect, Job};
 use crate::verify::{FileResult, Status};
 
@@ -123,7 +123,9 @@ pub(crate) fn signed_files(
                 let Some((path, start, end)) = split_shard(&r.name) else {
                     return Err(SignError::Payload {
                         path: sig.into(),
-                        what: format!("shard resource {:?} is not path:start:end", r.name),
+                        problem: PayloadProblem::ShardName {
+                            name: r.name.clone(),
+                        },
                     });
                 };
                 let e = by_file.entry(path).or_default();
@@ -145,9 +147,12 @@ pub(crate) fn signed_files(
                     {
                         return Err(SignError::Payload {
                             path: sig.into(),
-                            what: format!(
-                                "shards of {name:?} do not tile the file in {shard_size}-byte pieces (at {start}:{end})"
-                            ),
+                            problem: PayloadProblem::ShardTiling {
+                                name: name.to_string(),
+                                shard_size,
+                                start: *start,
+                                end: *end,
+                            },
                         });
                     }
                 }
@@ -180,14 +185,15 @@ pub fn download_targets(
         if f.name == "." {
             return Err(SignError::Unsupported {
                 path: sig.into(),
-                what: "a single-file signature names no file to download (verify the file after fetching it)".into(),
+                what: Unsupported::SingleFileDownload,
             });
         }
         join_resource(dir, &f.name, sig)?;
-        let url = crate::download::join_url(base_url, &f.name).map_err(|e| SignError::Walk {
-            path: base_url.into(),
-            what: e.to_string(),
-        })?;
+        let url =
+            crate::download::join_url(base_url, &f.name).map_err(|error| SignError::BaseUrl {
+                path: base_url.into(),
+                error,
+            })?;
         out.push(crate::download::Target {
             rel: f.name,
             url,

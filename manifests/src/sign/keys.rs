@@ -43,13 +43,13 @@ impl Curve {
         }
     }
 
-    fn from_oid(oid: &ObjectIdentifier) -> Result<Curve, String> {
+    fn from_oid(oid: &ObjectIdentifier) -> Result<Curve, KeyKind> {
         Ok(match oid.to_string().as_str() {
             "1.2.840.10045.3.1.7" => Curve::P256,
             "1.3.132.0.34" => Curve::P384,
             "1.3.132.0.35" => Curve::P521,
-            "1.3.132.0.10" => return Err("EC key on secp256k1".into()),
-            other => return Err(format!("EC key on curve {other}")),
+            "1.3.132.0.10" => return Err(KeyKind::Secp256k1),
+            _ => return Err(KeyKind::Curve { oid: *oid }),
         })
     }
 }
@@ -66,20 +66,20 @@ pub enum KeyError {
         error: std::io::Error,
     },
     /// The file is not a PEM key of a kind we know.
-    #[error("{path}: not a PEM key: {what}")]
+    #[error("{path}: not a PEM key: {problem}")]
     NotPem {
         /// The key file.
         path: String,
         /// What was found instead.
-        what: String,
+        problem: NotPem,
     },
     /// A key type or curve model_signing does not sign with.
     #[error("{path}: unsupported key type: {kind} (model signing uses EC keys on P-256, P-384 or P-521)")]
     Unsupported {
         /// The key file.
         path: String,
-        /// The type found (`RSA`, `Ed25519`, `EC key on secp256k1`).
-        kind: String,
+        /// The type found.
+        kind: KeyKind,
     },
     /// The key is encrypted and no password was given.
     #[error("{path}: the private key is encrypted: give its password (--password-file FILE or LLAMA_TOOL_KEY_PASSWORD)")]
@@ -88,22 +88,22 @@ pub enum KeyError {
         path: String,
     },
     /// The password does not open the key.
-    #[error("{path}: cannot decrypt the private key (wrong password?): {msg}")]
+    #[error("{path}: cannot decrypt the private key (wrong password?): {error}")]
     Decrypt {
         /// The key file.
         path: String,
-        /// The decoder's message.
-        msg: String,
+        /// The decoder's error.
+        error: pkcs8::Error,
     },
     /// The key's DER contents are malformed.
-    #[error("{path}: malformed {what}: {msg}")]
+    #[error("{path}: malformed {what}: {problem}")]
     Malformed {
         /// The key file.
         path: String,
         /// What was being decoded.
         what: &'static str,
-        /// The decoder's message.
-        msg: String,
+        /// The decoder's complaint.
+        problem: Undecodable,
     },
     /// A private key was given where a public key belongs.
     #[error(
@@ -113,6 +113,126 @@ pub enum KeyError {
         /// The key file.
         path: String,
     },
+}
+
+/// A key model_signing does not sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyKind {
+    /// An RSA key.
+    #[error("RSA")]
+    Rsa,
+    /// A DSA key.
+    #[error("DSA")]
+    Dsa,
+    /// An OpenSSH-format private key.
+    #[error("OpenSSH private key")]
+    OpenSsh,
+    /// A certificate, not a key.
+    #[error("X.509 certificate")]
+    Certificate,
+    /// An Ed25519 key.
+    #[error("Ed25519")]
+    Ed25519,
+    /// An Ed448 key.
+    #[error("Ed448")]
+    Ed448,
+    /// An X25519 key.
+    #[error("X25519")]
+    X25519,
+    /// An X448 key.
+    #[error("X448")]
+    X448,
+    /// Another algorithm.
+    #[error("algorithm {oid}")]
+    Algorithm {
+        /// The algorithm's OID.
+        oid: ObjectIdentifier,
+    },
+    /// An EC key on secp256k1.
+    #[error("EC key on secp256k1")]
+    Secp256k1,
+    /// An EC key on another named curve.
+    #[error("EC key on curve {oid}")]
+    Curve {
+        /// The curve's OID.
+        oid: ObjectIdentifier,
+    },
+    /// An EC key whose curve is given by explicit parameters.
+    #[error("EC key with explicit (unnamed) curve parameters")]
+    ExplicitCurve,
+    /// A PEM key encrypted the legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`).
+    #[error("legacy OpenSSL-encrypted PEM (convert it: openssl pkcs8 -topk8 -in KEY -out KEY.p8)")]
+    LegacyEncrypted,
+}
+
+/// Why a key file is not a PEM key of a kind we read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPem {
+    /// A folder, device or FIFO.
+    #[error("not a regular file")]
+    NotAFile,
+    /// Larger than any key.
+    #[error("{size} bytes is too large for a key")]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+    },
+    /// Not UTF-8 text (a DER key, most likely).
+    #[error("binary file (DER keys are not accepted; PEM only)")]
+    Binary,
+    /// A public key where the private key belongs.
+    #[error("this is a public key; signing needs the private key")]
+    PublicForPrivate,
+    /// No private-key PEM block.
+    #[error("no `-----BEGIN ... PRIVATE KEY-----` block")]
+    NoPrivateKey,
+    /// No public-key PEM block.
+    #[error("no `-----BEGIN PUBLIC KEY-----` block")]
+    NoPublicKey,
+    /// A private-key block with a label we do not know.
+    #[error("unknown PEM label `{label}`")]
+    UnknownLabel {
+        /// The label.
+        label: String,
+    },
+}
+
+/// What a decoder refused in a key's PEM or DER contents.
+#[derive(Debug, thiserror::Error)]
+pub enum Undecodable {
+    /// The PEM armour or base64.
+    #[error("{error}")]
+    Pem {
+        /// The PEM decoder's error.
+        error: pkcs8::der::pem::Error,
+    },
+    /// The DER structure.
+    #[error("{error}")]
+    Der {
+        /// The DER decoder's error.
+        error: pkcs8::der::Error,
+    },
+    /// The PKCS#8 structure or its encryption.
+    #[error("{error}")]
+    Pkcs8 {
+        /// The decoder's error.
+        error: pkcs8::Error,
+    },
+    /// The SubjectPublicKeyInfo structure or its point.
+    #[error("{error}")]
+    Spki {
+        /// The decoder's error.
+        error: pkcs8::spki::Error,
+    },
+    /// The key is not a valid SEC1 scalar of its curve.
+    #[error("{error}")]
+    Curve {
+        /// The curve's decoding error.
+        error: p256::elliptic_curve::DecodeError,
+    },
+    /// A SEC1 key without its curve.
+    #[error("no curve parameters")]
+    NoCurveParameters,
 }
 
 enum Secret {
@@ -181,52 +301,52 @@ fn read_key_text(path: &Path) -> Result<String, KeyError> {
     if !meta.is_file() {
         return Err(KeyError::NotPem {
             path: shown,
-            what: "not a regular file".into(),
+            problem: NotPem::NotAFile,
         });
     }
     if meta.len() > MAX_KEY_BYTES {
         return Err(KeyError::NotPem {
             path: shown,
-            what: format!("{} bytes is too large for a key", meta.len()),
+            problem: NotPem::TooLarge { size: meta.len() },
         });
     }
     let bytes = std::fs::read(path).map_err(read)?;
     String::from_utf8(bytes).map_err(|_| KeyError::NotPem {
         path: shown,
-        what: "binary file (DER keys are not accepted; PEM only)".into(),
+        problem: NotPem::Binary,
     })
 }
 
 fn decode_pem(block: &PemBlock<'_>, path: &str) -> Result<Vec<u8>, KeyError> {
     pkcs8::der::pem::decode_vec(block.text.as_bytes())
         .map(|(_, der)| der)
-        .map_err(|e| KeyError::Malformed {
+        .map_err(|error| KeyError::Malformed {
             path: path.into(),
             what: "PEM",
-            msg: e.to_string(),
+            problem: Undecodable::Pem { error },
         })
 }
 
 /// The type a PEM label or algorithm OID names, for refusals.
-fn kind_of_label(label: &str) -> Option<&'static str> {
+fn kind_of_label(label: &str) -> Option<KeyKind> {
     Some(match label {
-        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => "RSA",
-        "DSA PRIVATE KEY" => "DSA",
-        "OPENSSH PRIVATE KEY" => "OpenSSH private key",
-        "CERTIFICATE" => "X.509 certificate",
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => KeyKind::Rsa,
+        "DSA PRIVATE KEY" => KeyKind::Dsa,
+        "OPENSSH PRIVATE KEY" => KeyKind::OpenSsh,
+        "CERTIFICATE" => KeyKind::Certificate,
         _ => return None,
     })
 }
 
-fn kind_of_oid(oid: &ObjectIdentifier) -> String {
+fn kind_of_oid(oid: &ObjectIdentifier) -> KeyKind {
     match oid.to_string().as_str() {
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "RSA".into(),
-        "1.2.840.10040.4.1" => "DSA".into(),
-        "1.3.101.112" => "Ed25519".into(),
-        "1.3.101.113" => "Ed448".into(),
-        "1.3.101.110" => "X25519".into(),
-        "1.3.101.111" => "X448".into(),
-        other => format!("algorithm {other}"),
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => KeyKind::Rsa,
+        "1.2.840.10040.4.1" => KeyKind::Dsa,
+        "1.3.101.112" => KeyKind::Ed25519,
+        "1.3.101.113" => KeyKind::Ed448,
+        "1.3.101.110" => KeyKind::X25519,
+        "1.3.101.111" => KeyKind::X448,
+        _ => KeyKind::Algorithm { oid: *oid },
     }
 }
 
@@ -236,7 +356,7 @@ fn curve_of_algorithm(
     params: Option<&pkcs8::der::AnyRef<'_>>,
     path: &str,
 ) -> Result<Curve, KeyError> {
-    let unsupported = |kind: String| KeyError::Unsupported {
+    let unsupported = |kind: KeyKind| KeyError::Unsupported {
         path: path.into(),
         kind,
     };
@@ -245,7 +365,7 @@ fn curve_of_algorithm(
     }
     let curve = params
         .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-        .ok_or_else(|| unsupported("EC key with explicit (unnamed) curve parameters".into()))?;
+        .ok_or_else(|| unsupported(KeyKind::ExplicitCurve))?;
     Curve::from_oid(&curve).map_err(unsupported)
 }
 
@@ -268,31 +388,31 @@ impl PrivateKey {
                 if b.label == "PUBLIC KEY" {
                     return Err(KeyError::NotPem {
                         path: path.into(),
-                        what: "this is a public key; signing needs the private key".into(),
+                        problem: NotPem::PublicForPrivate,
                     });
                 }
                 if let Some(kind) = kind_of_label(b.label) {
                     return Err(KeyError::Unsupported {
                         path: path.into(),
-                        kind: kind.into(),
+                        kind,
                     });
                 }
             }
             return Err(KeyError::NotPem {
                 path: path.into(),
-                what: "no `-----BEGIN ... PRIVATE KEY-----` block".into(),
+                problem: NotPem::NoPrivateKey,
             });
         };
         if let Some(kind) = kind_of_label(block.label) {
             return Err(KeyError::Unsupported {
                 path: path.into(),
-                kind: kind.into(),
+                kind,
             });
         }
         if block.legacy_encrypted {
             return Err(KeyError::Unsupported {
                 path: path.into(),
-                kind: "legacy OpenSSL-encrypted PEM (convert it: openssl pkcs8 -topk8 -in KEY -out KEY.p8)".into(),
+                kind: KeyKind::LegacyEncrypted,
             });
         }
         let der = decode_pem(block, path)?;
@@ -303,34 +423,37 @@ impl PrivateKey {
                 let Some(password) = password else {
                     return Err(KeyError::NeedsPassword { path: path.into() });
                 };
-                let info =
-                    pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| {
-                        KeyError::Malformed {
-                            path: path.into(),
-                            what: "encrypted PKCS#8 key",
-                            msg: e.to_string(),
-                        }
-                    })?;
-                let plain = info.decrypt(password).map_err(|e| KeyError::Decrypt {
+                let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(
+                    |error| KeyError::Malformed {
+                        path: path.into(),
+                        what: "encrypted PKCS#8 key",
+                        problem: Undecodable::Pkcs8 { error },
+                    },
+                )?;
+                let plain = info.decrypt(password).map_err(|error| KeyError::Decrypt {
                     path: path.into(),
-                    msg: e.to_string(),
+                    error,
                 })?;
                 Self::from_pkcs8(plain.as_bytes(), path)
             }
             other => Err(KeyError::NotPem {
                 path: path.into(),
-                what: format!("unknown PEM label `{other}`"),
+                problem: NotPem::UnknownLabel {
+                    label: other.into(),
+                },
             }),
         }
     }
 
     fn from_sec1(der: &[u8], path: &str) -> Result<PrivateKey, KeyError> {
-        let malformed = |msg: String| KeyError::Malformed {
+        let malformed = |problem: Undecodable| KeyError::Malformed {
             path: path.into(),
             what: "SEC1 EC private key",
-            msg,
+            problem,
         };
-        let parsed = sec1::EcPrivateKey::from_der(der).map_err(|e| malformed(e.to_string()))?;
+        let curve_error = |error| malformed(Undecodable::Curve { error });
+        let parsed = sec1::EcPrivateKey::from_der(der)
+            .map_err(|error| malformed(Undecodable::Der { error }))?;
         let curve = match parsed.parameters {
             Some(sec1::EcParameters::NamedCurve(oid)) => {
                 Curve::from_oid(&oid).map_err(|kind| KeyError::Unsupported {
@@ -338,22 +461,22 @@ impl PrivateKey {
                     kind,
                 })?
             }
-            None => return Err(malformed("no curve parameters".into())),
+            None => return Err(malformed(Undecodable::NoCurveParameters)),
         };
         let secret = match curve {
             Curve::P256 => Secret::P256(
                 p256::SecretKey::from_sec1_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(curve_error)?
                     .into(),
             ),
             Curve::P384 => Secret::P384(
                 p384::SecretKey::from_sec1_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(curve_error)?
                     .into(),
             ),
             Curve::P521 => Secret::P521(
                 p521::SecretKey::from_sec1_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(curve_error)?
                     .into(),
             ),
         };
@@ -361,12 +484,13 @@ impl PrivateKey {
     }
 
     fn from_pkcs8(der: &[u8], path: &str) -> Result<PrivateKey, KeyError> {
-        let malformed = |msg: String| KeyError::Malformed {
+        let malformed = |problem: Undecodable| KeyError::Malformed {
             path: path.into(),
             what: "PKCS#8 private key",
-            msg,
+            problem,
         };
-        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| malformed(e.to_string()))?;
+        let pkcs8_error = |error| malformed(Undecodable::Pkcs8 { error });
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(pkcs8_error)?;
         let curve = curve_of_algorithm(
             &info.algorithm.oid,
             info.algorithm.parameters.as_ref(),
@@ -375,17 +499,17 @@ impl PrivateKey {
         let secret = match curve {
             Curve::P256 => Secret::P256(
                 p256::SecretKey::from_pkcs8_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(pkcs8_error)?
                     .into(),
             ),
             Curve::P384 => Secret::P384(
                 p384::SecretKey::from_pkcs8_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(pkcs8_error)?
                     .into(),
             ),
             Curve::P521 => Secret::P521(
                 p521::SecretKey::from_pkcs8_der(der)
-                    .map_err(|e| malformed(e.to_string()))?
+                    .map_err(pkcs8_error)?
                     .into(),
             ),
         };
@@ -447,40 +571,38 @@ impl PublicKey {
             if let Some(kind) = blocks.first().and_then(|b| kind_of_label(b.label)) {
                 return Err(KeyError::Unsupported {
                     path: path.into(),
-                    kind: kind.into(),
+                    kind,
                 });
             }
             return Err(KeyError::NotPem {
                 path: path.into(),
-                what: "no `-----BEGIN PUBLIC KEY-----` block".into(),
+                problem: NotPem::NoPublicKey,
             });
         };
         let der = decode_pem(block, path)?;
-        let malformed = |msg: String| KeyError::Malformed {
+        let malformed = |problem: Undecodable| KeyError::Malformed {
             path: path.into(),
             what: "public key",
-            msg,
+            problem,
         };
-        let info = pkcs8::spki::SubjectPublicKeyInfoRef::try_from(der.as_slice())
-            .map_err(|e| malformed(e.to_string()))?;
+        let spki_error = |error| malformed(Undecodable::Spki { error });
+        let info =
+            pkcs8::spki::SubjectPublicKeyInfoRef::try_from(der.as_slice()).map_err(spki_error)?;
         let curve = curve_of_algorithm(
             &info.algorithm.oid,
             info.algorithm.parameters.as_ref(),
             path,
         )?;
         let public = match curve {
-            Curve::P256 => Public::P256(
-                ecdsa::VerifyingKey::from_public_key_der(&der)
-                    .map_err(|e| malformed(e.to_string()))?,
-            ),
-            Curve::P384 => Public::P384(
-                ecdsa::VerifyingKey::from_public_key_der(&der)
-                    .map_err(|e| malformed(e.to_string()))?,
-            ),
-            Curve::P521 => Public::P521(
-                ecdsa::VerifyingKey::from_public_key_der(&der)
-                    .map_err(|e| malformed(e.to_string()))?,
-            ),
+            Curve::P256 => {
+                Public::P256(ecdsa::VerifyingKey::from_public_key_der(&der).map_err(spki_error)?)
+            }
+            Curve::P384 => {
+                Public::P384(ecdsa::VerifyingKey::from_public_key_der(&der).map_err(spki_error)?)
+            }
+            Curve::P521 => {
+                Public::P521(ecdsa::VerifyingKey::from_public_key_der(&der).map_err(spki_error)?)
+            }
         };
         Ok(PublicKey { public })
     }

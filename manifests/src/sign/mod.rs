@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod check;
 pub mod ignore;
 pub mod keys;
+pub mod problem;
 pub mod serialize;
 pub mod statement;
 
@@ -24,6 +25,7 @@ use crate::json::TensorSet;
 use crate::verify::Progress;
 pub use bundle::Bundle;
 pub use keys::{KeyError, PrivateKey, PublicKey};
+pub use problem::{BundleProblem, PayloadProblem, Refusal, Unsupported, WalkProblem};
 pub use statement::{Method, ModelManifest, Resource, Serialization};
 
 /// The signature's default file name inside the model folder.
@@ -92,20 +94,20 @@ pub enum SignError {
         path: String,
     },
     /// The bundle parses but is not a key-based model signature bundle.
-    #[error("{path}: bad signature bundle: {what}")]
+    #[error("{path}: bad signature bundle: {problem}")]
     Bundle {
         /// The signature file.
         path: String,
         /// What is wrong.
-        what: String,
+        problem: BundleProblem,
     },
     /// The signed statement is malformed.
-    #[error("{path}: malformed signed payload: {what}")]
+    #[error("{path}: malformed signed payload: {problem}")]
     Payload {
         /// The signature file.
         path: String,
         /// What is wrong.
-        what: String,
+        problem: PayloadProblem,
     },
     /// A valid format we do not verify (certificates, Sigstore keyless, pre-1.0 predicate).
     #[error("{path}: unsupported signature: {what}")]
@@ -113,7 +115,7 @@ pub enum SignError {
         /// The signature file.
         path: String,
         /// What it is.
-        what: String,
+        what: Unsupported,
     },
     /// The signature file is larger than any real one.
     #[error("{path}: {size} bytes is too large for a signature (limit {limit})")]
@@ -162,12 +164,20 @@ pub enum SignError {
         actual: String,
     },
     /// The model folder has something that cannot be signed.
-    #[error("{path}: {what}")]
+    #[error("{path}: {problem}")]
     Walk {
         /// The offending path.
         path: String,
         /// What is wrong.
-        what: String,
+        problem: WalkProblem,
+    },
+    /// A download URL could not be formed from the base URL and a signed file's name.
+    #[error("{path}: {error}")]
+    BaseUrl {
+        /// The base URL as given.
+        path: String,
+        /// The URL builder's error.
+        error: crate::download::DownloadError,
     },
     /// A resource name is not a safe relative path inside the model.
     #[error("{path}: resource {name:?} is not a relative path inside the model (refused)")]
@@ -276,7 +286,7 @@ pub fn sign_model(
             let Some(c) = serialize::ignore_components(p) else {
                 return Err(SignError::Walk {
                     path: p.clone(),
-                    what: "ignore path must be relative and inside the model folder".into(),
+                    problem: WalkProblem::IgnorePath,
                 });
             };
             ignore_paths.push(c.join("/"));
@@ -288,7 +298,7 @@ pub fn sign_model(
     if let Some(r) = walk.refused.first() {
         return Err(SignError::Walk {
             path: r.path.display().to_string(),
-            what: r.why.clone(),
+            problem: WalkProblem::Refused { refusal: r.why },
         });
     }
     let digests = serialize::hash_files(&walk.files, opts.algo, opts.threads, progress)?;
@@ -301,9 +311,9 @@ pub fn sign_model(
             digest,
         })
         .collect();
-    let root_digest = statement::root_digest(&resources).map_err(|what| SignError::Payload {
+    let root_digest = statement::root_digest(&resources).map_err(|problem| SignError::Payload {
         path: root.display().to_string(),
-        what,
+        problem,
     })?;
     let manifest = ModelManifest {
         model_name: model_name(root),
@@ -344,7 +354,7 @@ pub fn read_bundle(path: &Path) -> Result<Bundle, SignError> {
     if !meta.is_file() {
         return Err(SignError::Walk {
             path: shown,
-            what: "signature is not a regular file".into(),
+            problem: WalkProblem::SignatureNotFile,
         });
     }
     if meta.len() > bundle::MAX_SIGNATURE_BYTES {
@@ -364,9 +374,9 @@ pub fn read_bundle(path: &Path) -> Result<Bundle, SignError> {
 /// Fill in the signature path of errors made where it was not known.
 fn with_path(e: SignError, path: &str) -> SignError {
     match e {
-        SignError::Bundle { path: p, what } if p.is_empty() => SignError::Bundle {
+        SignError::Bundle { path: p, problem } if p.is_empty() => SignError::Bundle {
             path: path.into(),
-            what,
+            problem,
         },
         other => other,
     }

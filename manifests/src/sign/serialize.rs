@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::SignError;
+use super::{Refusal, SignError, WalkProblem};
 use crate::digest::{self, Algo};
 use crate::verify::Progress;
 
@@ -37,8 +37,8 @@ pub struct Refused {
     pub name: String,
     /// Where it is.
     pub path: PathBuf,
-    /// Why (`symlink`, `FIFO or other special file`).
-    pub why: String,
+    /// Why.
+    pub why: Refusal,
 }
 
 /// The folder's files and what was refused in it.
@@ -101,7 +101,7 @@ pub(crate) fn walk_model(
     if !meta.is_dir() {
         return Err(SignError::Walk {
             path: root.display().to_string(),
-            what: "not a regular file or folder".into(),
+            problem: WalkProblem::NotFileOrFolder,
         });
     }
     let ignores: Vec<Vec<String>> = ignore_paths
@@ -118,7 +118,7 @@ pub(crate) fn walk_model(
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 return Err(SignError::Walk {
                     path: path.display().to_string(),
-                    what: "file name is not UTF-8 (resource names are UTF-8)".into(),
+                    problem: WalkProblem::NameNotUtf8,
                 });
             };
             let mut comps = rel.clone();
@@ -129,10 +129,10 @@ pub(crate) fn walk_model(
             }
             let rel_name = comps.join("/");
             let ft = entry.file_type().map_err(io_err(&path))?;
-            let refuse = |why: &str| Refused {
+            let refuse = |why: Refusal| Refused {
                 name: rel_name.clone(),
                 path: path.clone(),
-                why: why.into(),
+                why,
             };
             if ft.is_dir() {
                 stack.push((path, comps));
@@ -145,9 +145,7 @@ pub(crate) fn walk_model(
                 });
             } else if ft.is_symlink() {
                 if !allow_symlinks {
-                    walk.refused.push(refuse(
-                        "symlink (refused; --allow-symlinks follows symlinks)",
-                    ));
+                    walk.refused.push(refuse(Refusal::Symlink));
                     continue;
                 }
                 match std::fs::metadata(&path) {
@@ -156,17 +154,12 @@ pub(crate) fn walk_model(
                         path,
                         size: m.len(),
                     }),
-                    Ok(m) if m.is_dir() => walk
-                        .refused
-                        .push(refuse("symlink to a folder (not followed)")),
-                    Ok(_) => walk
-                        .refused
-                        .push(refuse("symlink to a FIFO or other special file")),
-                    Err(_) => walk.refused.push(refuse("dangling symlink")),
+                    Ok(m) if m.is_dir() => walk.refused.push(refuse(Refusal::SymlinkToFolder)),
+                    Ok(_) => walk.refused.push(refuse(Refusal::SymlinkToSpecial)),
+                    Err(_) => walk.refused.push(refuse(Refusal::DanglingSymlink)),
                 }
             } else {
-                walk.refused
-                    .push(refuse("FIFO, socket or device, not a regular file"));
+                walk.refused.push(refuse(Refusal::Special));
             }
         }
     }
@@ -201,10 +194,10 @@ pub(crate) fn hash_files(
                         if n != f.size {
                             return Err(SignError::Walk {
                                 path: f.path.display().to_string(),
-                                what: format!(
-                                    "changed size while being hashed ({} -> {n} bytes)",
-                                    f.size
-                                ),
+                                problem: WalkProblem::ChangedSize {
+                                    before: f.size,
+                                    after: n,
+                                },
                             });
                         }
                         Ok(d.into_iter().next().map(|(_, h)| h).unwrap_or_default())

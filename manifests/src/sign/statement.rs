@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use serde::Serialize;
 use sha2::Digest as _;
 
-use super::SignError;
+use super::{PayloadProblem, SignError, Unsupported};
 use crate::digest::Algo;
 use crate::json::TensorSet;
 
@@ -112,11 +112,12 @@ fn resource_algorithm(s: &Serialization) -> String {
 }
 
 /// SHA-256 over the raw digests of `resources`, in order.
-pub fn root_digest(resources: &[Resource]) -> Result<String, String> {
+pub fn root_digest(resources: &[Resource]) -> Result<String, PayloadProblem> {
     let mut h = sha2::Sha256::new();
     for r in resources {
-        let raw = hex::decode(&r.digest)
-            .map_err(|_| format!("resource {:?}: digest is not hex", r.name))?;
+        let raw = hex::decode(&r.digest).map_err(|_| PayloadProblem::DigestNotHex {
+            name: r.name.clone(),
+        })?;
         h.update(&raw);
     }
     Ok(hex::encode(h.finalize().as_slice()))
@@ -226,65 +227,66 @@ impl ModelManifest {
     /// `dsse_payload_to_manifest` checks except the root digest, which
     /// [`ModelManifest::check_root_digest`] does.
     pub(crate) fn from_payload(payload: &[u8], path: &str) -> Result<ModelManifest, SignError> {
-        let bad = |what: String| SignError::Payload {
+        let bad = |problem: PayloadProblem| SignError::Payload {
             path: path.into(),
-            what,
+            problem,
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(payload).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(payload)
+            .map_err(|error| bad(PayloadProblem::NotJson { error }))?;
         let obj = v
             .as_object()
-            .ok_or_else(|| bad("not a JSON object".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NotObject))?;
         let str_field = |o: &serde_json::Map<String, serde_json::Value>, k: &str, at: &str| {
             o.get(k)
                 .and_then(|x| x.as_str())
                 .map(str::to_string)
-                .ok_or_else(|| bad(format!("{at}{k}: missing or not a string")))
+                .ok_or_else(|| {
+                    bad(PayloadProblem::MissingString {
+                        field: format!("{at}{k}"),
+                    })
+                })
         };
         let t = str_field(obj, "_type", "")?;
         if t != STATEMENT_TYPE {
-            return Err(bad(format!("_type {t:?}, expected {STATEMENT_TYPE:?}")));
+            return Err(bad(PayloadProblem::StatementType { found: t }));
         }
         let pt = str_field(obj, "predicateType", "")?;
         if pt == PREDICATE_TYPE_COMPAT {
             return Err(SignError::Unsupported {
                 path: path.into(),
-                what: format!("pre-1.0 model_signing predicate {PREDICATE_TYPE_COMPAT} (re-sign with model_signing >= 1.0 or llama-tool)"),
+                what: Unsupported::PredicateCompat,
             });
         }
         if pt != PREDICATE_TYPE {
-            return Err(bad(format!(
-                "predicateType {pt:?}, expected {PREDICATE_TYPE:?}"
-            )));
+            return Err(bad(PayloadProblem::PredicateType { found: pt }));
         }
         let subjects = obj
             .get("subject")
             .and_then(|s| s.as_array())
-            .ok_or_else(|| bad("subject: missing or not a list".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NoSubject))?;
         let [subject] = subjects.as_slice() else {
-            return Err(bad(format!(
-                "{} subjects, expected exactly 1",
-                subjects.len()
-            )));
+            return Err(bad(PayloadProblem::SubjectCount {
+                count: subjects.len(),
+            }));
         };
         let subject = subject
             .as_object()
-            .ok_or_else(|| bad("subject[0]: not an object".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::SubjectNotObject))?;
         let model_name = str_field(subject, "name", "subject[0].")?;
         let root_digest = subject
             .get("digest")
             .and_then(|d| d.get("sha256"))
             .and_then(|d| d.as_str())
             .map(|d| d.to_ascii_lowercase())
-            .ok_or_else(|| bad("subject[0].digest.sha256: missing".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NoSubjectDigest))?;
         let predicate = obj
             .get("predicate")
             .and_then(|p| p.as_object())
-            .ok_or_else(|| bad("predicate: missing or not an object".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NoPredicate))?;
         let ser = predicate
             .get("serialization")
             .and_then(|s| s.as_object())
-            .ok_or_else(|| bad("predicate.serialization: missing".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NoSerialization))?;
         let method = str_field(ser, "method", "predicate.serialization.")?;
         let hash_type = str_field(ser, "hash_type", "predicate.serialization.")?;
         let algo = match hash_type.as_str() {
@@ -293,17 +295,15 @@ impl ModelManifest {
             other => {
                 return Err(SignError::Unsupported {
                     path: path.into(),
-                    what: format!("hash_type {other:?} (sha256 and blake3 are supported)"),
+                    what: Unsupported::HashType {
+                        found: other.into(),
+                    },
                 })
             }
         };
         let allow_symlinks = match ser.get("allow_symlinks") {
             Some(serde_json::Value::Bool(b)) => *b,
-            _ => {
-                return Err(bad(
-                    "predicate.serialization.allow_symlinks: missing or not a boolean".into(),
-                ))
-            }
+            _ => return Err(bad(PayloadProblem::AllowSymlinks)),
         };
         let ignore_paths = match ser.get("ignore_paths") {
             None => Vec::new(),
@@ -311,40 +311,34 @@ impl ModelManifest {
                 .iter()
                 .map(|p| p.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("predicate.serialization.ignore_paths: not strings".into()))?,
-            Some(_) => {
-                return Err(bad(
-                    "predicate.serialization.ignore_paths: not a list".into()
-                ))
+                .ok_or_else(|| bad(PayloadProblem::IgnorePathsNotStrings))?,
+            Some(_) => return Err(bad(PayloadProblem::IgnorePathsNotList)),
+        };
+        let method = match method.as_str() {
+            "files" => Method::Files,
+            "shards" => {
+                // Protobuf's Struct stores numbers as doubles: model_signing writes 1000.0.
+                let size = ser.get("shard_size").and_then(|n| {
+                    n.as_u64().or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f < 9.0e15)
+                            .map(|f| f as u64)
+                    })
+                });
+                match size {
+                    Some(shard_size) if shard_size > 0 => Method::Shards { shard_size },
+                    _ => return Err(bad(PayloadProblem::ShardSize)),
+                }
+            }
+            other => {
+                return Err(SignError::Unsupported {
+                    path: path.into(),
+                    what: Unsupported::Method {
+                        found: other.into(),
+                    },
+                })
             }
         };
-        let method =
-            match method.as_str() {
-                "files" => Method::Files,
-                "shards" => {
-                    // Protobuf's Struct stores numbers as doubles: model_signing writes 1000.0.
-                    let size = ser.get("shard_size").and_then(|n| {
-                        n.as_u64().or_else(|| {
-                            n.as_f64()
-                                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f < 9.0e15)
-                                .map(|f| f as u64)
-                        })
-                    });
-                    match size {
-                        Some(shard_size) if shard_size > 0 => Method::Shards { shard_size },
-                        _ => return Err(bad(
-                            "predicate.serialization.shard_size: missing or not a positive integer"
-                                .into(),
-                        )),
-                    }
-                }
-                other => {
-                    return Err(SignError::Unsupported {
-                        path: path.into(),
-                        what: format!("serialization method {other:?}"),
-                    })
-                }
-            };
         let serialization = Serialization {
             method,
             algo,
@@ -355,30 +349,32 @@ impl ModelManifest {
         let list = predicate
             .get("resources")
             .and_then(|r| r.as_array())
-            .ok_or_else(|| bad("predicate.resources: missing or not a list".into()))?;
+            .ok_or_else(|| bad(PayloadProblem::NoResources))?;
         let mut resources = Vec::with_capacity(list.len());
         let mut seen = std::collections::HashSet::new();
         for (i, r) in list.iter().enumerate() {
             let at = format!("predicate.resources[{i}].");
             let r = r
                 .as_object()
-                .ok_or_else(|| bad(format!("{at}: not an object")))?;
+                .ok_or_else(|| bad(PayloadProblem::ResourceNotObject { index: i }))?;
             let name = str_field(r, "name", &at)?;
             let algorithm = str_field(r, "algorithm", &at)?;
             if algorithm != expected_algorithm && algorithm != algo.name() {
-                return Err(bad(format!(
-                    "{at}algorithm {algorithm:?}, but serialization says {expected_algorithm:?}"
-                )));
+                return Err(bad(PayloadProblem::ResourceAlgorithm {
+                    index: i,
+                    found: algorithm,
+                    expected: expected_algorithm.clone(),
+                }));
             }
             let digest = str_field(r, "digest", &at)?.to_ascii_lowercase();
             if digest.len() != algo.hex_len() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad(format!(
-                    "{at}digest: expected {} hex digits",
-                    algo.hex_len()
-                )));
+                return Err(bad(PayloadProblem::ResourceDigest {
+                    index: i,
+                    hex_len: algo.hex_len(),
+                }));
             }
             if !seen.insert(name.clone()) {
-                return Err(bad(format!("{at}name {name:?} listed twice")));
+                return Err(bad(PayloadProblem::DuplicateName { index: i, name }));
             }
             resources.push(Resource { name, digest });
         }
@@ -386,7 +382,7 @@ impl ModelManifest {
             None => None,
             Some(t) => Some(
                 serde_json::from_value::<TensorSet>(t.clone())
-                    .map_err(|e| bad(format!("predicate.llama_tool.tensors: {e}")))?,
+                    .map_err(|error| bad(PayloadProblem::Tensors { error }))?,
             ),
         };
         Ok(ModelManifest {
@@ -400,9 +396,9 @@ impl ModelManifest {
 
     /// The subject's digest must be the SHA-256 of the listed resources' digests.
     pub fn check_root_digest(&self, path: &str) -> Result<(), SignError> {
-        let actual = root_digest(&self.resources).map_err(|what| SignError::Payload {
+        let actual = root_digest(&self.resources).map_err(|problem| SignError::Payload {
             path: path.into(),
-            what,
+            problem,
         })?;
         if actual != self.root_digest {
             return Err(SignError::RootDigest {
