@@ -9,6 +9,7 @@
 #   cargo build --release -p llama-tool
 #   scripts/bench-sign.sh          # LLAMA_TOOL=path/to/llama-tool BENCH_DIR=/tmp/x to override
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LLAMA_TOOL:-${CARGO_TARGET_DIR:-$ROOT/target}/release/llama-tool}
@@ -30,17 +31,6 @@ openssl ec -in "$WORK/key.pem" -pubout -out "$WORK/key.pub" 2>/dev/null
 
 find "$SRC" -type f -exec cat {} + > /dev/null # warm the page cache
 
-best() { # "wall cpu" seconds of the fastest of RUNS runs of "$@" (output discarded; must succeed)
-    local bw="" bc="" out w c
-    for _ in $(seq "$RUNS"); do
-        out=$( { TIMEFORMAT='%R %U %S'; time "$@" > /dev/null 2>&1 || echo FAIL; } 2>&1 )
-        case "$out" in *FAIL*) echo "FAILED: $*" >&2; exit 1;; esac
-        w=$(echo "$out" | tail -1 | cut -d' ' -f1)
-        c=$(echo "$out" | tail -1 | awk '{print $2 + $3}')
-        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; bc=$c; fi
-    done
-    echo "$bw $bc"
-}
 
 BYTES=$(du -sb "$SRC" | cut -f1)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -48,10 +38,6 @@ echo "input: $(find "$SRC" -type f | wc -l) files, $(( BYTES / 1000000 )) MB, pa
 echo "wall = elapsed seconds, cpu = user+sys seconds"
 printf '%-44s %8s %8s %8s %8s %7s\n' "case" "peer" "peer" "ours" "ours" "wall"
 printf '%-44s %8s %8s %8s %8s %7s\n' "" "wall s" "cpu s" "wall s" "cpu s" "ratio"
-row() { # name "peer_wall peer_cpu" "ours_wall ours_cpu"
-    set -- "$1" $2 $3
-    printf '%-44s %8.2f %8.2f %8.2f %8.2f %6.2fx\n' "$1" "$2" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)"
-}
 row "sign: model_signing sign key" \
     "$(best "$PY" -m model_signing sign key "$SRC" --private_key "$WORK/key.pem" --signature "$WORK/theirs.sig")" \
     "$(best "$BIN" sign "$SRC" --key "$WORK/key.pem" -o "$WORK/ours.sig" --force)"

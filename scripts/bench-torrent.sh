@@ -10,6 +10,7 @@
 #   cargo build --release -p llama-tool && bash scripts/install-torrent-peers.sh
 #   scripts/bench-torrent.sh           # BENCH_SHARD_MB=1024 (size of each shard), BENCH_DIR=...
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LLAMA_TOOL:-${CARGO_TARGET_DIR:-$ROOT/target}/release/llama-tool}
@@ -38,23 +39,13 @@ TM0=$(date +%s.%N)
 TM1=$(date +%s.%N)
 cat "$SRC"/*.pth > /dev/null # warm the page cache
 
-best() { # wall seconds of the fastest of RUNS runs of "$@" (output discarded; must succeed)
-    local bw="" out w
-    for _ in $(seq "$RUNS"); do
-        out=$( { TIMEFORMAT='%R'; time "$@" > /dev/null 2>&1 || echo FAIL; } 2>&1 )
-        case "$out" in *FAIL*) echo "FAILED: $*" >&2; exit 1;; esac
-        w=$(echo "$out" | tail -1)
-        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
-    done
-    echo "$bw"
-}
 
 BYTES=$(( 2 * (MB << 20) ))
 ARIA_FLAGS=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false
             --disable-ipv6=true --console-log-level=error --summary-interval=0)
-OURS=$(best "$BIN" verify --torrent "$T" "$WORK/src")
-SHA1=$(best sha1sum "$SRC/consolidated.00.pth" "$SRC/consolidated.01.pth")
-ARIA=$(best aria2c "${ARIA_FLAGS[@]}" --check-integrity=true --seed-time=0 --bt-stop-timeout=1 \
+OURS=$(best_wall "$BIN" verify --torrent "$T" "$WORK/src")
+SHA1=$(best_wall sha1sum "$SRC/consolidated.00.pth" "$SRC/consolidated.01.pth")
+ARIA=$(best_wall aria2c "${ARIA_FLAGS[@]}" --check-integrity=true --seed-time=0 --bt-stop-timeout=1 \
     --listen-port=6999 --dir="$WORK/src" "$T")
 
 # Loopback download from an aria2c seeder.

@@ -8,6 +8,7 @@
 #   cargo build --release -p llama-tool
 #   scripts/bench-verify.sh            # LLAMA_TOOL=path/to/llama-tool BENCH_DIR=/tmp/x to override
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${LLAMA_TOOL:-${CARGO_TARGET_DIR:-$ROOT/target}/release/llama-tool}
@@ -42,17 +43,6 @@ SHA_0=$(sha256sum "$S0" | cut -c1-64)
 
 cat "$S0" "$S1" > /dev/null # warm the page cache
 
-best() { # "wall cpu" seconds of the fastest of RUNS runs of "$@" (output discarded; must succeed)
-    local bw="" bc="" out w c
-    for _ in $(seq "$RUNS"); do
-        out=$( { TIMEFORMAT='%R %U %S'; time "$@" > /dev/null 2>&1 || echo FAIL; } 2>&1 )
-        case "$out" in *FAIL*) echo "FAILED: $*" >&2; exit 1;; esac
-        w=$(echo "$out" | tail -1 | cut -d' ' -f1)
-        c=$(echo "$out" | tail -1 | awk '{print $2 + $3}')
-        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; bc=$c; fi
-    done
-    echo "$bw $bc"
-}
 incd() { (cd "$1" && shift && "$@"); }
 
 BYTES=$(( $(stat -c %s "$S0") + $(stat -c %s "$S1") ))
@@ -62,10 +52,6 @@ echo "input: 2 shards, $(( BYTES / 1000000 )) MB ($(( ONE / 1000000 )) MB single
 echo "wall = elapsed seconds, cpu = user+sys seconds (the cpu column does not depend on other load)"
 printf '%-44s %8s %8s %8s %8s %7s\n' "case" "peer" "peer" "ours" "ours" "wall"
 printf '%-44s %8s %8s %8s %8s %7s\n' "" "wall s" "cpu s" "wall s" "cpu s" "ratio"
-row() { # name "peer_wall peer_cpu" "ours_wall ours_cpu"
-    set -- "$1" $2 $3
-    printf '%-44s %8.2f %8.2f %8.2f %8.2f %6.2fx\n' "$1" "$2" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)"
-}
 row "md5 folder: md5sum -c checklist.chk" "$(best incd "$WORK/md5" md5sum -c checklist.chk)" "$(best "$BIN" verify "$WORK/md5")"
 row "sha256 folder: sha256sum -c SHA256SUMS" "$(best incd "$WORK/sha" sha256sum -c SHA256SUMS)" "$(best "$BIN" verify "$WORK/sha")"
 row "md5 single file: md5sum" "$(best md5sum "$S0")" "$(best "$BIN" verify "$S0" --md5 "$MD5_0" --jobs 1)"
