@@ -38,4 +38,10 @@ pub mod verify;
 pub mod verify_plan;
 pub mod write;
 
+pub use build::{build_manifest, BuildError};
 pub use digest::Algo;
+pub use download::{download_all, DownloadError};
+pub use json::Manifest;
+pub use sign::{sign_model, verify_bundle, SignError};
+pub use torrent::TorrentError;
+pub use verify::verify_all;
