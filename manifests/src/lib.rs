@@ -32,6 +32,7 @@ pub mod listing;
 pub mod side_files;
 pub mod sign;
 pub mod tally;
+pub mod tensor_claims;
 pub mod tensors;
 pub mod torrent;
 pub mod verify;

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use llama_formats::checkpoint::Checkpoint;
-use llama_manifests::discover::{self, Plan};
+use llama_manifests::discover::Plan;
 use llama_manifests::json::TensorSet;
 use llama_manifests::tally::{Tally, VerifyKind};
+use llama_manifests::tensor_claims::{self, tensor_result, Reference};
 use llama_manifests::tensors;
 use llama_manifests::verify::{self, FileResult, Progress, Status};
 use llama_manifests::verify_plan::{self, GivenDigests};
@@ -91,83 +92,28 @@ pub(crate) fn checkpoint_tensors(
     Ok(set)
 }
 
-/// One result line per tensor-set comparison.
-pub(crate) fn tensor_result(
-    name: String,
-    expected: &TensorSet,
-    actual: &TensorSet,
-    seconds: f64,
-) -> FileResult {
-    let diffs = tensors::compare(expected, actual);
-    let status = match diffs.first() {
-        None => Status::Ok,
-        Some(first) => Status::Mismatch {
-            what: format!(
-                "{} of {} tensors differ; first: {first}",
-                diffs.len(),
-                expected.tensors.len()
-            ),
-            expected: format!("{} tensors", expected.tensors.len()),
-            actual: format!("{} tensors", actual.tensors.len()),
-            source: expected.scheme.clone(),
-        },
-    };
-    FileResult {
-        name,
-        status,
-        bytes: 0,
-        seconds,
-        digests: Vec::new(),
-    }
-}
-
 /// Tensor sets claimed by the JSON manifests among `manifests`, checked.
 fn manifest_tensor_results(manifests: &[PathBuf], json: bool) -> anyhow::Result<Vec<FileResult>> {
     let mut out = Vec::new();
-    for m in manifests {
-        let is_json = m
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| discover::manifest_kind(n) == Some(discover::ManifestKind::Json));
-        if !is_json {
-            continue;
-        }
-        let text = read_manifest(m)?;
-        let manifest = llama_manifests::json::Manifest::parse(&text, m)?;
-        let base = m.parent().unwrap_or(Path::new("."));
-        for set in &manifest.tensor_sets {
-            let ck = discover::resolve_or_base(base, &set.checkpoint, &m.display().to_string())?;
-            let start = Instant::now();
-            let actual = checkpoint_tensors(&ck, &set.checkpoint, json)?;
-            out.push(tensor_result(
-                format!("tensors of {}", ck.display()),
-                set,
-                &actual,
-                start.elapsed().as_secs_f64(),
-            ));
-        }
+    for (ck, set) in tensor_claims::manifest_claims(manifests)? {
+        let start = Instant::now();
+        let actual = checkpoint_tensors(&ck, &set.checkpoint, json)?;
+        out.push(tensor_result(
+            format!("tensors of {}", ck.display()),
+            &set,
+            &actual,
+            start.elapsed().as_secs_f64(),
+        ));
     }
     Ok(out)
 }
 
 /// `--tensors REF`: each path's tensors against REF's.
 fn reference_set(reference: &Path, json: bool) -> anyhow::Result<TensorSet> {
-    let is_manifest = reference.is_file() && llama_manifests::json::is_manifest_name(reference);
-    if is_manifest {
-        let text = read_manifest(reference)?;
-        let m = llama_manifests::json::Manifest::parse(&text, reference)?;
-        let Some(set) = m.tensor_sets.into_iter().next() else {
-            bail!("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", reference.display());
-        };
-        return Ok(set);
-    }
-    checkpoint_tensors(reference, &reference.display().to_string(), json)
-}
-
-/// A JSON manifest's text: a regular file (checked on the opened handle) within the cap.
-fn read_manifest(m: &Path) -> anyhow::Result<String> {
-    llama_codecs::safe_read::read_capped_string(m, llama_manifests::json::MAX_MANIFEST_BYTES)
-        .with_context(|| m.display().to_string())
+    Ok(match tensor_claims::reference(reference)? {
+        Reference::Claimed(set) => set,
+        Reference::Checkpoint(p) => checkpoint_tensors(&p, &p.display().to_string(), json)?,
+    })
 }
 
 /// Default worker count: the cores.

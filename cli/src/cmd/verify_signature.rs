@@ -149,7 +149,7 @@ pub fn run_tensors(args: &Args, sig: &Path, key_path: &Path) -> anyhow::Result<E
     for p in &args.paths {
         let t = Instant::now();
         let actual = super::verify::checkpoint_tensors(p, &p.display().to_string(), args.ci.json)?;
-        results.push(super::verify::tensor_result(
+        results.push(llama_manifests::tensor_claims::tensor_result(
             format!("tensors of {}", p.display()),
             &expected,
             &actual,
