@@ -2,6 +2,7 @@
 //! device handle is created from it inside the crate (one per GPU, reused, so tensors of
 //! one pass always share it).
 
+use crate::error::OrCompute;
 use std::sync::{Mutex, OnceLock};
 
 use crate::error::InferError;
@@ -59,7 +60,7 @@ impl Device {
                 if let Some((_, d)) = opened.iter().find(|(o, _)| *o == ordinal) {
                     return Ok(d.clone());
                 }
-                let d = candle_core::Device::new_cuda(ordinal)?;
+                let d = candle_core::Device::new_cuda(ordinal).compute()?;
                 opened.push((ordinal, d.clone()));
                 Ok(d)
             }

@@ -152,9 +152,15 @@ impl std::fmt::Display for ComputeError {
 
 impl std::error::Error for ComputeError {}
 
-#[doc(hidden)]
-impl From<candle_core::Error> for InferError {
-    fn from(e: candle_core::Error) -> Self {
-        InferError::Compute(ComputeError(e))
+/// `.compute()?` on a backend result: its error becomes [`InferError::Compute`]. A crate-private
+/// trait rather than a public `From` impl, so the backend's error type stays out of the API.
+pub(crate) trait OrCompute<T> {
+    /// The result, with the backend's error wrapped.
+    fn compute(self) -> Result<T, InferError>;
+}
+
+impl<T> OrCompute<T> for Result<T, candle_core::Error> {
+    fn compute(self) -> Result<T, InferError> {
+        self.map_err(|e| InferError::Compute(ComputeError(e)))
     }
 }

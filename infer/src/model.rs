@@ -12,6 +12,7 @@
 //! never dequantized); on a GPU a float matrix is widened whole and uploaded. Peak memory:
 //! one block of a weight plus the activations.
 
+use crate::error::OrCompute;
 use candle_core::{Module, Tensor, D};
 use llama_formats::llama::{ModelParams, Role, TensorName};
 
@@ -128,7 +129,7 @@ impl<'a> ForwardPass<'a> {
     pub fn hidden(&self) -> Result<Vec<Vec<f32>>, InferError> {
         self.hidden
             .iter()
-            .map(|h| Ok(h.flatten_all()?.to_vec1::<f32>()?))
+            .map(|h| h.flatten_all().compute()?.to_vec1::<f32>().compute())
             .collect()
     }
 
@@ -146,7 +147,8 @@ impl<'a> ForwardPass<'a> {
             .hidden
             .iter()
             .map(|h| rms_norm(h, &norm, self.cfg.norm_eps))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+            .collect::<candle_core::Result<Vec<_>>>()
+            .compute()?;
         self.hidden.clear();
         output_logits(self.source, &self.cfg, &self.device, &xs)
     }
@@ -168,7 +170,7 @@ fn output_logits(
     if device.is_cpu() || !source.info(name)?.0.is_float() {
         return project(source, cfg, name, device, xs)?
             .iter()
-            .map(|y| Ok(y.flatten_all()?.to_vec1::<f32>()?))
+            .map(|y| y.flatten_all().compute()?.to_vec1::<f32>().compute())
             .collect();
     }
     let t = fetch(source, cfg, name)?;
@@ -176,7 +178,15 @@ fn output_logits(
         let output = linear_from(name, t, device)?;
         return xs
             .iter()
-            .map(|x| Ok(output.forward(x)?.flatten_all()?.to_vec1::<f32>()?))
+            .map(|x| {
+                output
+                    .forward(x)
+                    .compute()?
+                    .flatten_all()
+                    .compute()?
+                    .to_vec1::<f32>()
+                    .compute()
+            })
             .collect();
     }
     let (vocab, dim) = (cfg.vocab_size as usize, cfg.dim as usize);
@@ -193,13 +203,20 @@ fn output_logits(
         };
         let w = to_f32_tensor(name, &slice, device)?;
         for (x, p) in xs.iter().zip(parts.iter_mut()) {
-            p.push(x.matmul(&w.t()?)?);
+            p.push(x.matmul(&w.t().compute()?).compute()?);
         }
         r0 = r1;
     }
     parts
         .into_iter()
-        .map(|p| Ok(Tensor::cat(&p, 1)?.flatten_all()?.to_vec1::<f32>()?))
+        .map(|p| {
+            Tensor::cat(&p, 1)
+                .compute()?
+                .flatten_all()
+                .compute()?
+                .to_vec1::<f32>()
+                .compute()
+        })
         .collect()
 }
 
@@ -227,10 +244,14 @@ fn project(
     xs: &[Tensor],
 ) -> Result<Vec<Tensor>, InferError> {
     let (dtype, shape) = crate::weights::checked_info(source, cfg, name)?;
-    let lens = xs.iter().map(|x| x.dim(0)).collect::<Result<Vec<_>, _>>()?;
+    let lens = xs
+        .iter()
+        .map(|x| x.dim(0))
+        .collect::<Result<Vec<_>, _>>()
+        .compute()?;
     let x = match xs {
         [one] => one.clone(),
-        _ => Tensor::cat(xs, 0)?,
+        _ => Tensor::cat(xs, 0).compute()?,
     };
     let y = if device.is_cpu() && dense::supported(dtype) {
         dense_cpu(source, name, dtype, &shape, &x)?
@@ -239,19 +260,20 @@ fn project(
         let ys = parts
             .iter()
             .map(|q| q.forward(&x))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+            .collect::<candle_core::Result<Vec<_>>>()
+            .compute()?;
         match &ys[..] {
             [one] => one.clone(),
-            _ => Tensor::cat(&ys, 1)?,
+            _ => Tensor::cat(&ys, 1).compute()?,
         }
     } else {
         let t = fetch(source, cfg, name)?;
-        linear_from(name, t, device)?.forward(&x)?
+        linear_from(name, t, device)?.forward(&x).compute()?
     };
     let mut off = 0;
     lens.iter()
         .map(|&n| {
-            let part = y.narrow(0, off, n)?;
+            let part = y.narrow(0, off, n).compute()?;
             off += n;
             Ok(part)
         })
@@ -268,8 +290,8 @@ fn dense_cpu(
     x: &Tensor,
 ) -> Result<Tensor, InferError> {
     let (n_out, k) = (shape[0] as usize, shape[1] as usize);
-    let t = x.dim(0)?;
-    let xv = x.flatten_all()?.to_vec1::<f32>()?;
+    let t = x.dim(0).compute()?;
+    let xv = x.flatten_all().compute()?.to_vec1::<f32>().compute()?;
     let mut y = vec![0f32; t * n_out];
     let row_bytes = k * dtype.block_bytes();
     let mut row0 = 0usize;
@@ -286,7 +308,7 @@ fn dense_cpu(
     if row0 != n_out {
         return Err(bad_size(row0 * row_bytes));
     }
-    Ok(Tensor::from_vec(y, (t, n_out), x.device())?)
+    Tensor::from_vec(y, (t, n_out), x.device()).compute()
 }
 
 /// One transformer block over every sequence, loading one weight at a time.
@@ -303,7 +325,8 @@ fn layer_forward(
     let xs = hidden
         .iter()
         .map(|h| rms_norm(h, &attention_norm, cfg.norm_eps))
-        .collect::<candle_core::Result<Vec<_>>>()?;
+        .collect::<candle_core::Result<Vec<_>>>()
+        .compute()?;
     let q = with_linear(source, cfg, l, Role::Wq, device, &xs)?;
     let k = with_linear(source, cfg, l, Role::Wk, device, &xs)?;
     let v = with_linear(source, cfg, l, Role::Wv, device, &xs)?;
@@ -317,28 +340,31 @@ fn layer_forward(
     drop((q, k, v));
     let wo = with_linear(source, cfg, l, Role::Wo, device, &o)?;
     for (h, a) in hidden.iter_mut().zip(wo) {
-        *h = (&*h + a)?;
+        *h = (&*h + a).compute()?;
     }
     let ffn_norm = vector(source, cfg, n(Role::FfnNorm), device)?;
     let xs = hidden
         .iter()
         .map(|h| rms_norm(h, &ffn_norm, cfg.norm_eps))
-        .collect::<candle_core::Result<Vec<_>>>()?;
+        .collect::<candle_core::Result<Vec<_>>>()
+        .compute()?;
     let gate = with_linear(source, cfg, l, Role::W1, device, &xs)?
         .into_iter()
         .map(|g| g.silu())
-        .collect::<candle_core::Result<Vec<_>>>()?;
+        .collect::<candle_core::Result<Vec<_>>>()
+        .compute()?;
     let up = with_linear(source, cfg, l, Role::W3, device, &xs)?;
     drop(xs);
     let prod = gate
         .iter()
         .zip(&up)
         .map(|(g, u)| g * u)
-        .collect::<candle_core::Result<Vec<_>>>()?;
+        .collect::<candle_core::Result<Vec<_>>>()
+        .compute()?;
     drop((gate, up));
     let ff = with_linear(source, cfg, l, Role::W2, device, &prod)?;
     for (h, f) in hidden.iter_mut().zip(ff) {
-        *h = (&*h + f)?;
+        *h = (&*h + f).compute()?;
     }
     Ok(())
 }
@@ -352,36 +378,53 @@ fn attention(
     cfg: &ModelParams,
     rope: &Rope,
 ) -> Result<Tensor, InferError> {
-    let (t, _) = q.dims2()?;
+    let (t, _) = q.dims2().compute()?;
     let (nh, nkv, hd) = (
         cfg.n_heads as usize,
         cfg.n_kv_heads as usize,
         cfg.head_dim() as usize,
     );
     let n_rep = nh / nkv;
-    let q = rope.apply(&q.reshape((t, nh, hd))?)?;
-    let k = rope.apply(&k.reshape((t, nkv, hd))?)?;
-    let v = v.reshape((t, nkv, hd))?;
+    let q = rope.apply(&q.reshape((t, nh, hd)).compute()?).compute()?;
+    let k = rope.apply(&k.reshape((t, nkv, hd)).compute()?).compute()?;
+    let v = v.reshape((t, nkv, hd)).compute()?;
     // [heads, T, hd]; the n_rep query heads of one kv head are consecutive (repeat_kv).
     let q = q
-        .transpose(0, 1)?
-        .contiguous()?
-        .reshape((nkv, n_rep * t, hd))?;
-    let k = k.transpose(0, 1)?.contiguous()?;
-    let v = v.transpose(0, 1)?.contiguous()?;
-    let mask = causal_mask(t, q.device())?;
+        .transpose(0, 1)
+        .compute()?
+        .contiguous()
+        .compute()?
+        .reshape((nkv, n_rep * t, hd))
+        .compute()?;
+    let k = k.transpose(0, 1).compute()?.contiguous().compute()?;
+    let v = v.transpose(0, 1).compute()?.contiguous().compute()?;
+    let mask = causal_mask(t, q.device()).compute()?;
     let scale = 1.0 / (hd as f64).sqrt();
     let mut groups = Vec::with_capacity(nkv);
     for g in 0..nkv {
-        let (qg, kg, vg) = (q.get(g)?, k.get(g)?, v.get(g)?);
-        let s = (qg.matmul(&kg.t()?)? * scale)?.reshape((n_rep, t, t))?;
-        let p = softmax_last(&s.broadcast_add(&mask)?)?.reshape((n_rep * t, t))?;
-        groups.push(p.matmul(&vg)?);
+        let (qg, kg, vg) = (
+            q.get(g).compute()?,
+            k.get(g).compute()?,
+            v.get(g).compute()?,
+        );
+        let s = (qg.matmul(&kg.t().compute()?).compute()? * scale)
+            .compute()?
+            .reshape((n_rep, t, t))
+            .compute()?;
+        let p = softmax_last(&s.broadcast_add(&mask).compute()?)
+            .compute()?
+            .reshape((n_rep * t, t))
+            .compute()?;
+        groups.push(p.matmul(&vg).compute()?);
     }
-    Ok(Tensor::stack(&groups, 0)?
-        .reshape((nh, t, hd))?
-        .transpose(0, 1)?
-        .reshape((t, nh * hd))?)
+    Tensor::stack(&groups, 0)
+        .compute()?
+        .reshape((nh, t, hd))
+        .compute()?
+        .transpose(0, 1)
+        .compute()?
+        .reshape((t, nh * hd))
+        .compute()
 }
 
 /// Rotary tables: cos and sin of `pos * theta^(-2i/head_dim)`, computed in f64.
@@ -409,8 +452,8 @@ impl Rope {
             }
         }
         Ok(Rope {
-            cos: Tensor::from_vec(cos, (max_len, 1, half, 1), device)?,
-            sin: Tensor::from_vec(sin, (max_len, 1, half, 1), device)?,
+            cos: Tensor::from_vec(cos, (max_len, 1, half, 1), device).compute()?,
+            sin: Tensor::from_vec(sin, (max_len, 1, half, 1), device).compute()?,
         })
     }
 

@@ -7,6 +7,7 @@
 //! types are widened to f32, ggml block-quantized types become candle `QMatMul`s over the
 //! raw blocks.
 
+use crate::error::OrCompute;
 use std::borrow::Cow;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
@@ -191,9 +192,9 @@ pub(crate) fn to_f32_tensor(
     let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     if t.dtype.is_float() {
         let v = float_to_f32(t.dtype, &t.data)?;
-        return Ok(Tensor::from_vec(v, shape, device)?);
+        return Tensor::from_vec(v, shape, device).compute();
     }
-    Ok(qtensor(name, t, device)?.dequantize(device)?)
+    qtensor(name, t, device)?.dequantize(device).compute()
 }
 
 /// Widen little-endian F16/BF16/F32 bytes to f32 on all cores (half's SIMD conversion for
@@ -266,9 +267,9 @@ fn qtensor_from(
         b[..len].copy_from_slice(data);
         &b[..len]
     };
-    let storage = QStorage::from_data(Cow::Borrowed(bytes), device, g)?;
+    let storage = QStorage::from_data(Cow::Borrowed(bytes), device, g).compute()?;
     let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    Ok(QTensor::new(storage, shape)?)
+    QTensor::new(storage, shape).compute()
 }
 
 fn qtensor(
@@ -317,7 +318,7 @@ pub(crate) fn qmatmul(
     let emit = |bytes: &[u8], parts: &mut Vec<QMatMul>| -> Result<(), InferError> {
         let rows = (bytes.len() / row_bytes) as u64;
         let q = qtensor_from(name, dtype, &[rows, cols], bytes, device)?;
-        parts.push(QMatMul::from_qtensor(q)?);
+        parts.push(QMatMul::from_qtensor(q).compute()?);
         Ok(())
     };
     src.stream(name, &mut |b| {
@@ -365,9 +366,9 @@ pub(crate) fn linear_from(
         });
     }
     if t.dtype.is_quantized() {
-        return Ok(Linear::Quant(QMatMul::from_qtensor(qtensor(
-            name, &t, device,
-        )?)?));
+        return Ok(Linear::Quant(
+            QMatMul::from_qtensor(qtensor(name, &t, device)?).compute()?,
+        ));
     }
     if !t.dtype.is_float() {
         return Err(InferError::UnsupportedDType {
@@ -437,7 +438,13 @@ pub(crate) fn embed(
                     dst.copy_from_slice(&wide);
                 } else {
                     let q = qtensor_from(name, dtype, &[1, cols as u64], bytes, &cpu)?;
-                    let v = q.dequantize(&cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                    let v = q
+                        .dequantize(&cpu)
+                        .compute()?
+                        .flatten_all()
+                        .compute()?
+                        .to_vec1::<f32>()
+                        .compute()?;
                     dst.copy_from_slice(&v);
                 }
             }
@@ -450,7 +457,7 @@ pub(crate) fn embed(
     }
     seqs.iter()
         .zip(out)
-        .map(|(s, v)| Ok(Tensor::from_vec(v, (s.len(), cols), device)?))
+        .map(|(s, v)| Tensor::from_vec(v, (s.len(), cols), device).compute())
         .collect()
 }
 
