@@ -184,17 +184,62 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Refuse to rename over or remove `dest` when it is neither a regular file, a folder nor a
-/// symbolic link (a character or block device, a FIFO, a socket): such a name is never
-/// replaced (see [`crate::output`], which writes through devices and FIFOs instead).
+/// A file type that is neither a file, a folder nor a link: never renamed over or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Special {
+    /// A character device (`/dev/null`, a terminal).
+    CharDevice,
+    /// A named pipe.
+    Fifo,
+    /// A block device.
+    BlockDevice,
+    /// A Unix socket.
+    Socket,
+}
+
+impl Special {
+    /// What `ft` is, when it is special.
+    pub(crate) fn of(ft: std::fs::FileType) -> Option<Special> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if ft.is_char_device() {
+                return Some(Special::CharDevice);
+            }
+            if ft.is_fifo() {
+                return Some(Special::Fifo);
+            }
+            if ft.is_block_device() {
+                return Some(Special::BlockDevice);
+            }
+            if ft.is_socket() {
+                return Some(Special::Socket);
+            }
+        }
+        let _ = ft;
+        None
+    }
+
+    /// Its name in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Special::CharDevice => "character device",
+            Special::Fifo => "FIFO",
+            Special::BlockDevice => "block device",
+            Special::Socket => "socket",
+        }
+    }
+}
+
+/// Refuse to rename over or remove `dest` when it is [`Special`] itself (a link to one is
+/// replaced as a link): such a name is never replaced (see [`crate::output`], which writes
+/// through devices and FIFOs instead).
 fn refuse_special(dest: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(dest) {
-        Ok(m) if !(m.is_file() || m.is_dir() || m.file_type().is_symlink()) => {
-            Err(io::Error::other(format!(
-                "{} is not a regular file; it is never replaced",
-                dest.display()
-            )))
-        }
+        Ok(m) if Special::of(m.file_type()).is_some() => Err(io::Error::other(format!(
+            "{} is not a regular file; it is never replaced",
+            dest.display()
+        ))),
         _ => Ok(()),
     }
 }
@@ -262,10 +307,10 @@ pub fn check_output(dest: &Path, replace: bool) -> Result<(), OutputError> {
     if let Ok(m) = std::fs::symlink_metadata(dest) {
         // A device, FIFO or socket, or a link to one, is never replaced by a finished output.
         let followed = std::fs::metadata(dest).map(|t| t.file_type());
-        if let Some(kind) = crate::output::special_kind(followed.unwrap_or(m.file_type())) {
+        if let Some(special) = Special::of(followed.unwrap_or(m.file_type())) {
             return Err(OutputError::NotAFile {
                 path: dest.to_path_buf(),
-                kind,
+                kind: special.name(),
             });
         }
         if m.file_type().is_symlink() && dest.is_dir() {

@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::atomic::{create_file_output, AtomicFile, OutputError};
+use crate::atomic::{create_file_output, AtomicFile, OutputError, Special};
 
 /// What is at an output's name, and so how it is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,28 +37,6 @@ fn in_device_tree(path: &Path) -> bool {
         return false;
     };
     dir.starts_with("/dev") || dir.starts_with("/proc")
-}
-
-/// A name for a file type that is neither a file, a folder nor a link.
-pub(crate) fn special_kind(ft: std::fs::FileType) -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_char_device() {
-            return Some("character device");
-        }
-        if ft.is_fifo() {
-            return Some("FIFO");
-        }
-        if ft.is_block_device() {
-            return Some("block device");
-        }
-        if ft.is_socket() {
-            return Some("socket");
-        }
-    }
-    let _ = ft;
-    None
 }
 
 /// Decide how `dest` is written, refusing what must not be (see the module's rules).
@@ -92,12 +70,12 @@ pub fn classify(dest: &Path, replace: bool) -> Result<OutputKind, OutputError> {
         .as_ref()
         .map(|m| m.file_type())
         .unwrap_or(lstat.file_type());
-    match special_kind(kind) {
-        Some("character device" | "FIFO") => return Ok(OutputKind::WriteThrough),
-        Some(kind) => {
+    match Special::of(kind) {
+        Some(Special::CharDevice | Special::Fifo) => return Ok(OutputKind::WriteThrough),
+        Some(special) => {
             return Err(OutputError::NotAFile {
                 path: dest.to_path_buf(),
-                kind,
+                kind: special.name(),
             })
         }
         None => {}
