@@ -88,12 +88,9 @@ pub fn check_outtype(format: OutputFormat, preset: Preset) -> Result<(), Convert
 
 /// The float dtype a preset names (`F32`, `F16`, `BF16`), if it is one.
 pub fn float_dtype(preset: Option<Preset>) -> Option<DType> {
-    match preset {
-        Some(Preset::F32) => Some(DType::F32),
-        Some(Preset::F16) => Some(DType::F16),
-        Some(Preset::BF16) => Some(DType::BF16),
-        _ => None,
-    }
+    preset
+        .map(Preset::default_type)
+        .filter(|d| !d.is_quantized())
 }
 
 /// Refuse a checkpoint with tensors that are not LLaMA tensors unless `allow` (they are then
