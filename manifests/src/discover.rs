@@ -223,6 +223,12 @@ pub fn resolve_or_base(base: &Path, name: &str, location: &str) -> Result<PathBu
     resolve(base, name, location)
 }
 
+/// Read and parse the llama-tool JSON manifest at `path` (a regular file within
+/// [`MAX_MANIFEST_BYTES`], UTF-8).
+pub(crate) fn read_json_manifest(path: &Path) -> Result<Manifest, PlanError> {
+    Ok(Manifest::parse(&read_manifest_text(path)?, path)?)
+}
+
 fn read_manifest_text(path: &Path) -> Result<String, PlanError> {
     // Open, then fstat the handle: a FIFO or a link to /dev/zero is refused, not read.
     let (f, len) = llama_codecs::safe_read::open_regular(path).map_err(io_err(path))?;

@@ -8,51 +8,24 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::discover::{self, ManifestKind, PlanError};
-use crate::json::{JsonError, Manifest, TensorSet, MAX_MANIFEST_BYTES};
+use crate::json::TensorSet;
 use crate::tensors;
 use crate::verify::{FileResult, Status};
 
 /// Why the claimed or reference tensor hashes could not be read.
 #[derive(Debug, Error)]
 pub enum ClaimError {
-    /// The manifest could not be read (not a regular file, over the size cap, not UTF-8).
-    #[error("{}: {error}", path.display())]
-    Read {
-        /// The manifest.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// The manifest is not a valid llama-tool JSON manifest.
-    #[error("{error}")]
-    Json {
-        /// The cause (it names the file).
-        error: JsonError,
-    },
-    /// A tensor set names a checkpoint outside the manifest's folder or that is not there.
-    #[error("{error}")]
-    Checkpoint {
-        /// The cause (it names the manifest).
-        error: PlanError,
-    },
+    /// A manifest could not be read or parsed (not a regular file, over the size cap, not
+    /// UTF-8, not a valid JSON manifest), or a tensor set names a checkpoint outside the
+    /// manifest's folder.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// `--tensors REF` names a manifest without tensor hashes.
     #[error("{}: holds no tensor hashes (write it with `llama-tool manifest DIR --format json --tensors`)", path.display())]
     NoTensorHashes {
         /// The manifest.
         path: PathBuf,
     },
-}
-
-/// Read and parse the JSON manifest at `path` (a regular file within [`MAX_MANIFEST_BYTES`]).
-pub fn read_manifest(path: &Path) -> Result<Manifest, ClaimError> {
-    let text =
-        llama_codecs::safe_read::read_capped_string(path, MAX_MANIFEST_BYTES).map_err(|error| {
-            ClaimError::Read {
-                path: path.to_path_buf(),
-                error,
-            }
-        })?;
-    Manifest::parse(&text, path).map_err(|error| ClaimError::Json { error })
 }
 
 /// The tensor sets claimed by the JSON manifests among `manifests` (other kinds are skipped),
@@ -67,11 +40,10 @@ pub fn manifest_claims(manifests: &[PathBuf]) -> Result<Vec<(PathBuf, TensorSet)
         if !is_json {
             continue;
         }
-        let manifest = read_manifest(m)?;
+        let manifest = discover::read_json_manifest(m)?;
         let base = m.parent().unwrap_or(Path::new("."));
         for set in manifest.tensor_sets {
-            let ck = discover::resolve_or_base(base, &set.checkpoint, &m.display().to_string())
-                .map_err(|error| ClaimError::Checkpoint { error })?;
+            let ck = discover::resolve_or_base(base, &set.checkpoint, &m.display().to_string())?;
             out.push((ck, set));
         }
     }
@@ -93,7 +65,7 @@ pub fn reference(path: &Path) -> Result<Reference, ClaimError> {
     if !(path.is_file() && crate::json::is_manifest_name(path)) {
         return Ok(Reference::Checkpoint(path.to_path_buf()));
     }
-    read_manifest(path)?
+    discover::read_json_manifest(path)?
         .tensor_sets
         .into_iter()
         .next()
@@ -146,11 +118,21 @@ mod tests {
         assert!(matches!(reference(&ck).unwrap(), Reference::Checkpoint(p) if p == ck));
         let bad = d.path().join("m.manifest.json");
         std::fs::write(&bad, "not json").unwrap();
-        assert!(matches!(reference(&bad), Err(ClaimError::Json { .. })));
+        assert!(matches!(
+            reference(&bad),
+            Err(ClaimError::Plan(PlanError::Json(_)))
+        ));
         let big = d.path().join("big.manifest.json");
-        std::fs::write(&big, vec![b' '; MAX_MANIFEST_BYTES as usize + 1]).unwrap();
+        std::fs::write(
+            &big,
+            vec![b' '; crate::json::MAX_MANIFEST_BYTES as usize + 1],
+        )
+        .unwrap();
         let e = reference(&big).unwrap_err();
-        assert!(matches!(e, ClaimError::Read { .. }), "{e}");
+        assert!(
+            matches!(e, ClaimError::Plan(PlanError::TooLarge { .. })),
+            "{e}"
+        );
         assert!(e.to_string().starts_with(&big.display().to_string()), "{e}");
     }
 
