@@ -278,8 +278,7 @@ pub(crate) fn encode_path(rel: &str) -> String {
 
 /// `base` + `rel`: `*` in `base` is replaced, else `rel` is appended after a `/`.
 pub(crate) fn join_url(base: &str, rel: &str) -> Result<String, DownloadError> {
-    let lower = base.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+    if !is_url(base) {
         return Err(DownloadError::Url(redact(base)));
     }
     if base.contains('*') {

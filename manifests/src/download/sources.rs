@@ -92,14 +92,8 @@ pub fn checklist_expects(
         } else {
             format!("{folder}/{}", e.name)
         };
-        out.push((
-            rel,
-            Expect {
-                algo: e.algo,
-                hex: e.hex,
-                source: format!("{chk_rel}:{}", e.line),
-            },
-        ));
+        let source = format!("{chk_rel}:{}", e.line);
+        out.push((rel, discover::line_expect(e, source)));
     }
     Ok(out)
 }
