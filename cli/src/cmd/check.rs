@@ -20,7 +20,8 @@ use llama_infer::policy::{
 
 use crate::args::ReportArgs;
 
-use super::logits::{open, resolve_tokens, run_model, tokenizer_of, TokenInput};
+use super::logits::{open, resolve_tokens, run_model, tokenizer_of};
+use crate::args::TokenInput;
 
 const AFTER_HELP: &str = "\
 Default thresholds, by the type that holds most of the candidate's layer weights (override

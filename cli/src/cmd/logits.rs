@@ -11,7 +11,7 @@ use llama_formats::prompt;
 use llama_infer::tokenizer::Tokenizer;
 use llama_infer::{npy, Device};
 
-pub use crate::args::TokenInput;
+use crate::args::TokenInput;
 
 /// Arguments of `llama-tool logits`.
 #[derive(clap::Args)]
